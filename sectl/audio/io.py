@@ -1,0 +1,180 @@
+"""Reading and writing audio files safely.
+
+Reading validates everything that later stages would otherwise trip over (missing, empty, truncated
+or non-audio files, NaN/Inf samples) and reports it as an :class:`~sectl.errors.AudioError` naming the
+file. Writing is atomic (temporary file in the target folder, then rename), never touches an input,
+and never replaces an existing file unless asked to.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Iterable
+
+import numpy as np
+import soundfile as sf
+import torch
+import torchaudio.functional as AF
+
+from sectl.errors import AudioError, OutputExistsError
+from sectl.fileutil import atomic_write_bytes
+
+STDIO = "-"
+"""Path value meaning standard input (for reading) or standard output (for writing)."""
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+PEAK_LIMIT = 0.999
+"""Largest absolute sample written; louder signals are scaled down as a whole (never clipped)."""
+
+
+@dataclass
+class Audio:
+    """Float32 samples shaped ``(channels, frames)`` with their sample rate."""
+
+    samples: torch.Tensor
+    sample_rate: int
+    subtype: str | None = None  # soundfile subtype of the source file, e.g. "PCM_16"
+
+    @property
+    def duration(self) -> float:
+        return self.samples.shape[-1] / self.sample_rate
+
+
+def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
+    """Band-limited resampling along the last axis (no-op when the rates match)."""
+    if orig_rate == new_rate:
+        return samples
+    return AF.resample(samples, orig_rate, new_rate)
+
+
+def _open_source(path: str | Path) -> tuple[str, BinaryIO | str]:
+    """Name used in messages and what soundfile should read (stdin is buffered first)."""
+    if str(path) == STDIO:
+        data = sys.stdin.buffer.read()
+        if not data:
+            raise AudioError("<stdin>", "no data on standard input")
+        return "<stdin>", io.BytesIO(data)
+    p = Path(path)
+    if not p.exists():
+        raise AudioError(p, "file not found")
+    if p.is_dir():
+        raise AudioError(p, "is a folder, not an audio file")
+    if p.stat().st_size == 0:
+        raise AudioError(p, "file is empty")
+    return str(p), str(p)
+
+
+def read_audio(
+    path: str | Path,
+    sample_rate: int | None = None,
+    mono: bool = True,
+) -> Audio:
+    """Read a WAV/FLAC/OGG file (or WAV on stdin with ``"-"``) as float32.
+
+    Args:
+        path: file path, or ``"-"`` for standard input.
+        sample_rate: resample to this rate; ``None`` keeps the file's rate.
+        mono: average the channels into one; ``False`` keeps them.
+
+    Raises:
+        AudioError: the file is missing, empty, truncated, not audio, has no samples, or holds
+            NaN/Inf values.
+    """
+    name, source = _open_source(path)
+    try:
+        data, rate = sf.read(source, dtype="float32", always_2d=True)
+        subtype = sf.info(source).subtype if isinstance(source, str) else None
+    except sf.LibsndfileError as exc:
+        raise AudioError(name, f"not a readable audio file ({_short(exc)})") from None
+    except (RuntimeError, ValueError) as exc:  # truncated headers surface as these
+        raise AudioError(name, f"not a readable audio file ({_short(exc)})") from None
+    if data.shape[0] == 0:
+        raise AudioError(name, "no samples after decoding (zero length)")
+    if not np.isfinite(data).all():
+        raise AudioError(name, "contains NaN or Inf samples")
+    samples = torch.from_numpy(np.ascontiguousarray(data.T))
+    if mono and samples.shape[0] > 1:
+        samples = samples.mean(dim=0, keepdim=True)
+    if sample_rate is not None:
+        samples = resample(samples, rate, sample_rate)
+        rate = sample_rate
+    return Audio(samples=samples, sample_rate=int(rate), subtype=subtype)
+
+
+def _short(exc: Exception) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def limit_peak(samples: torch.Tensor, limit: float = PEAK_LIMIT) -> tuple[torch.Tensor, float]:
+    """Scale the whole signal down if its peak exceeds ``limit``.
+
+    Returns the signal and the gain applied (1.0 when untouched), so callers can report limiting.
+    Scaling, unlike clipping, adds no distortion.
+    """
+    peak = float(samples.abs().max()) if samples.numel() else 0.0
+    if peak <= limit:
+        return samples, 1.0
+    gain = limit / peak
+    return samples * gain, gain
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+def write_audio(
+    path: str | Path,
+    samples: torch.Tensor | np.ndarray,
+    sample_rate: int,
+    *,
+    overwrite: bool = False,
+    inputs: Iterable[str | Path] = (),
+    subtype: str | None = None,
+) -> float:
+    """Write ``(channels, frames)`` or ``(frames,)`` samples atomically.
+
+    Args:
+        path: target file, or ``"-"`` for WAV on standard output.
+        overwrite: allow replacing an existing output file.
+        inputs: files that must never be written over, whatever ``overwrite`` says.
+        subtype: soundfile subtype (default: ``PCM_16`` for WAV/FLAC, ``VORBIS`` for OGG).
+
+    Returns:
+        The gain applied by peak limiting (1.0 when the signal was left as it is).
+
+    Raises:
+        OutputExistsError: the target is an input, or exists and ``overwrite`` is false.
+    """
+    tensor = torch.as_tensor(samples, dtype=torch.float32).detach().cpu()
+    if tensor.dim() == 1:
+        tensor = tensor.unsqueeze(0)
+    tensor, gain = limit_peak(tensor)
+    data = tensor.numpy().T
+    if str(path) == STDIO:
+        buffer = io.BytesIO()
+        sf.write(buffer, data, sample_rate, format="WAV", subtype=subtype or "PCM_16")
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.buffer.flush()
+        return gain
+    target = Path(path)
+    for source in inputs:
+        if str(source) != STDIO and _same_file(Path(source), target):
+            raise OutputExistsError(f"{target}: refusing to write over an input file")
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
+    fmt = target.suffix.lstrip(".").upper() or "WAV"
+    if subtype is None:
+        subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
+    buffer = io.BytesIO()
+    sf.write(buffer, data, sample_rate, format=fmt, subtype=subtype)
+    atomic_write_bytes(target, buffer.getvalue())
+    return gain
+
+

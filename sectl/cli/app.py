@@ -1,0 +1,55 @@
+"""The `sectl` Typer application: registers one thin command per verb."""
+
+from __future__ import annotations
+
+import typer
+
+from sectl import __version__
+from sectl.cli import eval as eval_cli
+from sectl.cli.common import not_implemented
+
+app = typer.Typer(
+    name="sectl",
+    help="Train, run and evaluate neural speech-enhancement and speech-representation models.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+app.command("eval", help=eval_cli.HELP)(eval_cli.eval_command)
+
+
+def _placeholder(name: str, summary: str) -> None:
+    def command() -> None:
+        not_implemented(name)
+
+    command.__doc__ = summary
+    app.command(name, help=f"{summary} (not implemented yet)")(command)
+
+
+for _name, _summary in {
+    "train": "Train a model from a YAML preset.",
+    "enhance": "Enhance audio files or folders.",
+    "iterate": "Self-consistency test: feed the enhancer its own output n times.",
+    "encode": "Encode audio to speech-VAE latents and decode them back.",
+    "align": "Soft-DTW alignment of two signals in a feature space.",
+}.items():
+    _placeholder(_name, _summary)
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"sectl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: bool = typer.Option(False, "--version", callback=version_callback, is_eager=True, help="Show the version."),
+) -> None:
+    """Train, run and evaluate neural speech-enhancement and speech-representation models."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,81 @@
+"""What every command shares: consoles, exit codes, error reporting, progress bars."""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from sectl.errors import SectlError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
+EXIT_USAGE = 2  # bad arguments, or a command that is not implemented yet
+
+out = Console()  # results: stdout
+err = Console(stderr=True)  # progress, warnings, errors: stderr only
+
+
+def fail(message: str, code: int = EXIT_FAILURE) -> None:
+    """Print one error line on stderr and exit."""
+    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn :class:`SectlError` into one line on stderr and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SectlError as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            fail("interrupted", code=130)
+
+    return wrapper
+
+
+def not_implemented(command: str) -> None:
+    fail(f"`sectl {command}` is not implemented yet", code=EXIT_USAGE)
+
+
+def print_json(payload: Any) -> None:
+    """Exactly one JSON document on stdout, nothing else."""
+    sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+    sys.stdout.flush()
+
+
+@contextmanager
+def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
+    """A Rich progress bar on stderr; yields an ``on_progress(done, total)`` callback."""
+    if not enabled:
+        yield lambda done, total: None
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=True,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+
+        def update(done: int, total_: int) -> None:
+            progress.update(task, completed=done, total=total_)
+
+        yield update

@@ -1,0 +1,104 @@
+"""`sectl eval`: metric tables for enhanced audio, with or without a reference."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.fileutil import atomic_write_text
+from sectl.metrics import DEFAULT_METRICS, EvalReport, evaluate
+
+HELP = """Score enhanced audio against clean references (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD) or
+without one (DNSMOS).
+
+Folders are paired by relative path; unpaired files are listed, not fatal. Audio is resampled to
+16 kHz (8 kHz for PESQ-NB) and trimmed to the shorter of each pair.
+
+Examples:
+
+  sectl eval --ref clean/ --est enhanced/
+
+  sectl eval --ref clean.wav --est enhanced.wav --metrics pesq_wb,si_sdr --json
+
+  sectl eval --ref clean/ --est enhanced/ --csv scores.csv --jobs 2
+
+Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
+"""
+
+
+def eval_command(
+    est: Path = typer.Option(..., "--est", help="Enhanced file or folder."),
+    ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder."),
+    metrics: str = typer.Option(",".join(DEFAULT_METRICS), "--metrics", "-m", help="Comma-separated metric names."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout, nothing else."),
+    csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write per-file scores to this CSV."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files scored in parallel processes."),
+    dnsmos_dir: Optional[Path] = typer.Option(
+        None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."
+    ),
+) -> None:
+    """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
+    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir)
+
+
+@handle_errors
+def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir) -> None:
+    if dnsmos_dir is not None:
+        from sectl.metrics.dnsmos import set_model_dir
+
+        set_model_dir(dnsmos_dir)
+    with progress_bar("scoring", total=0) as on_progress:
+        report = evaluate(est, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
+    _report_problems(report)
+    if csv_path is not None:
+        atomic_write_text(csv_path, to_csv(report))
+    if as_json:
+        print_json(report.to_json())
+    else:
+        out.print(to_table(report))
+    if report.errors:
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _report_problems(report: EvalReport) -> None:
+    for line in report.unpaired:
+        warn(f"unpaired file ({line})")
+    for result in report.files:
+        for message in result.warnings:
+            warn(message)
+        for metric, reason in result.failures.items():
+            warn(f"{result.file}: {metric} missing ({reason})")
+    for message in report.errors:
+        err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def to_table(report: EvalReport) -> Table:
+    table = Table(title=f"{len(report.files)} file(s)")
+    table.add_column("file")
+    for name in report.metrics:
+        table.add_column(name, justify="right")
+    for result in report.files:
+        table.add_row(result.file, *[_fmt(result.scores[m]) for m in report.metrics])
+    table.add_section()
+    table.add_row("[bold]mean", *[_fmt(report.mean[m]) for m in report.metrics])
+    table.add_row("[bold]std", *[_fmt(report.std[m]) for m in report.metrics])
+    return table
+
+
+def to_csv(report: EvalReport) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["file", *report.metrics])
+    for result in report.files:
+        writer.writerow([result.file, *["" if result.scores[m] is None else result.scores[m] for m in report.metrics]])
+    return buffer.getvalue()

@@ -1,0 +1,30 @@
+"""Project exceptions.
+
+Every error a user can cause derives from :class:`SectlError`, so the CLI can print it as one line
+and exit non-zero without a traceback, while library users can catch one type.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SectlError(Exception):
+    """Base class for errors caused by input or configuration, not by a bug."""
+
+
+class AudioError(SectlError):
+    """A file could not be used as audio; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class OutputExistsError(SectlError):
+    """An output would overwrite an existing file (or an input) without permission."""
+
+
+class ConfigError(SectlError):
+    """A preset or override is invalid; the message names the key."""

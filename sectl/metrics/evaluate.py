@@ -1,0 +1,171 @@
+"""Scoring files and folders: pairing, resampling, trimming, parallel jobs, summary statistics."""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from sectl.audio import find_audio_files, pair_files, read_audio
+from sectl.errors import AudioError, SectlError
+from sectl.metrics.intrusive import METRIC_RATE
+from sectl.metrics.registry import DEFAULT_METRICS, METRICS, parse_metric_names, score_signals
+
+DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
+
+LENGTH_TOLERANCE_S = 0.010
+"""Length differences above this are reported: they usually mean a misaligned or wrong file."""
+
+
+@dataclass
+class FileResult:
+    """Scores of one file; ``None`` marks a metric that could not be computed (see ``failures``)."""
+
+    file: str
+    scores: dict[str, float | None]
+    failures: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+
+@dataclass
+class EvalReport:
+    """Everything ``sectl eval`` reports; ``to_json`` is the documented ``--json`` schema."""
+
+    metrics: list[str]
+    files: list[FileResult] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)  # files that could not be read
+    unpaired: list[str] = field(default_factory=list)  # "ref only: x" / "est only: y"
+
+    def column(self, name: str) -> list[float]:
+        return [r.scores[name] for r in self.files if r.scores.get(name) is not None]  # type: ignore[misc]
+
+    @property
+    def mean(self) -> dict[str, float | None]:
+        return {m: (float(np.mean(v)) if (v := self.column(m)) else None) for m in self.metrics}
+
+    @property
+    def std(self) -> dict[str, float | None]:
+        return {m: (float(np.std(v)) if (v := self.column(m)) else None) for m in self.metrics}
+
+    def to_json(self) -> dict:
+        return {
+            "files": [{"file": r.file, **_clean(r.scores)} for r in self.files],
+            "mean": _clean(self.mean),
+            "std": _clean(self.std),
+            "unpaired": self.unpaired,
+            "errors": self.errors,
+        }
+
+
+def _clean(scores: dict[str, float | None]) -> dict[str, float | None]:
+    return {k: finite_or_none(v) for k, v in scores.items()}
+
+
+def align_lengths(ref: torch.Tensor, est: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, str | None]:
+    """Trim both to the shorter length; return a warning when they differ by more than 10 ms."""
+    n = min(ref.shape[-1], est.shape[-1])
+    diff = abs(ref.shape[-1] - est.shape[-1]) / METRIC_RATE
+    warning = None
+    if diff > LENGTH_TOLERANCE_S:
+        warning = f"lengths differ by {diff * 1000:.0f} ms; trimmed to the shorter"
+    return ref[..., :n], est[..., :n], warning
+
+
+def score_files(name: str, ref_path: Path | None, est_path: Path, metrics: list[str]) -> FileResult:
+    """Read, resample to 16 kHz mono, trim, and score one (reference, estimate) pair."""
+    est = read_audio(est_path, sample_rate=METRIC_RATE).samples[0]
+    ref = None
+    warnings: list[str] = []
+    if ref_path is not None:
+        ref = read_audio(ref_path, sample_rate=METRIC_RATE).samples[0]
+        ref, est, warning = align_lengths(ref, est)
+        if warning:
+            warnings.append(f"{name}: {warning}")
+    scores, failures = score_signals(
+        None if ref is None else ref.double().numpy(), est.double().numpy(), metrics
+    )
+    return FileResult(file=name, scores=scores, failures=failures, warnings=warnings)
+
+
+def _score_job(args: tuple) -> FileResult | str:
+    """Process-pool entry point: errors come back as text so one bad file never stops the batch."""
+    try:
+        return score_files(*args)
+    except AudioError as exc:
+        return str(exc)
+
+
+def evaluate(
+    est: str | Path,
+    ref: str | Path | None = None,
+    metrics: str | list[str] = DEFAULT_METRICS_SPEC,
+    jobs: int = 1,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> EvalReport:
+    """Score enhanced audio ``est`` against ``ref`` (files or folders paired by relative path).
+
+    Without ``ref`` only non-intrusive metrics may be asked for. ``jobs > 1`` scores files in
+    parallel processes. ``on_progress(done, total)`` is called after each file.
+
+    Example:
+        >>> report = evaluate("enhanced/", ref="clean/", metrics="pesq_wb,si_sdr")  # doctest: +SKIP
+        >>> report.mean["pesq_wb"]  # doctest: +SKIP
+    """
+    names = parse_metric_names(metrics)
+    needs_ref = [n for n in names if METRICS[n].intrusive]
+    if ref is None and needs_ref:
+        raise SectlError(f"metric(s) {', '.join(needs_ref)} need a reference: pass --ref")
+    report = EvalReport(metrics=names)
+    if ref is None:
+        root = Path(est)
+        files = find_audio_files(root)
+        tasks = [(p.name if root.is_file() else p.relative_to(root).as_posix(), None, p, names) for p in files]
+    else:
+        pairing = pair_files(ref, est)
+        report.unpaired = [f"ref only: {n}" for n in pairing.only_ref] + [
+            f"est only: {n}" for n in pairing.only_est
+        ]
+        tasks = [(name, r, e, names) for name, r, e in pairing.pairs]
+    if not tasks:
+        raise SectlError(f"{est}: no audio files to evaluate")
+    results = _run(tasks, jobs, on_progress)
+    for result in results:
+        if isinstance(result, str):
+            report.errors.append(result)
+        else:
+            report.files.append(result)
+    return report
+
+
+def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None) -> list:
+    results = []
+    if jobs <= 1:
+        for i, task in enumerate(tasks):
+            results.append(_score_job(task))
+            if on_progress:
+                on_progress(i + 1, len(tasks))
+        return results
+    # spawn: forked children can deadlock in torch's thread pools once the parent has used them.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_single_thread) as pool:
+        for i, result in enumerate(pool.map(_score_job, tasks)):
+            results.append(result)
+            if on_progress:
+                on_progress(i + 1, len(tasks))
+    return results
+
+
+def _single_thread() -> None:
+    """Each worker uses one thread: N workers on N cores beat N workers fighting over threads."""
+    torch.set_num_threads(1)
+
+
+def finite_or_none(value: float | None) -> float | None:
+    """JSON has no NaN/Inf: map them to null."""
+    return None if value is None or not math.isfinite(value) else value

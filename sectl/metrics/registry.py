@@ -1,0 +1,108 @@
+"""The table of metrics sectl knows, and scoring one signal with a chosen set of them."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from sectl.errors import SectlError
+from sectl.metrics import intrusive
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One named score.
+
+    ``compute`` takes ``(ref, est)`` for intrusive metrics and ``(est,)`` otherwise; metrics that
+    share a ``group`` come from one computation that returns all of them as a dict (e.g. DNSMOS).
+    """
+
+    name: str
+    compute: Callable[..., float | dict[str, float]]
+    intrusive: bool = True
+    higher_is_better: bool = True
+    unit: str = ""
+    group: str | None = None
+
+
+def _dnsmos_scores(est: np.ndarray) -> dict[str, float]:
+    from sectl.metrics.dnsmos import score_signal  # imported lazily: needs onnxruntime + model files
+
+    return score_signal(est)
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in [
+        Metric("pesq_wb", intrusive.pesq_wb),
+        Metric("pesq_nb", intrusive.pesq_nb),
+        Metric("stoi", intrusive.stoi),
+        Metric("estoi", intrusive.estoi),
+        Metric("si_sdr", intrusive.si_sdr, unit="dB"),
+        Metric("lsd", intrusive.lsd, higher_is_better=False, unit="dB"),
+        Metric("mcd", intrusive.mcd, higher_is_better=False, unit="dB"),
+        *[
+            Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos")
+            for k in ("sig", "bak", "ovrl", "p808")
+        ],
+    ]
+}
+DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "lsd", "mcd")
+
+
+def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
+    """Split ``"a,b"`` into names and check each exists (one clear error naming the bad one)."""
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else list(spec)
+    names = [n for n in names if n]
+    unknown = [n for n in names if n not in METRICS]
+    if unknown:
+        raise SectlError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+    if not names:
+        raise SectlError("no metric given")
+    return names
+
+
+def score_signals(
+    ref: np.ndarray | None, est: np.ndarray, names: list[str]
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Score one estimate (16 kHz, 1-D, same length as ``ref``) with every metric in ``names``.
+
+    A metric that fails on this signal (e.g. PESQ finds no utterance) is returned as ``None`` with
+    its reason in the second dict, instead of aborting the whole evaluation.
+    """
+    scores: dict[str, float | None] = {}
+    failures: dict[str, str] = {}
+    group_results: dict[str, dict[str, float] | Exception] = {}
+    for name in names:
+        metric = METRICS[name]
+        if metric.intrusive and ref is None:
+            scores[name] = None
+            failures[name] = "needs a reference (--ref)"
+            continue
+        try:
+            if metric.group is not None:
+                if metric.group not in group_results:
+                    try:
+                        group_results[metric.group] = metric.compute(est)  # type: ignore[assignment]
+                    except SectlError:
+                        raise
+                    except Exception as exc:  # noqa: BLE001 - recorded per metric below
+                        group_results[metric.group] = exc
+                result = group_results[metric.group]
+                if isinstance(result, Exception):
+                    raise result
+                scores[name] = float(result[name])
+            else:
+                value = metric.compute(ref, est) if metric.intrusive else metric.compute(est)
+                scores[name] = float(value)  # type: ignore[arg-type]
+        except SectlError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - third-party metrics raise many types
+            scores[name] = None
+            failures[name] = f"{type(exc).__name__}: {exc}".strip()
+    return scores, failures

@@ -1,0 +1,63 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from sectl.cli.app import app
+from tests.conftest import write_wav
+
+runner = CliRunner()
+
+
+def test_json_output_is_one_object_and_nothing_else(vctk):
+    result = runner.invoke(
+        app, ["eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "noisy"), "-m", "pesq_wb,si_sdr", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["files"]) == 6
+    assert payload["mean"]["pesq_wb"] == pytest.approx(1.413, abs=5e-4)
+
+
+def test_table_and_csv(vctk, tmp_path):
+    csv_path = tmp_path / "scores.csv"
+    result = runner.invoke(
+        app, ["eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "noisy"), "-m", "si_sdr", "--csv", str(csv_path)]
+    )
+    assert result.exit_code == 0
+    assert "mean" in result.stdout and "p287_003.wav" in result.stdout
+    lines = csv_path.read_text().splitlines()
+    assert lines[0] == "file,si_sdr" and len(lines) == 7
+
+
+def test_bad_file_gives_nonzero_exit_but_scores_the_rest(tmp_path, clean_speech):
+    write_wav(tmp_path / "r" / "a.wav", clean_speech)
+    write_wav(tmp_path / "r" / "b.wav", clean_speech)
+    write_wav(tmp_path / "e" / "a.wav", clean_speech)
+    (tmp_path / "e" / "b.wav").write_bytes(b"")
+    result = runner.invoke(app, ["eval", "--ref", str(tmp_path / "r"), "--est", str(tmp_path / "e"), "-m", "si_sdr", "--json"])
+    assert result.exit_code == 1
+    payload = json.loads(result.stdout)
+    assert [f["file"] for f in payload["files"]] == ["a.wav"]
+    assert "b.wav: file is empty" in result.stderr
+
+
+def test_single_missing_file_is_one_line_error(tmp_path):
+    result = runner.invoke(app, ["eval", "--ref", str(tmp_path / "nope.wav"), "--est", str(tmp_path / "nope2.wav")])
+    assert result.exit_code == 1
+    assert "error" in result.stderr and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("command", ["encode"])
+def test_unimplemented_commands_exit_2(command):
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert "not implemented yet" in result.stderr
+
+
+def test_help_lists_all_six_commands():
+    result = runner.invoke(app, ["--help"])
+    for command in ["train", "enhance", "iterate", "encode", "eval", "align"]:
+        assert command in result.stdout

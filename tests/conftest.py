@@ -1,0 +1,45 @@
+"""Shared fixtures: the real audio in ../shared/data and small synthetic signals."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("SECTL_TEST_DATA", REPO.parent / "shared" / "data"))
+MODELS = Path(os.environ.get("SECTL_TEST_MODELS", REPO.parent / "shared" / "models"))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    if not DATA.is_dir():
+        pytest.skip(f"real test audio not found at {DATA} (set SECTL_TEST_DATA)")
+    return DATA
+
+
+@pytest.fixture(scope="session")
+def vctk(data_dir: Path) -> Path:
+    return data_dir / "vctk"
+
+
+@pytest.fixture(scope="session")
+def clean_speech(vctk: Path) -> np.ndarray:
+    """A real 16 kHz utterance (p287_001, about 2 s) as float64."""
+    audio, rate = sf.read(vctk / "clean" / "p287_001.wav")
+    assert rate == 16000
+    return audio
+
+
+def write_wav(path: Path, audio: np.ndarray, rate: int = 16000, subtype: str = "PCM_16") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, audio, rate, subtype=subtype)
+    return path
+
+
+def tone(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
