@@ -1,0 +1,102 @@
+"""Soft-DTW speed and memory: sectl (numba and torch backends) vs tslearn and pysdtw where installed.
+
+Run: python benchmarks/softdtw.py [--threads 2]
+Peers are benchmark-only extras (pip install -e ".[bench]"), never runtime dependencies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+import tracemalloc
+
+import torch
+
+from sectl.losses.softdtw import SoftDTW
+
+
+def timed(fn, repeats: int = 5) -> tuple[float, torch.Tensor]:
+    fn()  # warm-up (JIT compilation, caches)
+    best, value = float("inf"), None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        value = fn()
+        best = min(best, time.perf_counter() - start)
+    return best, value
+
+
+def make_step(loss, x, y):
+    def step():
+        xx = x.detach().requires_grad_()
+        value = loss(xx, y)
+        value.sum().backward()
+        return value.detach()
+
+    return step
+
+
+def peers(gamma: float):
+    found = {}
+    try:
+        from tslearn.metrics import SoftDTWLossPyTorch
+
+        found["tslearn"] = SoftDTWLossPyTorch(gamma=gamma)
+    except ImportError:
+        print("tslearn: not installed (pip install tslearn)")
+    try:
+        import pysdtw
+
+        found["pysdtw"] = pysdtw.SoftDTW(gamma=gamma, use_cuda=False)
+    except ImportError:
+        print("pysdtw: not installed (pip install pysdtw)")
+    except Exception as exc:  # noqa: BLE001
+        print(f"pysdtw: unusable here ({exc})")
+    return found
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run(B: int, N: int, M: int, D: int, gamma: float, with_peers: bool) -> None:
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(B, N, D, generator=g), torch.randn(B, M, D, generator=g)
+    print(f"\nB={B} N={N} M={M} D={D} gamma={gamma} float32, forward+backward, best of 5")
+    results = {}
+    for backend in ("numba", "torch"):
+        loss = SoftDTW(gamma=gamma, backend=backend)
+        tracemalloc.start()
+        seconds, value = timed(make_step(loss, x, y), repeats=5 if N <= 300 else 2)
+        _, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        results[f"sectl[{backend}]"] = (seconds, value)
+        print(f"  sectl[{backend}]  {seconds * 1000:9.1f} ms   python-heap peak {peak / 2**20:7.1f} MiB")
+    if with_peers:
+        for name, loss in peers(gamma).items():
+            seconds, value = timed(make_step(loss, x, y), repeats=3)
+            ours = results["sectl[numba]"]
+            rel = ((value - ours[1]).abs() / ours[1].abs()).max().item()
+            print(
+                f"  {name:13s} {seconds * 1000:9.1f} ms   sectl[numba] is {seconds / ours[0]:5.1f}x faster;"
+                f" max relative value difference {rel:.2e}"
+            )
+    print(f"  process peak RSS so far: {peak_rss_mb():.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    import numba
+
+    numba.set_num_threads(min(args.threads, numba.config.NUMBA_NUM_THREADS))
+    print(f"threads: torch {torch.get_num_threads()}, numba {numba.get_num_threads()}")
+    run(8, 200, 180, 256, 0.1, with_peers=True)
+    run(8, 200, 200, 256, 0.1, with_peers=True)
+    run(8, 1000, 1000, 256, 0.1, with_peers=False)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,155 @@
+"""Soft-DTW loss and divergence with padded batches, bands, and an O(B*N*M) memory footprint.
+
+The pairwise cost is built in matmul form (``|x|^2 + |y|^2 - 2 x.y``) so memory never grows with the
+feature dimension; the dynamic programmes run in :mod:`sectl.losses.softdtw_kernels` under a custom
+autograd function (no autograd through the DP loop): backward multiplies the expected alignment ``E``
+into the cost's gradient, and autograd carries that through the matmul to ``x`` and ``y``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+from sectl.losses import softdtw_kernels as K
+
+Distance = Literal["sqeuclidean", "cosine"]
+
+
+def pairwise_cost(x: torch.Tensor, y: torch.Tensor, distance: Distance = "sqeuclidean") -> torch.Tensor:
+    """Cost matrix ``(B, N, M)`` between frames of ``x (B, N, D)`` and ``y (B, M, D)``."""
+    if distance == "cosine":
+        x = nn.functional.normalize(x, dim=-1)
+        y = nn.functional.normalize(y, dim=-1)
+        return 1.0 - torch.bmm(x, y.transpose(1, 2))
+    if distance != "sqeuclidean":
+        raise ValueError(f"unknown distance {distance!r}; use 'sqeuclidean' or 'cosine'")
+    x2 = x.pow(2).sum(-1, keepdim=True)  # (B, N, 1)
+    y2 = y.pow(2).sum(-1).unsqueeze(1)  # (B, 1, M)
+    return (x2 + y2 - 2.0 * torch.bmm(x, y.transpose(1, 2))).clamp_min(0.0)
+
+
+class _SoftDTWFunction(torch.autograd.Function):
+    """Value ``R[n, m]`` of each sample from its cost matrix; gradient ``E`` (the expected alignment)."""
+
+    @staticmethod
+    def forward(ctx, cost, nx, ny, gamma: float, band: float, backend: str):  # type: ignore[override]
+        use_numba = backend == "numba"
+        R = (K.forward_numba if use_numba else K.forward_torch)(cost, nx, ny, gamma, band)
+        ctx.save_for_backward(cost, R, nx, ny)
+        ctx.gamma, ctx.use_numba = gamma, use_numba
+        values = R[torch.arange(R.shape[0]), nx.to(R.device), ny.to(R.device)]
+        return values.to(device=cost.device, dtype=cost.dtype)
+
+    @staticmethod
+    def backward(ctx, grad_output):  # type: ignore[override]
+        cost, R, nx, ny = ctx.saved_tensors
+        backward = K.backward_numba if ctx.use_numba else K.backward_torch
+        E = backward(cost, R, nx, ny, ctx.gamma).to(device=cost.device, dtype=cost.dtype)
+        return grad_output[:, None, None] * E, None, None, None, None, None
+
+
+def soft_dtw_from_cost(
+    cost: torch.Tensor,
+    nx: torch.Tensor | None = None,
+    ny: torch.Tensor | None = None,
+    gamma: float = 1.0,
+    band: int | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Soft-DTW value ``(B,)`` of a cost matrix ``(B, N, M)``; lengths default to the full sizes."""
+    B, N, M = cost.shape
+    nx = torch.full((B,), N, dtype=torch.int64) if nx is None else nx.detach().to("cpu", torch.int64)
+    ny = torch.full((B,), M, dtype=torch.int64) if ny is None else ny.detach().to("cpu", torch.int64)
+    if (nx < 1).any() or (ny < 1).any() or (nx > N).any() or (ny > M).any():
+        raise ValueError(f"lengths must lie in 1..{N} and 1..{M}")
+    if backend == "auto":
+        backend = "numba" if (cost.device.type == "cpu" and K.HAVE_NUMBA) else "torch"
+    if backend not in ("numba", "torch"):
+        raise ValueError(f"unknown backend {backend!r}")
+    if backend == "torch":
+        nx, ny = nx.to(cost.device), ny.to(cost.device)
+    return _SoftDTWFunction.apply(cost, nx, ny, float(gamma), -1.0 if band is None else float(band), backend)
+
+
+class SoftDTW(nn.Module):
+    """Soft-DTW between two batches of feature sequences.
+
+    Args:
+        gamma: smoothing; -> 0 gives hard DTW, larger values average over more alignments.
+        divergence: return ``sdtw(x,y) - (sdtw(x,x) + sdtw(y,y)) / 2`` (Blondel et al., 2021), which is
+            >= 0 and 0 for ``x == y``; plain soft-DTW is neither.
+        bandwidth: Sakoe-Chiba half-width in frames of the shorter sequence around the diagonal joining
+            the two ends, so it stays finite for unequal lengths; ``None`` for no band.
+        distance: ``"sqeuclidean"`` or ``"cosine"`` frame cost.
+        normalize_cost: divide the cost by the feature dimension, which keeps gradients from
+            vanishing (``exp(-C / gamma)``) for high-dimensional features.
+        backend: ``"auto"`` (compiled numba kernel on CPU, diagonal-vectorised torch otherwise),
+            ``"numba"`` or ``"torch"``.
+
+    Shapes:
+        ``forward(x: (B, N, D), y: (B, M, D), x_lengths=None, y_lengths=None) -> (B,)``.
+
+    Example:
+        >>> loss = SoftDTW(gamma=0.1, divergence=True)
+        >>> x, y = torch.randn(2, 30, 8), torch.randn(2, 25, 8)
+        >>> loss(x, y).shape
+        torch.Size([2])
+    """
+
+    def __init__(
+        self,
+        gamma: float = 1.0,
+        divergence: bool = False,
+        bandwidth: int | None = None,
+        distance: Distance = "sqeuclidean",
+        normalize_cost: bool = False,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        if gamma <= 0:
+            raise ValueError("gamma must be > 0")
+        if bandwidth is not None and bandwidth < 1:
+            raise ValueError("bandwidth must be >= 1 (or None for no band)")
+        if distance not in ("sqeuclidean", "cosine"):
+            raise ValueError(f"unknown distance {distance!r}; use 'sqeuclidean' or 'cosine'")
+        self.gamma, self.divergence, self.bandwidth = gamma, divergence, bandwidth
+        self.distance, self.normalize_cost, self.backend = distance, normalize_cost, backend
+
+    def _sdtw(self, a, b, na, nb) -> torch.Tensor:
+        cost = pairwise_cost(a, b, self.distance)
+        if self.normalize_cost:
+            cost = cost / a.shape[-1]
+        return soft_dtw_from_cost(cost, na, nb, self.gamma, self.bandwidth, self.backend)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        x_lengths: torch.Tensor | None = None,
+        y_lengths: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        if x.dim() != 3 or y.dim() != 3 or x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
+            raise ValueError(f"expected x (B, N, D) and y (B, M, D); got {tuple(x.shape)} and {tuple(y.shape)}")
+        value = self._sdtw(x, y, x_lengths, y_lengths)
+        if not self.divergence:
+            return value
+        return value - 0.5 * (self._sdtw(x, x, x_lengths, x_lengths) + self._sdtw(y, y, y_lengths, y_lengths))
+
+
+def hard_alignment_path(cost: torch.Tensor, band: int | None = None) -> list[tuple[int, int]]:
+    """Hard DTW path for one cost matrix ``(N, M)``: monotone, from (0, 0) to (N-1, M-1).
+
+    Runs the exact min-plus recursion and backtracks (the ``gamma -> 0`` soft alignment is
+    numerically fragile); ties prefer the diagonal step.
+    """
+    c = cost.detach().to(torch.float64).cpu().contiguous()
+    R = K.hard_dtw(c, -1.0 if band is None else float(band))
+    i, j = c.shape
+    path = [(i - 1, j - 1)]
+    while (i, j) != (1, 1):
+        i, j = min(((i - 1, j - 1), (i - 1, j), (i, j - 1)), key=lambda p: R[p])
+        path.append((i - 1, j - 1))
+    return path[::-1]

@@ -1,0 +1,185 @@
+"""Soft-DTW dynamic programmes: value recursion R and expected-alignment recursion E.
+
+Two interchangeable implementations of the same two recursions (Cuturi & Blondel, 2017):
+
+* ``numba``: compiled loops, one sample per thread. The CPU path: it beats any sequence of tensor
+  operations because each cell costs a few flops while each tensor operation costs microseconds.
+  It accumulates in float64 whatever the input dtype (float32 drifts on long sequences).
+* ``torch``: the cells of one anti-diagonal (all ``i + j == d``) are independent, so each diagonal is
+  a handful of batched tensor operations. The GPU path, and the CPU fallback without numba.
+
+Conventions shared by both: ``cost`` is ``(B, N, M)``; ``nx``/``ny`` are int64 lengths ``(B,)``; ``band``
+is the Sakoe-Chiba half-width (``-1`` for none) measured in frames of the shorter sequence around the
+straight line from ``(0, 0)`` to ``(n-1, m-1)``, so any band >= 1 leaves the end reachable whatever the
+lengths. ``R`` is ``(B, N+1, M+1)`` with ``R[:, 0, 0] = 0`` and ``+inf`` for unreachable cells;
+``E`` is ``(B, N, M)``, zero outside each sample's lengths.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+try:
+    import numba
+
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - numba is a dependency, this is the documented fallback
+    HAVE_NUMBA = False
+
+
+def in_band(i: int, j: int, n: int, m: int, band: float) -> bool:
+    """Whether 0-based cell (i, j) lies within ``band`` of the (0,0)-(n-1,m-1) diagonal."""
+    if band < 0:
+        return True
+    return abs(i * (m - 1) - j * (n - 1)) <= band * (max(n, m) - 1)
+
+
+# --------------------------------------------------------------------------------------------- numba
+if HAVE_NUMBA:
+    in_band_jit = numba.njit(cache=True, inline="always")(in_band)
+
+    @numba.njit(parallel=True, cache=True)
+    def _forward_numba(cost, nx, ny, gamma, band, R):  # pragma: no cover - compiled
+        inf = np.inf
+        for b in numba.prange(cost.shape[0]):
+            n, m = nx[b], ny[b]
+            R[b, :, :] = inf
+            R[b, 0, 0] = 0.0
+            for i in range(1, n + 1):
+                for j in range(1, m + 1):
+                    if not in_band_jit(i - 1, j - 1, n, m, band):
+                        continue
+                    r0 = -R[b, i - 1, j - 1] / gamma
+                    r1 = -R[b, i - 1, j] / gamma
+                    r2 = -R[b, i, j - 1] / gamma
+                    rmax = max(r0, max(r1, r2))
+                    if rmax == -inf:
+                        continue
+                    total = math.exp(r0 - rmax) + math.exp(r1 - rmax) + math.exp(r2 - rmax)
+                    R[b, i, j] = cost[b, i - 1, j - 1] - gamma * (math.log(total) + rmax)
+
+    @numba.njit(parallel=True, cache=True)
+    def _backward_numba(cost, R, nx, ny, gamma, E):  # pragma: no cover - compiled
+        inf = np.inf
+        for b in numba.prange(cost.shape[0]):
+            n, m = nx[b], ny[b]
+            E[b, :, :] = 0.0
+            if R[b, n, m] == inf:
+                continue
+            E[b, n - 1, m - 1] = 1.0
+            for i in range(n, 0, -1):
+                for j in range(m, 0, -1):
+                    r = R[b, i, j]
+                    if r == inf or (i == n and j == m):
+                        continue
+                    acc = 0.0
+                    if i < n and R[b, i + 1, j] != inf:
+                        acc += E[b, i, j - 1] * math.exp((R[b, i + 1, j] - r - cost[b, i, j - 1]) / gamma)
+                    if j < m and R[b, i, j + 1] != inf:
+                        acc += E[b, i - 1, j] * math.exp((R[b, i, j + 1] - r - cost[b, i - 1, j]) / gamma)
+                    if i < n and j < m and R[b, i + 1, j + 1] != inf:
+                        acc += E[b, i, j] * math.exp((R[b, i + 1, j + 1] - r - cost[b, i, j]) / gamma)
+                    E[b, i - 1, j - 1] = acc
+
+
+def forward_numba(cost: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float, band: float) -> torch.Tensor:
+    c = cost.detach().to(torch.float64).contiguous().numpy()
+    R = np.empty((c.shape[0], c.shape[1] + 1, c.shape[2] + 1))
+    _forward_numba(c, nx.numpy(), ny.numpy(), float(gamma), float(band), R)
+    return torch.from_numpy(R)
+
+
+def backward_numba(
+    cost: torch.Tensor, R: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    c = cost.detach().to(torch.float64).contiguous().numpy()
+    E = np.empty_like(c)
+    _backward_numba(c, R.numpy(), nx.numpy(), ny.numpy(), float(gamma), E)
+    return torch.from_numpy(E)
+
+
+if HAVE_NUMBA:
+
+    @numba.njit(cache=True)
+    def _hard_dtw_numba(cost, band, R):  # pragma: no cover - compiled
+        n, m = cost.shape
+        for i in range(1, n + 1):
+            for j in range(1, m + 1):
+                if in_band_jit(i - 1, j - 1, n, m, band):
+                    R[i, j] = cost[i - 1, j - 1] + min(R[i - 1, j - 1], min(R[i - 1, j], R[i, j - 1]))
+
+
+def hard_dtw(cost: torch.Tensor, band: float) -> np.ndarray:
+    """Exact DTW accumulated cost ``(N+1, M+1)`` of one float64 cost matrix ``(N, M)``."""
+    c = cost.numpy()
+    R = np.full((c.shape[0] + 1, c.shape[1] + 1), np.inf)
+    R[0, 0] = 0.0
+    if HAVE_NUMBA:
+        _hard_dtw_numba(c, band, R)
+        return R
+    for i in range(1, c.shape[0] + 1):  # pragma: no cover - fallback without numba
+        for j in range(1, c.shape[1] + 1):
+            if in_band(i - 1, j - 1, c.shape[0], c.shape[1], band):
+                R[i, j] = c[i - 1, j - 1] + min(R[i - 1, j - 1], R[i - 1, j], R[i, j - 1])
+    return R
+
+
+# --------------------------------------------------------------------------------------------- torch
+def _diagonal(d: int, N: int, M: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    i = torch.arange(max(0, d - M + 1), min(N - 1, d) + 1, device=device)
+    return i, d - i
+
+
+def _band_mask(i, j, nx, ny, band: float) -> torch.Tensor:
+    """(B, k) mask of diagonal cells inside each sample's band and lengths."""
+    n, m = nx[:, None], ny[:, None]
+    inside = (i[None] < n) & (j[None] < m)
+    if band >= 0:
+        inside &= (i[None] * (m - 1) - j[None] * (n - 1)).abs() <= band * (torch.maximum(n, m) - 1)
+    return inside
+
+
+def forward_torch(cost: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float, band: float) -> torch.Tensor:
+    B, N, M = cost.shape
+    cost = cost.detach()
+    nx, ny = nx.to(cost.device), ny.to(cost.device)
+    R = torch.full((B, N + 1, M + 1), math.inf, dtype=cost.dtype, device=cost.device)
+    R[:, 0, 0] = 0.0
+    for d in range(N + M - 1):
+        i, j = _diagonal(d, N, M, cost.device)
+        prev = torch.stack([R[:, i, j], R[:, i, j + 1], R[:, i + 1, j]])  # (3, B, k)
+        softmin = -gamma * torch.logsumexp(-prev / gamma, dim=0)
+        value = cost[:, i, j] + softmin
+        R[:, i + 1, j + 1] = torch.where(_band_mask(i, j, nx, ny, band), value, math.inf)
+    return R
+
+
+def backward_torch(
+    cost: torch.Tensor, R: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float
+) -> torch.Tensor:
+    B, N, M = cost.shape
+    device, dtype = cost.device, cost.dtype
+    nx, ny = nx.to(device), ny.to(device)
+    # Bordered copies: cell (i, j) lives at [i, j]; row N / column M is an unreachable border.
+    Rb = torch.full((B, N + 1, M + 1), math.inf, dtype=dtype, device=device)
+    Rb[:, :N, :M] = R[:, 1:, 1:]
+    rows = torch.arange(N + 1, device=device)[None, :, None]
+    cols = torch.arange(M + 1, device=device)[None, None, :]
+    Rb = torch.where((rows < nx[:, None, None]) & (cols < ny[:, None, None]), Rb, math.inf)
+    Cb = torch.zeros((B, N + 1, M + 1), dtype=dtype, device=device)
+    Cb[:, :N, :M] = cost.detach()
+    Eb = torch.zeros((B, N + 1, M + 1), dtype=dtype, device=device)
+    for d in range(N + M - 2, -1, -1):
+        i, j = _diagonal(d, N, M, device)
+        r = Rb[:, i, j]
+        acc = torch.zeros_like(r)
+        for si, sj in ((i + 1, j), (i, j + 1), (i + 1, j + 1)):
+            rs = Rb[:, si, sj]
+            exponent = torch.where(rs.isfinite() & r.isfinite(), (rs - r - Cb[:, si, sj]) / gamma, -math.inf)
+            acc = acc + Eb[:, si, sj] * exponent.exp()
+        terminal = (i[None] == (nx - 1)[:, None]) & (j[None] == (ny - 1)[:, None])
+        Eb[:, i, j] = torch.where(terminal & r.isfinite(), torch.ones_like(acc), acc)
+    return Eb[:, :N, :M]

@@ -1,0 +1,176 @@
+"""Soft-DTW checked against a plain-loop float64 reference, gradcheck, and its limiting cases."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from sectl.losses.softdtw import SoftDTW, hard_alignment_path, pairwise_cost, soft_dtw_from_cost
+from sectl.losses.softdtw_kernels import in_band
+
+BACKENDS = ["numba", "torch"]
+
+
+def reference_soft_dtw(cost: np.ndarray, gamma: float, band: float = -1) -> float:
+    """Textbook recursion, one cell at a time (Cuturi & Blondel 2017, Algorithm 1)."""
+    n, m = cost.shape
+    R = np.full((n + 1, m + 1), np.inf)
+    R[0, 0] = 0.0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            if not in_band(i - 1, j - 1, n, m, band):
+                continue
+            prev = np.array([R[i - 1, j - 1], R[i - 1, j], R[i, j - 1]])
+            if np.isinf(prev).all():
+                continue
+            mn = prev.min()
+            R[i, j] = cost[i - 1, j - 1] + mn - gamma * math.log(np.exp(-(prev - mn) / gamma).sum())
+    return R[n, m]
+
+
+def reference_hard_dtw(cost: np.ndarray) -> float:
+    n, m = cost.shape
+    R = np.full((n + 1, m + 1), np.inf)
+    R[0, 0] = 0
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            R[i, j] = cost[i - 1, j - 1] + min(R[i - 1, j - 1], R[i - 1, j], R[i, j - 1])
+    return R[n, m]
+
+
+@pytest.fixture
+def pair():
+    g = torch.Generator().manual_seed(0)
+    return torch.randn(3, 7, 4, generator=g, dtype=torch.float64), torch.randn(3, 5, 4, generator=g, dtype=torch.float64)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("gamma", [0.01, 0.1, 1.0, 10.0])
+def test_value_matches_reference(pair, backend, gamma):
+    x, y = pair
+    values = SoftDTW(gamma=gamma, backend=backend)(x, y)
+    cost = pairwise_cost(x, y).numpy()
+    for b in range(3):
+        assert values[b].item() == pytest.approx(reference_soft_dtw(cost[b], gamma), abs=1e-10, rel=1e-10)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_banded_unequal_lengths_match_reference_and_stay_finite(backend):
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(2, 12, 3, generator=g, dtype=torch.float64), torch.randn(2, 5, 3, generator=g, dtype=torch.float64)
+    values = SoftDTW(gamma=0.5, bandwidth=1, backend=backend)(x, y)
+    assert torch.isfinite(values).all()
+    cost = pairwise_cost(x, y).numpy()
+    assert values[0].item() == pytest.approx(reference_soft_dtw(cost[0], 0.5, band=1), abs=1e-10)
+    # The band really restricts: the banded value exceeds the unrestricted one.
+    assert values[0].item() > SoftDTW(gamma=0.5, backend=backend)(x, y)[0].item()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("band", [None, 2])
+def test_gradcheck(backend, band):
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(2, 6, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 4, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    lens = torch.tensor([6, 4]), torch.tensor([4, 3])
+    loss = SoftDTW(gamma=0.3, bandwidth=band, backend=backend)
+    assert torch.autograd.gradcheck(lambda a, b: loss(a, b, *lens), (x, y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_gradcheck_cosine(backend):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(2, 7, 3, generator=g, dtype=torch.float64, requires_grad=True)
+    loss = SoftDTW(gamma=0.5, divergence=True, distance="cosine", backend=backend)
+    assert torch.autograd.gradcheck(lambda a, b: loss(a, b), (x, y))
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_small_gamma_gives_hard_dtw(pair, backend):
+    x, y = pair
+    cost = pairwise_cost(x, y)
+    values = soft_dtw_from_cost(cost, gamma=1e-5, backend=backend)
+    for b in range(3):
+        assert values[b].item() == pytest.approx(reference_hard_dtw(cost[b].numpy()), abs=1e-3)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_divergence_is_zero_on_identity_and_positive_otherwise(backend):
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(4, 9, 5, generator=g, dtype=torch.float64)
+    y = torch.randn(4, 13, 5, generator=g, dtype=torch.float64)
+    div = SoftDTW(gamma=0.1, divergence=True, backend=backend)
+    assert torch.allclose(div(x, x), torch.zeros(4, dtype=torch.float64), atol=1e-10)
+    assert (div(x, y) > 0).all()  # unequal lengths too
+    plain = SoftDTW(gamma=1.0, backend=backend)(x, x)
+    assert (plain < 0).any()  # plain soft-DTW is not zero at x == y: the reason for the divergence
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_lengths_equal_unpadded_runs(backend):
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(3, 10, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(3, 8, 4, generator=g, dtype=torch.float64, requires_grad=True)
+    nx, ny = torch.tensor([10, 6, 3]), torch.tensor([8, 8, 2])
+    loss = SoftDTW(gamma=0.2, divergence=True, bandwidth=3, backend=backend)
+    padded = loss(x, y, nx, ny)
+    padded.sum().backward()
+    for b in range(3):
+        xb = x[b : b + 1, : nx[b]].detach().requires_grad_()
+        yb = y[b : b + 1, : ny[b]].detach().requires_grad_()
+        single = loss(xb, yb)
+        single.backward()
+        assert padded[b].item() == pytest.approx(single.item(), abs=1e-10)
+        assert torch.allclose(x.grad[b, : nx[b]], xb.grad[0], atol=1e-10)
+        assert torch.all(x.grad[b, nx[b] :] == 0)  # padding gets no gradient
+
+
+def test_backends_agree_in_float32():
+    g = torch.Generator().manual_seed(6)
+    x, y = torch.randn(2, 40, 16, generator=g), torch.randn(2, 35, 16, generator=g)
+    a = SoftDTW(gamma=0.1, backend="numba")(x, y)
+    b = SoftDTW(gamma=0.1, backend="torch")(x, y)
+    assert a.dtype == torch.float32
+    assert torch.allclose(a, b, rtol=1e-4)
+
+
+def test_matmul_cost_equals_broadcast_cost():
+    g = torch.Generator().manual_seed(7)
+    x, y = torch.randn(2, 6, 5, generator=g, dtype=torch.float64), torch.randn(2, 4, 5, generator=g, dtype=torch.float64)
+    broadcast = ((x[:, :, None] - y[:, None]) ** 2).sum(-1)
+    assert torch.allclose(pairwise_cost(x, y), broadcast, atol=1e-12)
+    cosine = 1 - torch.nn.functional.cosine_similarity(x[:, :, None], y[:, None], dim=-1)
+    assert torch.allclose(pairwise_cost(x, y, "cosine"), cosine, atol=1e-12)
+
+
+def test_normalize_cost_divides_by_dimension(pair):
+    x, y = pair
+    plain = SoftDTW(gamma=0.1)(x / 2, y / 2)  # |x/2 - y/2|^2 = |x - y|^2 / 4 = cost / D for D = 4
+    normalized = SoftDTW(gamma=0.1, normalize_cost=True)(x, y)
+    assert torch.allclose(plain, normalized, atol=1e-10)
+
+
+def test_rejects_bad_shapes_and_arguments():
+    with pytest.raises(ValueError, match="expected x"):
+        SoftDTW()(torch.randn(2, 5, 3), torch.randn(2, 5, 4))
+    with pytest.raises(ValueError, match="gamma"):
+        SoftDTW(gamma=0)
+    with pytest.raises(ValueError, match="bandwidth"):
+        SoftDTW(bandwidth=0)
+    with pytest.raises(ValueError, match="lengths"):
+        SoftDTW()(torch.randn(1, 5, 3), torch.randn(1, 5, 3), torch.tensor([6]))
+
+
+def test_hard_path_is_monotone_and_recovers_a_stretch():
+    x = torch.linspace(0, 1, 40)[:, None]
+    y = torch.linspace(0, 1, 60)[:, None]
+    path = hard_alignment_path(pairwise_cost(x[None], y[None])[0])
+    assert path[0] == (0, 0) and path[-1] == (39, 59)
+    steps = np.diff(np.array(path), axis=0)
+    assert ((steps >= 0) & (steps <= 1)).all() and (steps.sum(1) >= 1).all()
+    for i, j in path:
+        assert abs(j / 59 - i / 39) < 0.05
