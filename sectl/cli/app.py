@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from sectl import __version__
+from sectl.cli import align as align_cli
 from sectl.cli import eval as eval_cli
 from sectl.cli.common import not_implemented
 
@@ -18,6 +19,7 @@ app = typer.Typer(
 )
 
 app.command("eval", help=eval_cli.HELP)(eval_cli.eval_command)
+app.command("align", help=align_cli.HELP)(align_cli.align_command)
 
 
 def _placeholder(name: str, summary: str) -> None:
@@ -33,7 +35,6 @@ for _name, _summary in {
     "enhance": "Enhance audio files or folders.",
     "iterate": "Self-consistency test: feed the enhancer its own output n times.",
     "encode": "Encode audio to speech-VAE latents and decode them back.",
-    "align": "Soft-DTW alignment of two signals in a feature space.",
 }.items():
     _placeholder(_name, _summary)
 

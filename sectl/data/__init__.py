@@ -1,0 +1,1 @@
+"""Training and validation data: paired folders, on-the-fly mixing, augmentation."""
