@@ -15,11 +15,30 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(payload)
-        os.replace(tmp, path)
+        commit(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
+def temp_beside(target: Path, suffix: str = ".tmp") -> str:
+    """An empty temporary file in ``target``'s folder (same file system, so rename is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    os.close(fd)
+    return tmp
+
+
+def commit(tmp: str | Path, target: str | Path) -> None:
+    """Give ``tmp`` the usual permissions (mkstemp makes 0600) and rename it over ``target``."""
+    os.chmod(tmp, 0o666 & ~_umask())
+    os.replace(tmp, target)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask

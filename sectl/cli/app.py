@@ -6,7 +6,10 @@ import typer
 
 from sectl import __version__
 from sectl.cli import align as align_cli
+from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
+from sectl.cli import iterate as iterate_cli
+from sectl.cli import train as train_cli
 from sectl.cli.common import not_implemented
 
 app = typer.Typer(
@@ -20,6 +23,9 @@ app = typer.Typer(
 
 app.command("eval", help=eval_cli.HELP)(eval_cli.eval_command)
 app.command("align", help=align_cli.HELP)(align_cli.align_command)
+app.command("train", help=train_cli.HELP)(train_cli.train_command)
+app.command("enhance", help=enhance_cli.HELP)(enhance_cli.enhance_command)
+app.command("iterate", help=iterate_cli.HELP)(iterate_cli.iterate_command)
 
 
 def _placeholder(name: str, summary: str) -> None:
@@ -31,9 +37,6 @@ def _placeholder(name: str, summary: str) -> None:
 
 
 for _name, _summary in {
-    "train": "Train a model from a YAML preset.",
-    "enhance": "Enhance audio files or folders.",
-    "iterate": "Self-consistency test: feed the enhancer its own output n times.",
     "encode": "Encode audio to speech-VAE latents and decode them back.",
 }.items():
     _placeholder(_name, _summary)

@@ -1,0 +1,66 @@
+"""`sectl enhance`: enhance files, folders, or WAV on stdin/stdout."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
+
+HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
+
+Outputs keep each input's sample rate and channel count. Long files are processed in overlapping
+chunks, so memory does not grow with duration. Inputs are never overwritten; existing outputs only
+with --overwrite. Bad files are reported at the end and the exit code is 1.
+
+Examples:
+
+  sectl enhance noisy/ -o clean/
+
+  sectl enhance take1.wav take2.flac -o out/ --model runs/base
+
+  cat noisy.wav | sectl enhance - -o - > clean.wav
+"""
+
+
+def enhance_command(
+    inputs: List[str] = typer.Argument(..., help="Files, folders, or '-' for stdin."),
+    output: str = typer.Option(..., "--output", "-o", help="Output folder, file, or '-' for stdout."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Run folder, checkpoint, or 'default'."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files enhanced in parallel processes."),
+    chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap)."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+) -> None:
+    """Enhance audio files or folders."""
+    _run(inputs, output, model, overwrite, jobs, chunk_s, as_json)
+
+
+@handle_errors
+def _run(inputs, output, model, overwrite, jobs, chunk_s, as_json) -> None:
+    from sectl.enhance import enhance_paths
+    from sectl.models.checkpoint import load_enhancer, resolve_model_path
+
+    model_path = resolve_model_path(model)
+    if model == "default":
+        err.print(f"using the bundled default model ({model_path})")
+    loaded = load_enhancer(model_path) if jobs <= 1 else None
+    piped = inputs == ["-"]
+    with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
+        report = enhance_paths(
+            inputs, output, model=loaded, model_source=str(model_path), overwrite=overwrite,
+            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress,
+        )
+    for line in report.limited:
+        warn(line)
+    for line in report.failed:
+        err.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json({"written": report.written, "failed": report.failed, "limited": report.limited})
+    elif not piped:
+        summary = f"enhanced {len(report.written)} file(s) into {output}"
+        out.print(summary + (f", {len(report.failed)} failed" if report.failed else ""))
+    if report.failed:
+        raise typer.Exit(EXIT_FAILURE)

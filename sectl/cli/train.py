@@ -1,0 +1,90 @@
+"""`sectl train`: train a model from a YAML preset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sectl.cli.common import EXIT_OK, err, fail, handle_errors, out
+
+HELP = """Train a model from a preset (a name in presets/ or a YAML file) plus --set overrides.
+
+The run folder gets config.yaml, run.json, checkpoints/last.pt and best.pt, and metrics.jsonl.
+A killed run continues with --resume.
+
+Examples:
+
+  sectl train --preset baseline --out runs/base --set data.clean=speech/ --set data.noise=noise/
+
+  sectl train --preset mal --out runs/mal --set init_from=runs/base --set train.steps=2000
+
+  sectl train --out runs/base --resume
+"""
+
+
+def train_command(
+    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder."),
+    preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or YAML file (default: baseline)."),
+    overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="dotted.key=value override (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run's checkpoints/last.pt."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Train a model from a preset."""
+    _run(out_dir, preset, overrides or [], resume, quiet)
+
+
+@handle_errors
+def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, quiet: bool) -> None:
+    import yaml
+
+    from sectl.train import resolve_config, train
+
+    if resume and preset is None and not overrides and (out_dir / "config.yaml").is_file():
+        config = yaml.safe_load((out_dir / "config.yaml").read_text())
+        preset = "(resumed)"
+    else:
+        preset = preset or "baseline"
+        config = resolve_config(preset, overrides)
+    reporter = ProgressReporter(enabled=not quiet)
+    with reporter:
+        state = train(config, out_dir, resume=resume, preset=preset, overrides=overrides, callback=reporter)
+    best = "-" if state.best_score is None else f"{state.best_score:.3f} at step {state.best_step}"
+    out.print(f"trained {state.step} steps into {out_dir} (best {config['validation']['metric']}: {best})")
+    raise typer.Exit(EXIT_OK)
+
+
+class ProgressReporter:
+    """Rich progress (step, loss terms, it/s, ETA) and validation tables, on stderr."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[terms]}"),
+            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not enabled,
+        )
+        self.task = None
+
+    def __enter__(self) -> "ProgressReporter":
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.progress.__exit__(*exc)
+
+    def __call__(self, event: str, data: dict) -> None:
+        if event == "start":
+            self.task = self.progress.add_task("train", total=data["total"], completed=data["step"], terms="", rate="")
+        elif event == "step" and self.task is not None:
+            terms = " ".join(f"{k} {v:.3f}" for k, v in data.items() if k not in ("step", "grad_norm"))
+            speed = self.progress.tasks[0].speed
+            self.progress.update(self.task, completed=data["step"], terms=terms, rate=f"{speed:.2f} it/s" if speed else "")
+        elif event == "validation" and self.enabled:
+            table = Table(title=f"validation at step {data['step']}" + (" (new best)" if data["improved"] else ""))
+            for name in data["scores"]:
+                table.add_column(name, justify="right")
+            table.add_row(*["-" if v is None else f"{v:.3f}" for v in data["scores"].values()])
+            self.progress.console.print(table)

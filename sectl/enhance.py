@@ -1,0 +1,224 @@
+"""Running an enhancer on tensors, files, folders and pipes (the library behind ``sectl enhance``).
+
+Layers: :class:`OverlapAdd` (a tensor core with bounded memory) -> :func:`enhance_tensor` (any rate,
+any channel count) -> :func:`enhance_file` (streams a file to an atomic output) ->
+:func:`enhance_paths` (batches that keep going past bad files).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import torch
+
+from sectl.audio import STDIO, find_audio_files, read_audio, resample, write_audio
+from sectl.audio.io import AUDIO_EXTENSIONS
+from sectl.audio.stream import default_subtype, read_blocks, write_blocks
+from sectl.errors import SectlError
+from sectl.models import Enhancer
+
+CHUNK_S = 10.0
+OVERLAP_S = 1.0
+
+TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+class OverlapAdd:
+    """Apply ``fn`` to ``chunk``-sample windows overlapping by ``overlap``, cross-fading linearly.
+
+    Memory is bounded by the chunk size whatever the input's duration. ``fn`` maps ``(C, n)`` to
+    ``(C, n)``.
+    """
+
+    def __init__(self, fn: TensorFn, chunk: int, overlap: int) -> None:
+        if not 0 <= overlap < chunk:
+            raise ValueError("need 0 <= overlap < chunk")
+        self.fn, self.chunk, self.overlap = fn, chunk, overlap
+        self.hop = chunk - overlap
+
+    def _fade(self, n: int, like: torch.Tensor) -> torch.Tensor:
+        return torch.linspace(0, 1, self.overlap + 2, dtype=like.dtype, device=like.device)[1:-1][:n]
+
+    def _merge(self, tail: torch.Tensor | None, y: torch.Tensor) -> torch.Tensor:
+        if tail is None or tail.shape[-1] == 0:
+            return y
+        n = min(tail.shape[-1], y.shape[-1])
+        fade_in = self._fade(n, y)
+        head = tail[..., :n] * (1 - fade_in) + y[..., :n] * fade_in
+        return torch.cat([head, y[..., n:]], dim=-1)
+
+    def stream(self, blocks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+        """Enhanced blocks for input blocks of any sizes; output length equals input length."""
+        buffer: torch.Tensor | None = None
+        tail: torch.Tensor | None = None
+        for block in blocks:
+            buffer = block if buffer is None else torch.cat([buffer, block], dim=-1)
+            while buffer.shape[-1] >= self.chunk:
+                y = self._merge(tail, self.fn(buffer[..., : self.chunk]))
+                yield y[..., : self.hop]
+                tail = y[..., self.hop :]
+                buffer = buffer[..., self.hop :]
+        if buffer is not None and buffer.shape[-1] > (0 if tail is None else self.overlap):
+            yield self._merge(tail, self.fn(buffer))
+        elif tail is not None:
+            yield tail[..., : 0 if buffer is None else buffer.shape[-1]]
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat(list(self.stream([x])), dim=-1)
+
+
+def model_fn(model: Enhancer, sample_rate: int) -> TensorFn:
+    """``(C, n)`` at ``sample_rate`` -> enhanced ``(C, n)``: channels as a batch, resampled around the model."""
+    device = next(model.parameters()).device
+
+    def fn(x: torch.Tensor) -> torch.Tensor:
+        n = x.shape[-1]
+        with torch.inference_mode():
+            y = model(resample(x, sample_rate, model.sample_rate).to(device)).cpu()
+        y = resample(y, model.sample_rate, sample_rate)
+        return torch.nn.functional.pad(y, (0, max(0, n - y.shape[-1])))[..., :n]
+
+    return fn
+
+
+def enhance_tensor(
+    model: Enhancer, wave: torch.Tensor, sample_rate: int, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S
+) -> torch.Tensor:
+    """Enhance ``(C, T)`` (or ``(T,)``) at any rate; returns the same shape and rate."""
+    x = wave if wave.dim() == 2 else wave.unsqueeze(0)
+    ola = OverlapAdd(model_fn(model, sample_rate), int(chunk_s * sample_rate), int(overlap_s * sample_rate))
+    y = ola(x)
+    return y if wave.dim() == 2 else y[0]
+
+
+def enhance_file(
+    model: Enhancer,
+    src: str | Path,
+    dst: str | Path,
+    overwrite: bool = False,
+    chunk_s: float = CHUNK_S,
+    overlap_s: float = OVERLAP_S,
+) -> float:
+    """Enhance one file (or ``-`` for stdin/stdout) keeping its rate and channels; returns the limiting gain."""
+    if str(src) == STDIO or str(dst) == STDIO:
+        audio = read_audio(src, mono=False)
+        y = enhance_tensor(model, audio.samples, audio.sample_rate, chunk_s, overlap_s)
+        return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src])
+    info, blocks = read_blocks(src, block_frames=int(chunk_s * 1000))
+    rate = info.samplerate
+    ola = OverlapAdd(model_fn(model, rate), int(chunk_s * rate), int(overlap_s * rate))
+    return write_blocks(
+        dst,
+        ola.stream(blocks),
+        rate,
+        info.channels,
+        subtype=default_subtype(Path(dst), info.subtype),
+        overwrite=overwrite,
+        inputs=[src],
+    )
+
+
+@dataclass
+class BatchReport:
+    """What a batch did: written files, failures (one line each), peak-limited outputs."""
+
+    written: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    limited: list[str] = field(default_factory=list)
+
+
+def plan_outputs(inputs: list[str | Path], output: str | Path) -> list[tuple[str, str]]:
+    """``(src, dst)`` pairs: files go into ``output/`` by name, folders keep their relative paths.
+
+    A single file input with an audio-suffixed ``output`` writes exactly there; ``-`` pairs with ``-``.
+    """
+    if any(str(i) == STDIO for i in inputs):
+        if len(inputs) != 1 or str(output) != STDIO:
+            raise SectlError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
+        return [(STDIO, STDIO)]
+    out = Path(output)
+    if str(output) == STDIO:
+        raise SectlError("'-o -' (stdout) needs '-' (stdin) as the input")
+    single_file = len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in AUDIO_EXTENSIONS
+    if single_file:
+        return [(str(inputs[0]), str(out))]
+    plan = []
+    for item in inputs:
+        path = Path(item)
+        if path.is_dir():
+            plan += [(str(f), str(out / f.relative_to(path))) for f in find_audio_files(path)]
+        else:
+            plan.append((str(path), str(out / path.name)))  # missing files fail later, by name
+    return plan
+
+
+_worker_model: Enhancer | None = None
+
+
+def _init_worker(model_source: str | None) -> None:
+    from sectl.models.checkpoint import load_enhancer
+
+    global _worker_model
+    torch.set_num_threads(1)
+    _worker_model = load_enhancer(model_source)
+
+
+def _enhance_job(args: tuple) -> tuple[str, str | None, float]:
+    src, dst, overwrite, chunk_s = args
+    try:
+        assert _worker_model is not None
+        return dst, None, enhance_file(_worker_model, src, dst, overwrite, chunk_s)
+    except SectlError as exc:
+        return dst, str(exc), 1.0
+
+
+def enhance_paths(
+    inputs: list[str | Path],
+    output: str | Path,
+    model: Enhancer | None = None,
+    model_source: str | None = None,
+    overwrite: bool = False,
+    jobs: int = 1,
+    chunk_s: float = CHUNK_S,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> BatchReport:
+    """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
+
+    Pass a loaded ``model``, or ``model_source`` (run folder, checkpoint, ``None`` for the default),
+    which ``jobs > 1`` workers load once each.
+    """
+    plan = plan_outputs(inputs, output)
+    if not plan:
+        raise SectlError("no audio files found in the inputs")
+    report = BatchReport()
+    tasks = [(src, dst, overwrite, chunk_s) for src, dst in plan]
+    if jobs <= 1:
+        global _worker_model
+        if model is None:
+            from sectl.models.checkpoint import load_enhancer
+
+            model = load_enhancer(model_source)
+        _worker_model = model
+        results: Iterable = map(_enhance_job, tasks)
+        pool = None
+    else:
+        pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source,))
+        results = pool.map(_enhance_job, tasks)
+    try:
+        for i, (dst, error, gain) in enumerate(results):
+            if error:
+                report.failed.append(error)
+            else:
+                report.written.append(dst)
+                if gain < 1.0:
+                    report.limited.append(f"{dst}: peak-limited by {20 * torch.log10(torch.tensor(gain)).item():.1f} dB")
+            if on_progress:
+                on_progress(i + 1, len(tasks))
+    finally:
+        if pool is not None:
+            pool.shutdown()
+    return report

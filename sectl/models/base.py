@@ -1,0 +1,52 @@
+"""The enhancer interface every model implements: explicit ``encode`` and ``decode`` stages.
+
+Splitting the stages lets Model-as-Loss call the encoder alone and lets SSL/soft-DTW training swap
+losses without copying a ``forward``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Enhancer(nn.Module):
+    """A waveform-to-waveform enhancer ``y = scale * decode(encode(x / scale))`` at ``sample_rate``."""
+
+    sample_rate: int = 16000
+    name: str = "enhancer"
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Per-level features of a normalised, validly padded waveform ``(B, 1, T)``; deepest last."""
+        raise NotImplementedError
+
+    def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
+        """Waveform ``(B, 1, T')`` from the features ``encode`` returned."""
+        raise NotImplementedError
+
+    def valid_length(self, length: int) -> int:
+        """Smallest length >= ``length`` that the encoder/decoder reproduce exactly."""
+        return length
+
+    def features(self, wave: torch.Tensor, scale: torch.Tensor | None = None) -> list[torch.Tensor]:
+        """Encoder features of a raw waveform ``(B, T)`` or ``(B, 1, T)``, normalised as in ``forward``.
+
+        ``scale`` (``(B, 1, 1)``) overrides the waveform's own standard deviation, so two signals can be
+        compared in the same units (Model as Loss normalises both by the reference).
+        """
+        x = wave if wave.dim() == 3 else wave.unsqueeze(1)
+        if scale is None:
+            scale = self.scale(x)
+        length = x.shape[-1]
+        x = nn.functional.pad(x / scale, (0, self.valid_length(length) - length))
+        return self.encode(x)
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        return x.std(dim=(1, 2), keepdim=True) + 1e-3
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """Enhance ``(B, T)`` or ``(B, 1, T)``; returns the same shape."""
+        x = wave if wave.dim() == 3 else wave.unsqueeze(1)
+        scale = self.scale(x)
+        y = self.decode(self.features(x, scale))[..., : x.shape[-1]] * scale
+        return y if wave.dim() == 3 else y.squeeze(1)

@@ -1,0 +1,140 @@
+"""Frozen self-supervised speech models (WavLM, wav2vec 2.0, HuBERT) used as teachers and feature spaces.
+
+Weights come from the torchaudio pipeline (downloaded once into torch's hub cache) or from a local
+checkpoint (``ssl.checkpoint: PATH``), which is how offline machines use them. ``"tiny"`` builds a
+small randomly initialised WavLM of the same architecture (seeded, so runs are reproducible): it
+exercises every code path in tests without any download.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torchaudio
+from torch import nn
+
+from sectl.errors import SectlError
+
+SSL_RATE = 16000
+SSL_HOP = 320  # every torchaudio SSL front end downsamples by 320: 20 ms frames
+
+_FACTORIES: dict[str, tuple[Callable[[], nn.Module], str]] = {
+    "wavlm_base": (torchaudio.models.wavlm_base, "WAVLM_BASE"),
+    "wavlm_base_plus": (torchaudio.models.wavlm_base, "WAVLM_BASE_PLUS"),
+    "wavlm_large": (torchaudio.models.wavlm_large, "WAVLM_LARGE"),
+    "wav2vec2_base": (torchaudio.models.wav2vec2_base, "WAV2VEC2_BASE"),
+    "hubert_base": (torchaudio.models.hubert_base, "HUBERT_BASE"),
+}
+SSL_MODELS = ("tiny", *_FACTORIES)
+
+
+def tiny_wavlm(seed: int = 0) -> nn.Module:
+    """A 2-layer, 64-dim WavLM with the real front end's strides (hop 320), randomly initialised."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torchaudio.models.wavlm_model(
+            extractor_mode="group_norm",
+            extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+            extractor_conv_bias=False,
+            encoder_embed_dim=64,
+            encoder_projection_dropout=0.0,
+            encoder_pos_conv_kernel=16,
+            encoder_pos_conv_groups=4,
+            encoder_num_layers=2,
+            encoder_num_heads=4,
+            encoder_num_buckets=32,
+            encoder_max_distance=128,
+            encoder_attention_dropout=0.0,
+            encoder_ff_interm_features=128,
+            encoder_ff_interm_dropout=0.0,
+            encoder_dropout=0.0,
+            encoder_layer_norm_first=False,
+            encoder_layer_drop=0.0,
+            aux_num_out=None,
+        )
+
+
+def _load_state(path: Path) -> dict:
+    if not path.is_file():
+        raise SectlError(f"{path}: SSL checkpoint not found")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
+        raise SectlError(f"{path}: not a readable torch checkpoint ({exc})") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    return state
+
+
+def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = None) -> nn.Module:
+    """A frozen SSL model in eval mode. ``checkpoint`` holds a state dict of the same architecture."""
+    if name == "tiny":
+        model = tiny_wavlm()
+        if checkpoint is not None:
+            model.load_state_dict(_load_state(Path(checkpoint)))
+    elif name in _FACTORIES:
+        factory, bundle_name = _FACTORIES[name]
+        if checkpoint is not None:
+            model = factory()
+            try:
+                model.load_state_dict(_load_state(Path(checkpoint)))
+            except RuntimeError as exc:
+                raise SectlError(f"{checkpoint}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
+        else:
+            try:
+                model = getattr(torchaudio.pipelines, bundle_name).get_model()
+            except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
+                raise SectlError(
+                    f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local "
+                    f"state dict with ssl.checkpoint=PATH (or --model PATH)"
+                ) from None
+    else:
+        raise SectlError(f"unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+class SSLFeatures(nn.Module):
+    """Output of transformer layer ``layer`` (1-based) of a frozen SSL model: ``(B, frames, D)``.
+
+    ``train()`` never switches the teacher out of eval mode: its dropout must stay off.
+    """
+
+    def __init__(self, model: str = "wavlm_base", layer: int = 6, checkpoint: str | Path | None = None) -> None:
+        super().__init__()
+        self.model = build_ssl_model(model, checkpoint)
+        num_layers = len(self.model.encoder.transformer.layers)
+        if not 1 <= layer <= num_layers:
+            raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
+        self.layer = layer
+
+    def train(self, mode: bool = True) -> "SSLFeatures":
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.dim() == 3:
+            wave = wave[:, 0]
+        features, _ = self.model.extract_features(wave, num_layers=self.layer)
+        return features[-1]
+
+
+def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6):
+    """Feature function for ``sectl align --features ssl``: ``model`` is ``tiny``, a name or a checkpoint."""
+    if model is None:
+        extractor = SSLFeatures("wavlm_base", layer)
+    elif str(model) in SSL_MODELS:
+        extractor = SSLFeatures(str(model), min(layer, 2) if str(model) == "tiny" else layer)
+    else:
+        extractor = SSLFeatures("wavlm_base", layer, checkpoint=model)
+
+    def features(wave: torch.Tensor) -> torch.Tensor:
+        return extractor(wave[None])[0]
+
+    return features, SSL_HOP / SSL_RATE

@@ -1,0 +1,6 @@
+"""Training: presets (config), the loss set, and the trainer."""
+
+from sectl.train.config import resolve_config
+from sectl.train.trainer import Trainer, train
+
+__all__ = ["Trainer", "resolve_config", "train"]

@@ -1,0 +1,130 @@
+"""Presets: YAML data resolved as base <- parents (``extends``) <- preset <- ``--set`` overrides.
+
+Every key must exist in ``presets/base.yaml`` (unknown keys are rejected with their dotted name) and
+values must have the base value's type (ints are accepted where floats are expected; ``null`` in the
+base accepts anything).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sectl.errors import ConfigError
+
+PRESET_DIR = Path(os.environ.get("SECTL_PRESETS", Path(__file__).resolve().parents[2] / "presets"))
+BASE = "base"
+
+
+def preset_path(name_or_path: str | Path) -> Path:
+    """A preset name (``mal``) from ``presets/``, or a YAML file path."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: preset file not found")
+        return path
+    candidate = PRESET_DIR / f"{name_or_path}.yaml"
+    if not candidate.is_file():
+        known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown preset {name_or_path!r}; known: {', '.join(known)}")
+    return candidate
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping of keys")
+    return data
+
+
+def _merge(base: dict, diff: dict, schema: dict, prefix: str = "") -> dict:
+    out = copy.deepcopy(base)
+    for key, value in diff.items():
+        dotted = f"{prefix}{key}"
+        if key not in schema:
+            raise ConfigError(f"unknown config key {dotted!r}")
+        if isinstance(schema[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{dotted}: expected a mapping of keys, got {value!r}")
+            out[key] = _merge(out[key], value, schema[key], f"{dotted}.")
+        else:
+            out[key] = _checked(dotted, value, schema[key])
+    return out
+
+
+def _checked(key: str, value: Any, default: Any) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    else:
+        ok = isinstance(value, type(default))
+    if not ok:
+        raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
+    return value
+
+
+def load_preset_chain(name_or_path: str | Path, seen: tuple = ()) -> dict:
+    """The preset's own diff merged over its ``extends`` parents (without the base)."""
+    path = preset_path(name_or_path)
+    if path.resolve() in seen:
+        raise ConfigError(f"{path}: circular 'extends'")
+    data = _read_yaml(path)
+    parent = data.pop("extends", None)
+    if parent is None or parent == BASE:
+        return data
+    sibling = path.parent / f"{parent}.yaml"
+    parent_path = sibling if sibling.is_file() else preset_path(parent)
+    merged = load_preset_chain(parent_path, seen + (path.resolve(),))
+    return _deep_update(merged, data)
+
+
+def _deep_update(base: dict, diff: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in diff.items():
+        out[key] = _deep_update(out.get(key, {}), value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def parse_override(item: str) -> tuple[list[str], Any]:
+    """``"train.lr=1e-3"`` -> (["train", "lr"], 0.001); the value is parsed as YAML."""
+    if "=" not in item:
+        raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+    key, raw = item.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def resolve_config(preset: str | Path = "baseline", overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """The full configuration: base defaults <- preset chain <- overrides, all validated."""
+    schema = _read_yaml(preset_path(BASE))
+    config = _merge(schema, load_preset_chain(preset), schema)
+    for item in overrides:
+        keys, value = parse_override(item)
+        diff: dict = value
+        for key in reversed(keys):
+            diff = {key: diff}
+        config = _merge(config, diff, schema)
+    return config
+
+
+def get(config: dict, dotted: str) -> Any:
+    node: Any = config
+    for key in dotted.split("."):
+        node = node[key]
+    return node
