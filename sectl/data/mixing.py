@@ -7,6 +7,7 @@ uninterrupted one would, without saving any data-loader state.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -15,8 +16,22 @@ import torchaudio.functional as AF
 from sectl.data.sources import ClipCache, list_files, random_crop
 
 
+def folder_groups(folders: str | list[str], what: str) -> list[list[Path]]:
+    """The audio files of each folder, one list per folder."""
+    folders = [folders] if isinstance(folders, str) else list(folders)
+    return [list_files(folder, what) for folder in folders]
+
+
+def pick(groups: list[list[Path]], rng: np.random.Generator) -> Path:
+    """A folder uniformly, then a file in it: a small real corpus is not drowned by a large synthetic one."""
+    group = groups[rng.integers(len(groups))]
+    return group[rng.integers(len(group))]
+
+
 @dataclass
 class MixingConfig:
+    """Where clips come from and how they are mixed; lists of folders are sampled folder-first."""
+
     clean: str | list[str]
     noise: str | list[str]
     rir: str | list[str] | None = None
@@ -33,9 +48,9 @@ class MixingSampler:
     def __init__(self, config: MixingConfig, sample_rate: int = 16000, seed: int = 0) -> None:
         self.config, self.sample_rate, self.seed = config, sample_rate, seed
         self.cache = ClipCache(sample_rate)
-        self.clean_files = list_files(config.clean, "data.clean")
-        self.noise_files = list_files(config.noise, "data.noise")
-        self.rir_files = list_files(config.rir, "data.rir") if config.rir else []
+        self.clean_files = folder_groups(config.clean, "data.clean")
+        self.noise_files = folder_groups(config.noise, "data.noise")
+        self.rir_files = folder_groups(config.rir, "data.rir") if config.rir else []
         self.length = int(config.segment_s * sample_rate)
 
     def rng(self, step: int, index: int = 0) -> np.random.Generator:
@@ -47,10 +62,10 @@ class MixingSampler:
 
     def example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config
-        clean = random_crop(self.cache.get(self.clean_files[rng.integers(len(self.clean_files))]), self.length, rng)
+        clean = random_crop(self.cache.get(pick(self.clean_files, rng)), self.length, rng)
         if self.rir_files and rng.random() < c.rir_prob:
             clean = self._reverberate(clean, rng)
-        noise = random_crop(self.cache.get(self.noise_files[rng.integers(len(self.noise_files))]), self.length, rng, loop=True)
+        noise = random_crop(self.cache.get(pick(self.noise_files, rng)), self.length, rng, loop=True)
         if rng.random() < c.noise_filter_prob:
             noise = self._filter(noise, rng)
         snr = rng.uniform(*c.snr_db)
@@ -63,7 +78,7 @@ class MixingSampler:
         return noisy * gain, clean * gain
 
     def _reverberate(self, clean: torch.Tensor, rng: np.random.Generator) -> torch.Tensor:
-        rir = self.cache.get(self.rir_files[rng.integers(len(self.rir_files))])
+        rir = self.cache.get(pick(self.rir_files, rng))
         rir = rir / rir.abs().max().clamp_min(1e-6)
         direct = int(rir.abs().argmax())
         wet = AF.fftconvolve(clean, rir)[direct : direct + clean.shape[-1]]

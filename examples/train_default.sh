@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Reproduce the bundled default model (sectl/weights/default.pt) on a CPU machine.
+#   SHARED=../shared/data CORPUS=data/synth bash examples/train_default.sh
+# SHARED: the real speech/noise/rir/vctk folders; CORPUS: where the espeak-ng corpus is synthesised.
+set -euo pipefail
+SHARED=${SHARED:-../shared/data}
+CORPUS=${CORPUS:-data/synth}
+RUN=${RUN:-runs/default}
+[ -d "$CORPUS/speech" ] || python examples/synthesize_corpus.py --out "$CORPUS" --utterances 2000 --babble 60 --seed 0
+sectl train --preset default --out "$RUN" \
+  --set "data.clean=[$CORPUS/speech, $SHARED/speech]" \
+  --set "data.noise=[$CORPUS/noise, $SHARED/noise]" \
+  --set "data.rir=$SHARED/rir" \
+  --set "validation.noisy=$SHARED/vctk/noisy" \
+  --set "validation.clean=$SHARED/vctk/clean" \
+  "$@"
+# Package the best checkpoint's weights (see sectl/weights/README.md for the format).
+python -m sectl.models.export "$RUN" sectl/weights/default.pt

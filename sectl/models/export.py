@@ -1,0 +1,48 @@
+"""Package a run's best checkpoint as a small inference-only file (no optimizer state).
+
+    python -m sectl.models.export RUN_DIR OUT.pt
+
+The output keeps the plain-data checkpoint format (architecture name, constructor arguments,
+float32 weights) plus provenance: the run's config, preset, step, validation score and git commit.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
+
+
+def git_commit() -> str | None:
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def export(run: str | Path, out: str | Path) -> dict:
+    """Write the inference-only checkpoint and return its provenance record."""
+    path = resolve_model_path(run)
+    payload = load_checkpoint(path)
+    model = enhancer_from_checkpoint(payload)
+    run_dir = Path(run) if Path(run).is_dir() else path.parent.parent
+    run_info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
+    provenance = {
+        "source": str(path),
+        "step": payload.get("step"),
+        "validation_score": payload.get("best_score"),
+        "preset": run_info.get("preset"),
+        "overrides": run_info.get("overrides"),
+        "commit": git_commit(),
+    }
+    save_checkpoint(out, model, config=payload.get("config"), provenance=provenance)
+    return provenance
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3:
+        sys.exit("usage: python -m sectl.models.export RUN_DIR|CHECKPOINT OUT.pt")
+    print(json.dumps(export(sys.argv[1], sys.argv[2]), indent=2))
