@@ -43,3 +43,17 @@ def write_wav(path: Path, audio: np.ndarray, rate: int = 16000, subtype: str = "
 def tone(seconds: float = 1.0, rate: int = 16000, freq: float = 440.0, amp: float = 0.5) -> np.ndarray:
     t = np.arange(int(seconds * rate)) / rate
     return (amp * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory) -> Path:
+    """A randomly initialised tiny enhancer saved as a sectl checkpoint."""
+    import torch
+
+    from sectl.models import build_enhancer
+    from sectl.models.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("model") / "tiny.pt"
+    save_checkpoint(path, build_enhancer(size="tiny"))
+    return path

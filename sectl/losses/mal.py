@@ -91,7 +91,9 @@ class ModelAsLoss(nn.Module):
         weights = self.weights or [1.0] * len(outputs)
         if len(weights) != len(outputs):
             raise SectlError(f"mal.weights has {len(weights)} entries for {len(outputs)} levels")
-        self._last_spread = float(torch.stack([t.std() for t in targets]).mean())
+        # Spread over batch and time, per channel: a collapsed encoder's output no longer varies with
+        # its input, whatever constant (bias) each channel settles on.
+        self._last_spread = float(torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean())
         if self._initial_spread is None:
             self._initial_spread = self._last_spread
         return sum(w * (o - t).abs().mean() for w, o, t in zip(weights, outputs, targets))

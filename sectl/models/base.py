@@ -42,7 +42,7 @@ class Enhancer(nn.Module):
         return self.encode(x)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
-        return x.std(dim=(1, 2), keepdim=True) + 1e-3
+        return x.std(dim=(1, 2), keepdim=True, correction=0) + 1e-3
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Enhance ``(B, T)`` or ``(B, 1, T)``; returns the same shape."""

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sectl.cli.app import app
+from tests.conftest import tone, write_wav
+
+runner = CliRunner()
+
+
+def test_train_then_enhance_from_the_command_line(data_dir, tmp_path):
+    run = tmp_path / "R1"
+    result = runner.invoke(app, [
+        "train", "--preset", "baseline", "--out", str(run), "-q", "--set", "model.size=tiny", "--set", "train.steps=2",
+        "--set", "train.batch_size=2", "--set", "data.segment_s=0.5", "--set", f"data.clean={data_dir / 'speech'}",
+        "--set", f"data.noise={data_dir / 'noise'}",
+    ])
+    assert result.exit_code == 0, result.output
+    assert "trained 2 steps" in result.stdout
+    write_wav(tmp_path / "in" / "x.wav", tone(0.5))
+    result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(run), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["written"] == [str(tmp_path / "out" / "x.wav")]
+
+
+def test_train_bad_override_is_one_line_error(tmp_path):
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--set", "train.stepz=1"])
+    assert result.exit_code == 1 and "train.stepz" in result.stderr
+
+
+def test_enhance_bad_file_exit_code(tiny_checkpoint, tmp_path):
+    write_wav(tmp_path / "in" / "good.wav", tone(0.3))
+    (tmp_path / "in" / "bad.wav").write_bytes(b"")
+    result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 1
+    assert "bad.wav: file is empty" in result.stderr and "enhanced 1 file(s)" in result.stdout

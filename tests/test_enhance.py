@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import io
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor, plan_outputs
+from sectl.errors import SectlError
+from sectl.models.checkpoint import load_enhancer
+from tests.conftest import tone, write_wav
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint):
+    return load_enhancer(tiny_checkpoint)
+
+
+def test_overlap_add_of_a_pointwise_function_is_exact():
+    x = torch.randn(2, 10_007)
+    ola = OverlapAdd(lambda c: 2 * c, chunk=1000, overlap=250)
+    assert torch.allclose(ola(x), 2 * x, atol=1e-6)
+
+
+@pytest.mark.parametrize("block", [1, 333, 5000, 20000])
+def test_streaming_in_any_block_size_equals_one_call(block):
+    x = torch.randn(1, 12_345)
+    ola = OverlapAdd(torch.tanh, chunk=2000, overlap=500)
+    streamed = torch.cat(list(ola.stream(x.split(block, dim=-1))), dim=-1)
+    assert streamed.shape == x.shape
+    assert torch.allclose(streamed, torch.tanh(x), atol=1e-6)
+
+
+def test_chunked_enhancement_matches_whole_file(model, clean_speech):
+    rng = np.random.default_rng(0)
+    noisy = torch.from_numpy(np.tile(clean_speech, 3) + 0.02 * rng.standard_normal(3 * len(clean_speech))).float()
+    whole = enhance_tensor(model, noisy, 16000, chunk_s=100.0)
+    chunked = enhance_tensor(model, noisy, 16000, chunk_s=2.0, overlap_s=0.5)
+    error = (whole - chunked).pow(2).sum() / whole.pow(2).sum()
+    assert 10 * torch.log10(error) < -20  # chunking costs less than 1% of the signal energy
+
+
+def test_file_keeps_rate_channels_and_subtype(model, tmp_path):
+    stereo = np.stack([tone(1.5, rate=44100), tone(1.5, rate=44100, freq=300)], axis=1)
+    src = write_wav(tmp_path / "in.wav", stereo, rate=44100, subtype="PCM_24")
+    enhance_file(model, src, tmp_path / "out.wav", chunk_s=1.0, overlap_s=0.25)
+    info = sf.info(tmp_path / "out.wav")
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (44100, 2, len(stereo), "PCM_24")
+
+
+def test_stdin_to_stdout(model, tmp_path, monkeypatch):
+    buffer = io.BytesIO()
+    sf.write(buffer, tone(0.5), 16000, format="WAV", subtype="PCM_16")
+
+    class Stream:
+        def __init__(self, data=b""):
+            self.buffer = io.BytesIO(data)
+
+    fake_in, fake_out = Stream(buffer.getvalue()), Stream()
+    monkeypatch.setattr(sys, "stdin", fake_in)
+    monkeypatch.setattr(sys, "stdout", fake_out)
+    enhance_file(model, "-", "-")
+    audio, rate = sf.read(io.BytesIO(fake_out.buffer.getvalue()))
+    assert rate == 16000 and len(audio) == 8000
+
+
+def test_batch_preserves_tree_reports_bad_files_and_never_touches_inputs(model, tmp_path):
+    src = tmp_path / "noisy"
+    write_wav(src / "a.wav", tone(0.3))
+    write_wav(src / "sub" / "b.flac", tone(0.3))
+    (src / "bad.wav").write_text("not audio")
+    before = {p: p.read_bytes() for p in src.rglob("*") if p.is_file()}
+    report = enhance_paths([src], tmp_path / "out", model=model)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*") if p.is_file()) == ["a.wav", "sub/b.flac"]
+    assert len(report.failed) == 1 and "bad.wav" in report.failed[0]
+    again = enhance_paths([src], tmp_path / "out", model=model)
+    assert len(again.failed) == 3 and "--overwrite" in again.failed[0]
+    in_place = enhance_paths([src], src, model=model, overwrite=True)
+    assert all("input" in line or "bad.wav" in line for line in in_place.failed)
+    assert {p: p.read_bytes() for p in src.rglob("*") if p.is_file()} == before
+
+
+def test_output_planning():
+    assert plan_outputs(["-"], "-") == [("-", "-")]
+    with pytest.raises(SectlError, match="stdin"):
+        plan_outputs(["-", "x.wav"], "-")
+    with pytest.raises(SectlError, match="stdout"):
+        plan_outputs(["x.wav"], "-")
+
+
+def test_single_file_to_named_output(model, tmp_path):
+    src = write_wav(tmp_path / "in.wav", tone(0.3))
+    report = enhance_paths([src], tmp_path / "named.wav", model=model)
+    assert report.written == [str(tmp_path / "named.wav")]
+
+
+def test_parallel_jobs_load_the_model_per_worker(tiny_checkpoint, tmp_path):
+    for name in "abc":
+        write_wav(tmp_path / "in" / f"{name}.wav", tone(0.3))
+    report = enhance_paths([tmp_path / "in"], tmp_path / "out", model_source=str(tiny_checkpoint), jobs=2)
+    assert len(report.written) == 3 and not report.failed

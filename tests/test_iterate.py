@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from sectl.cli.app import app
+from sectl.iterate import iterate
+from sectl.models.checkpoint import load_enhancer
+
+
+def test_every_step_is_scored(tiny_checkpoint, vctk, tmp_path):
+    model = load_enhancer(tiny_checkpoint)
+    report = iterate(model, vctk / "noisy" / "p287_001.wav", 2, ref=vctk / "clean" / "p287_001.wav", out_dir=tmp_path)
+    assert [s["step"] for s in report.steps] == [0, 1, 2]
+    assert "delta_si_sdr" not in report.steps[0] and "delta_si_sdr" in report.steps[1]
+    assert abs(report.steps[0]["pesq_wb"] - 1.762) < 1e-3  # step 0 is the untouched input
+    assert {"pesq_wb", "estoi", "si_sdr", "lsd", "level_dbfs"} <= set(report.steps[2])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"p287_001_step0{k}.wav" for k in range(3)]
+
+
+def test_cli_json_schema_and_plot(tiny_checkpoint, vctk, tmp_path):
+    plot = tmp_path / "steps.png"
+    result = CliRunner().invoke(app, [
+        "iterate", str(vctk / "noisy" / "p287_002.wav"), "--n", "2", "--model", str(tiny_checkpoint), "--json", "--plot", str(plot),
+    ])
+    assert result.exit_code == 0, result.output
+    steps = json.loads(result.stdout)["steps"]
+    assert [s["step"] for s in steps] == [0, 1, 2]
+    assert set(steps[1]) == {"step", "level_dbfs", "delta_si_sdr"}  # no reference: no intrusive metrics
+    assert plot.read_bytes()[:4] == b"\x89PNG"

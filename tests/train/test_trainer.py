@@ -1,0 +1,103 @@
+"""Training on the real audio: run-folder contents, exact resumption, MAL stage 2."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import yaml
+
+from sectl.errors import SectlError
+from sectl.models.checkpoint import load_checkpoint
+from sectl.train import resolve_config, train
+from sectl.train.trainer import lr_factor
+
+
+def tiny_config(data_dir, preset="baseline", *extra):
+    return resolve_config(preset, [
+        "model.size=tiny", "train.batch_size=2", "train.steps=6", "train.warmup_steps=2", "train.log_every=2",
+        "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}",
+        f"data.rir={data_dir / 'rir'}", "train.threads=1", *extra,
+    ])
+
+
+def params(run) -> dict:
+    return load_checkpoint(run / "checkpoints" / "last.pt")["state_dict"]
+
+
+def test_run_folder_holds_config_checkpoints_log_and_validation(data_dir, tmp_path):
+    vctk = data_dir / "vctk"
+    config = tiny_config(data_dir, "baseline", f"validation.noisy={vctk / 'noisy'}", f"validation.clean={vctk / 'clean'}",
+                         "validation.every=3", "validation.metrics=[pesq_wb, si_sdr]")
+    state = train(config, tmp_path / "run", preset="baseline")
+    run = tmp_path / "run"
+    assert yaml.safe_load((run / "config.yaml").read_text()) == config
+    assert json.loads((run / "run.json").read_text())["preset"] == "baseline"
+    assert (run / "checkpoints" / "best.pt").is_file() and (run / "checkpoints" / "last.pt").is_file()
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    validations = [r for r in records if "validation" in r]
+    assert [r["step"] for r in validations] == [3, 6]
+    assert set(validations[0]["validation"]) == {"pesq_wb", "si_sdr"}
+    assert any("mrstft" in r and "l1" in r for r in records)
+    assert state.step == 6 and state.best_step in (3, 6)
+    checkpoint = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert checkpoint["step"] == 6 and checkpoint["config"] == config
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(data_dir, tmp_path):
+    config = tiny_config(data_dir, "baseline", "train.checkpoint_every=100")
+    train(config, tmp_path / "full")
+
+    def stop_at_3(event, data):
+        if event == "step" and data["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "killed", callback=stop_at_3)
+    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["step"] == 3
+    train(config, tmp_path / "killed", resume=True)
+    full, resumed = params(tmp_path / "full"), params(tmp_path / "killed")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+
+
+def test_resume_refuses_a_different_configuration_and_fresh_runs_refuse_old_folders(data_dir, tmp_path):
+    config = tiny_config(data_dir)
+    train(config, tmp_path / "run")
+    with pytest.raises(SectlError, match="train.lr"):
+        train(tiny_config(data_dir, "baseline", "train.lr=0.1"), tmp_path / "run", resume=True)
+    with pytest.raises(SectlError, match="--resume"):
+        train(config, tmp_path / "run")
+    with pytest.raises(SectlError, match="nothing to resume"):
+        train(config, tmp_path / "empty", resume=True)
+
+
+@pytest.mark.parametrize("preset", ["mal", "mal_dynamic", "mal_frozen_fe"])
+def test_mal_stage_two_starts_from_a_baseline_run(data_dir, tmp_path, preset):
+    train(tiny_config(data_dir), tmp_path / "stage1")
+    config = tiny_config(data_dir, preset, f"init_from={tmp_path / 'stage1'}", "train.steps=3")
+    train(config, tmp_path / "stage2")
+    records = [json.loads(line) for line in (tmp_path / "stage2" / "metrics.jsonl").read_text().splitlines()]
+    assert all("mal" in r for r in records if "loss" in r)
+    with pytest.raises(SectlError, match="architecture differs"):
+        train(tiny_config(data_dir, preset, f"init_from={tmp_path / 'stage1'}", "model.hidden=4"), tmp_path / "x")
+
+
+def test_ssl_feature_loss_preset_trains_with_the_tiny_teacher(data_dir, tmp_path):
+    config = tiny_config(data_dir, "wavlm_loss", "ssl.model=tiny", "ssl.layer=2", "train.steps=2")
+    train(config, tmp_path / "run")
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert records[-1]["ssl"] > 0
+
+
+def test_lr_schedule_warms_up_then_decays():
+    factors = [lr_factor(s, 10, 100, 0.1) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert factors[-1] == pytest.approx(0.1, abs=0.01)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
+
+
+def test_missing_training_data_is_a_clear_error(tmp_path):
+    config = resolve_config("baseline", ["model.size=tiny"])
+    with pytest.raises(SectlError, match="no training data"):
+        train(config, tmp_path / "run")
