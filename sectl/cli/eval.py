@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -50,9 +51,7 @@ def eval_command(
 @handle_errors
 def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir) -> None:
     if dnsmos_dir is not None:
-        from sectl.metrics.dnsmos import set_model_dir
-
-        set_model_dir(dnsmos_dir)
+        os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)  # inherited by --jobs worker processes
     with progress_bar("scoring", total=0) as on_progress:
         report = evaluate(est, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
     _report_problems(report)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Optional
 
@@ -47,9 +48,7 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     from sectl.models.checkpoint import load_enhancer
 
     if dnsmos_dir is not None:
-        from sectl.metrics.dnsmos import set_model_dir
-
-        set_model_dir(dnsmos_dir)
+        os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)
     enhancer = load_enhancer(model)
     with progress_bar("iterating", total=n + 1) as on_progress:
         report = iterate(enhancer, source, n, ref=ref, out_dir=output, non_intrusive=dnsmos, overwrite=overwrite, on_progress=on_progress)
