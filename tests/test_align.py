@@ -54,3 +54,26 @@ def test_cli_json_schema_and_plot(tmp_path, clean_speech):
 def test_cli_missing_file_is_one_line_error(tmp_path):
     result = CliRunner().invoke(app, ["align", str(tmp_path / "x.wav"), str(tmp_path / "y.wav")])
     assert result.exit_code == 1 and "x.wav: file not found" in result.stderr
+
+
+def test_ssl_features_with_the_tiny_model(vctk):
+    result = align_files(vctk / "clean" / "p287_001.wav", vctk / "noisy" / "p287_001.wav", features="ssl", model="tiny")
+    assert result.hop_s == 0.02
+    assert result.frames[0] == result.frames[1] == 97
+    assert result.path[0] == (0, 0) and result.path[-1] == (96, 96)
+
+
+def test_model_encoder_features(vctk, tiny_checkpoint):
+    result = align_files(vctk / "clean" / "p287_001.wav", vctk / "noisy" / "p287_001.wav", features="model", model=tiny_checkpoint)
+    assert result.hop_s == pytest.approx(64 / 16000, rel=0.02)  # tiny: 3 levels of stride 4
+    assert result.slope == pytest.approx(1.0, abs=0.05)
+
+
+def test_unknown_feature_kind_and_missing_model():
+    from sectl.align import feature_extractor
+    from sectl.errors import SectlError
+
+    with pytest.raises(SectlError, match="unknown feature kind"):
+        feature_extractor("chroma")
+    with pytest.raises(SectlError, match="--model"):
+        feature_extractor("model")
