@@ -16,6 +16,7 @@ import torch
 
 from sectl.audio import read_audio, resample, write_audio
 from sectl.enhance import enhance_tensor
+from sectl.errors import SectlError
 from sectl.metrics import score_signals
 from sectl.metrics.evaluate import align_lengths, finite_or_none
 from sectl.metrics.intrusive import METRIC_RATE, si_sdr
@@ -45,7 +46,7 @@ def iterate(
     n: int,
     ref: str | Path | None = None,
     out_dir: str | Path | None = None,
-    non_intrusive: bool = False,
+    non_intrusive: bool = True,
     overwrite: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
 ) -> IterationReport:
@@ -53,7 +54,9 @@ def iterate(
 
     Every step reports its level (dBFS) and, from step 1, ``delta_si_sdr`` (SI-SDR of step k against
     step k-1). With ``ref``: PESQ-WB, ESTOI, SI-SDR and LSD against the reference. With
-    ``non_intrusive``: DNSMOS OVRL and P.808. ``out_dir`` keeps each step's audio.
+    ``non_intrusive`` (default): DNSMOS OVRL and P.808, so recordings without a reference can be
+    tested; if the DNSMOS models cannot be had, the run goes on without them and says why in
+    ``warnings``. ``out_dir`` keeps each step's audio.
     """
     audio = read_audio(source, mono=False)
     rate = audio.sample_rate
@@ -61,6 +64,8 @@ def iterate(
     report = IterationReport()
     if ref is not None:
         reference = read_audio(ref, sample_rate=METRIC_RATE).samples[0]
+    if non_intrusive:
+        non_intrusive = _dnsmos_available(report)
     names = (REFERENCE_METRICS if reference is not None else []) + (NON_INTRUSIVE_METRICS if non_intrusive else [])
     current = audio.samples
     previous: np.ndarray | None = None
@@ -91,6 +96,17 @@ def iterate(
         if on_progress:
             on_progress(step + 1, n + 1)
     return report
+
+
+def _dnsmos_available(report: IterationReport) -> bool:
+    from sectl.metrics.dnsmos import model_paths
+
+    try:
+        model_paths()
+        return True
+    except SectlError as exc:
+        report.warnings.append(f"DNSMOS skipped: {exc}")
+        return False
 
 
 def read_mono16(wave: torch.Tensor, rate: int) -> np.ndarray:

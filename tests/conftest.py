@@ -14,6 +14,14 @@ DATA = Path(os.environ.get("SECTL_TEST_DATA", REPO.parent / "shared" / "data"))
 MODELS = Path(os.environ.get("SECTL_TEST_MODELS", REPO.parent / "shared" / "models"))
 
 
+@pytest.fixture(autouse=True, scope="session")
+def dnsmos_models():
+    """Point DNSMOS at the shared model files; without them, commands report DNSMOS as unavailable."""
+    folder = MODELS / "dnsmos"
+    os.environ["SECTL_DNSMOS_DIR"] = str(folder if folder.is_dir() else REPO / "no-dnsmos-models")
+    yield
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():

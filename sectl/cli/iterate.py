@@ -14,13 +14,14 @@ from sectl.cli.common import handle_errors, out, print_json, progress_bar, warn
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
 
 Every step reports its level and the SI-SDR against the previous step; with --ref, PESQ-WB, ESTOI,
-SI-SDR and LSD against the reference; with --dnsmos, DNSMOS OVRL and P.808 (no reference needed).
+SI-SDR and LSD against the reference; and DNSMOS OVRL and P.808, which need no reference, so real
+recordings can be tested too (--no-dnsmos skips them).
 
 Examples:
 
   sectl iterate noisy.wav --n 10 --ref clean.wav
 
-  sectl iterate recording.wav --n 5 --dnsmos --plot steps.png -o steps/
+  sectl iterate recording.wav --n 5 --plot steps.png -o steps/
 
   sectl iterate noisy.wav --n 10 --ref clean.wav --model runs/mal --json
 """
@@ -33,7 +34,7 @@ def iterate_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Run folder, checkpoint, or 'default'."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to keep each step's audio."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the metrics against the step."),
-    dnsmos: bool = typer.Option(False, "--dnsmos", help="Also report DNSMOS OVRL and P.808 at every step."),
+    dnsmos: bool = typer.Option(True, "--dnsmos/--no-dnsmos", help="Report DNSMOS OVRL and P.808 at every step."),
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step files in --output."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),

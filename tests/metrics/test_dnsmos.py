@@ -108,7 +108,7 @@ def test_download_keeps_only_files_with_the_right_checksum(tmp_path, monkeypatch
 
 
 def test_iterate_reports_dnsmos_without_reference(tiny_checkpoint, vctk):
-    result = CliRunner().invoke(app, ["iterate", str(vctk / "noisy" / "p287_001.wav"), "--n", "1", "--dnsmos", "--json", "--model", str(tiny_checkpoint)])
+    result = CliRunner().invoke(app, ["iterate", str(vctk / "noisy" / "p287_001.wav"), "--n", "1", "--json", "--model", str(tiny_checkpoint)])
     assert result.exit_code == 0, result.output
     steps = json.loads(result.stdout)["steps"]
     assert all(s["dnsmos_ovrl"] is not None and s["dnsmos_p808"] is not None for s in steps)
