@@ -55,9 +55,22 @@ def build_losses(config: dict, model: Enhancer, snapshot: Enhancer | None = None
 
             s = config["ssl"]
             terms[name] = SSLFeatureLoss(s["model"], s["layer"], s["checkpoint"])
+        elif name in ("ssl_mse", "ssl_pad", "ssl_sdtw"):
+            terms[name] = _ssl_alignment_loss(name, config)
         elif name == "mal":
             m = config["mal"]
             terms[name] = ModelAsLoss(model, m["variant"], m["levels"], m["weights"], m["frozen_levels"], snapshot)
         else:
             raise SectlError(f"loss.{name}: unknown loss term")
     return LossSet(terms, weights)
+
+
+def _ssl_alignment_loss(name: str, config: dict) -> nn.Module:
+    from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
+
+    s, a = config["ssl"], config["ssl_align"]
+    if name == "ssl_mse":
+        return SSLMSELoss(s["model"], s["layer"], s["checkpoint"])
+    if name == "ssl_pad":
+        return SSLPadMSELoss(s["model"], s["layer"], s["checkpoint"], a["pad_range"], a["pad_side"])
+    return SSLSoftDTWLoss(s["model"], s["layer"], s["checkpoint"], a["speeds"], a["gamma"])

@@ -83,11 +83,14 @@ def test_mal_stage_two_starts_from_a_baseline_run(data_dir, tmp_path, preset):
         train(tiny_config(data_dir, preset, f"init_from={tmp_path / 'stage1'}", "model.hidden=4"), tmp_path / "x")
 
 
-def test_ssl_feature_loss_preset_trains_with_the_tiny_teacher(data_dir, tmp_path):
-    config = tiny_config(data_dir, "wavlm_loss", "ssl.model=tiny", "ssl.layer=2", "train.steps=2")
+@pytest.mark.parametrize("preset,term", [
+    ("wavlm_loss", "ssl"), ("ssl_mse", "ssl_mse"), ("ssl_mse_pad", "ssl_pad"), ("ssl_softdtw", "ssl_sdtw"),
+])
+def test_ssl_presets_train_with_the_tiny_teacher(data_dir, tmp_path, preset, term):
+    config = tiny_config(data_dir, preset, "ssl.model=tiny", "ssl.layer=2", "train.steps=2")
     train(config, tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
-    assert records[-1]["ssl"] > 0
+    assert records[-1][term] > 0
 
 
 def test_lr_schedule_warms_up_then_decays():
