@@ -167,13 +167,18 @@ def _init_worker(model_source: str | None) -> None:
     _worker_model = load_enhancer(model_source)
 
 
-def _enhance_job(args: tuple) -> tuple[str, str | None, float]:
-    src, dst, overwrite, chunk_s = args
+def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
+    """``(dst, error or None, limiting gain)``: a bad file becomes a message, never an exception."""
+    src, dst, overwrite, chunk_s = task
     try:
-        assert _worker_model is not None
-        return dst, None, enhance_file(_worker_model, src, dst, overwrite, chunk_s)
+        return dst, None, enhance_file(model, src, dst, overwrite, chunk_s)
     except SectlError as exc:
         return dst, str(exc), 1.0
+
+
+def _worker_job(task: tuple) -> tuple[str, str | None, float]:
+    assert _worker_model is not None, "worker started without _init_worker"
+    return _enhance_one(_worker_model, task)
 
 
 def enhance_paths(
@@ -196,18 +201,16 @@ def enhance_paths(
         raise SectlError("no audio files found in the inputs")
     report = BatchReport()
     tasks = [(src, dst, overwrite, chunk_s) for src, dst in plan]
+    pool = None
     if jobs <= 1:
-        global _worker_model
         if model is None:
             from sectl.models.checkpoint import load_enhancer
 
             model = load_enhancer(model_source)
-        _worker_model = model
-        results: Iterable = map(_enhance_job, tasks)
-        pool = None
+        results: Iterable = (_enhance_one(model, task) for task in tasks)
     else:
         pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source,))
-        results = pool.map(_enhance_job, tasks)
+        results = pool.map(_worker_job, tasks)
     try:
         for i, (dst, error, gain) in enumerate(results):
             if error:

@@ -118,7 +118,7 @@ def plot_iterations(report: IterationReport, path: str | Path) -> None:
     from sectl.plotting import pyplot, save_png
 
     plt = pyplot()
-    keys = [k for k in report.steps[0] if k != "step"] + (["delta_si_sdr"] if len(report.steps) > 1 and "delta_si_sdr" not in report.steps[0] else [])
+    keys = [k for k in dict.fromkeys(k for step in report.steps for k in step) if k != "step"]
     cols = min(3, len(keys))
     rows = math.ceil(len(keys) / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)

@@ -37,17 +37,24 @@ class _SoftDTWFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, cost, nx, ny, gamma: float, band: float, backend: str):  # type: ignore[override]
         use_numba = backend == "numba"
-        R = (K.forward_numba if use_numba else K.forward_torch)(cost, nx, ny, gamma, band)
-        ctx.save_for_backward(cost, R, nx, ny)
+        if use_numba:
+            R, weights = K.forward_numba(cost, nx, ny, gamma, band)
+            ctx.save_for_backward(weights, nx, ny)
+        else:
+            R = K.forward_torch(cost, nx, ny, gamma, band)
+            ctx.save_for_backward(cost, R, nx, ny)
         ctx.gamma, ctx.use_numba = gamma, use_numba
+        ctx.device, ctx.dtype = cost.device, cost.dtype
         values = R[torch.arange(R.shape[0]), nx.to(R.device), ny.to(R.device)]
         return values.to(device=cost.device, dtype=cost.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # type: ignore[override]
-        cost, R, nx, ny = ctx.saved_tensors
-        backward = K.backward_numba if ctx.use_numba else K.backward_torch
-        E = backward(cost, R, nx, ny, ctx.gamma).to(device=cost.device, dtype=cost.dtype)
+        if ctx.use_numba:
+            E = K.backward_numba(*ctx.saved_tensors)
+        else:
+            E = K.backward_torch(*ctx.saved_tensors, ctx.gamma)
+        E = E.to(device=ctx.device, dtype=ctx.dtype)
         return grad_output[:, None, None] * E, None, None, None, None, None
 
 

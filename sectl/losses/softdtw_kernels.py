@@ -4,7 +4,9 @@ Two interchangeable implementations of the same two recursions (Cuturi & Blondel
 
 * ``numba``: compiled loops, one sample per thread. The CPU path: it beats any sequence of tensor
   operations because each cell costs a few flops while each tensor operation costs microseconds.
-  It accumulates in float64 whatever the input dtype (float32 drifts on long sequences).
+  It accumulates in float64 whatever the input dtype (float32 drifts on long sequences), and the
+  forward pass keeps each cell's three softmin weights so the backward pass needs no ``exp``
+  (3x the memory of ``R``, still O(B*N*M), for about half the time).
 * ``torch``: the cells of one anti-diagonal (all ``i + j == d``) are independent, so each diagonal is
   a handful of batched tensor operations. The GPU path, and the CPU fallback without numba.
 
@@ -38,66 +40,76 @@ def in_band(i: int, j: int, n: int, m: int, band: float) -> bool:
 
 
 # --------------------------------------------------------------------------------------------- numba
+# Only the flags that keep inf semantics (the DP relies on +inf for unreachable cells).
+FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
 if HAVE_NUMBA:
     in_band_jit = numba.njit(cache=True, inline="always")(in_band)
 
-    @numba.njit(parallel=True, cache=True)
-    def _forward_numba(cost, nx, ny, gamma, band, R):  # pragma: no cover - compiled
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def _forward_numba(cost, nx, ny, gamma, band, R, W):  # pragma: no cover - compiled
         inf = np.inf
+        inv_gamma = 1.0 / gamma
         for b in numba.prange(cost.shape[0]):
             n, m = nx[b], ny[b]
             R[b, :, :] = inf
             R[b, 0, 0] = 0.0
+            W[b, :, :, :] = 0.0
             for i in range(1, n + 1):
                 for j in range(1, m + 1):
                     if not in_band_jit(i - 1, j - 1, n, m, band):
                         continue
-                    r0 = -R[b, i - 1, j - 1] / gamma
-                    r1 = -R[b, i - 1, j] / gamma
-                    r2 = -R[b, i, j - 1] / gamma
+                    r0 = -R[b, i - 1, j - 1] * inv_gamma
+                    r1 = -R[b, i - 1, j] * inv_gamma
+                    r2 = -R[b, i, j - 1] * inv_gamma
                     rmax = max(r0, max(r1, r2))
                     if rmax == -inf:
                         continue
-                    total = math.exp(r0 - rmax) + math.exp(r1 - rmax) + math.exp(r2 - rmax)
+                    e0, e1, e2 = math.exp(r0 - rmax), math.exp(r1 - rmax), math.exp(r2 - rmax)
+                    total = e0 + e1 + e2
                     R[b, i, j] = cost[b, i - 1, j - 1] - gamma * (math.log(total) + rmax)
+                    # Softmin weights of the three predecessors: exactly the factors the backward
+                    # recursion needs, so it runs without a single exp.
+                    W[b, i, j, 0] = e0 / total
+                    W[b, i, j, 1] = e1 / total
+                    W[b, i, j, 2] = e2 / total
 
-    @numba.njit(parallel=True, cache=True)
-    def _backward_numba(cost, R, nx, ny, gamma, E):  # pragma: no cover - compiled
-        inf = np.inf
-        for b in numba.prange(cost.shape[0]):
+    @numba.njit(parallel=True, cache=True, fastmath=FASTMATH)
+    def _backward_numba(W, nx, ny, E):  # pragma: no cover - compiled
+        for b in numba.prange(W.shape[0]):
             n, m = nx[b], ny[b]
             E[b, :, :] = 0.0
-            if R[b, n, m] == inf:
-                continue
             E[b, n - 1, m - 1] = 1.0
             for i in range(n, 0, -1):
                 for j in range(m, 0, -1):
-                    r = R[b, i, j]
-                    if r == inf or (i == n and j == m):
+                    if i == n and j == m:
                         continue
                     acc = 0.0
-                    if i < n and R[b, i + 1, j] != inf:
-                        acc += E[b, i, j - 1] * math.exp((R[b, i + 1, j] - r - cost[b, i, j - 1]) / gamma)
-                    if j < m and R[b, i, j + 1] != inf:
-                        acc += E[b, i - 1, j] * math.exp((R[b, i, j + 1] - r - cost[b, i - 1, j]) / gamma)
-                    if i < n and j < m and R[b, i + 1, j + 1] != inf:
-                        acc += E[b, i, j] * math.exp((R[b, i + 1, j + 1] - r - cost[b, i, j]) / gamma)
+                    if i < n:
+                        acc += E[b, i, j - 1] * W[b, i + 1, j, 1]  # (i+1, j) came from above
+                    if j < m:
+                        acc += E[b, i - 1, j] * W[b, i, j + 1, 2]  # (i, j+1) came from the left
+                    if i < n and j < m:
+                        acc += E[b, i, j] * W[b, i + 1, j + 1, 0]  # diagonal
                     E[b, i - 1, j - 1] = acc
 
 
-def forward_numba(cost: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float, band: float) -> torch.Tensor:
+def forward_numba(
+    cost: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float, band: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``R`` and the softmin weights ``W (B, N+1, M+1, 3)`` that :func:`backward_numba` consumes."""
     c = cost.detach().to(torch.float64).contiguous().numpy()
-    R = np.empty((c.shape[0], c.shape[1] + 1, c.shape[2] + 1))
-    _forward_numba(c, nx.numpy(), ny.numpy(), float(gamma), float(band), R)
-    return torch.from_numpy(R)
+    B, N, M = c.shape
+    R = np.empty((B, N + 1, M + 1))
+    W = np.empty((B, N + 1, M + 1, 3))
+    _forward_numba(c, nx.numpy(), ny.numpy(), float(gamma), float(band), R, W)
+    return torch.from_numpy(R), torch.from_numpy(W)
 
 
-def backward_numba(
-    cost: torch.Tensor, R: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float
-) -> torch.Tensor:
-    c = cost.detach().to(torch.float64).contiguous().numpy()
-    E = np.empty_like(c)
-    _backward_numba(c, R.numpy(), nx.numpy(), ny.numpy(), float(gamma), E)
+def backward_numba(W: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
+    B, N1, M1, _ = W.shape
+    E = np.empty((B, N1 - 1, M1 - 1))
+    _backward_numba(W.numpy(), nx.numpy(), ny.numpy(), E)
     return torch.from_numpy(E)
 
 

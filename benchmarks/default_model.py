@@ -1,0 +1,63 @@
+"""The README's results table for the bundled default model, from one command.
+
+Enhances ../shared/data/vctk/noisy with the default model, scores noisy and enhanced against the clean
+references (PESQ-WB, ESTOI, SI-SDR, DNSMOS OVRL when its models are found), and measures the
+single-thread real-time factor on a 10 s input.
+
+Run: python benchmarks/default_model.py [--vctk ../shared/data/vctk] [--model default]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from sectl.enhance import enhance_paths, enhance_tensor
+from sectl.metrics import evaluate
+from sectl.models import count_parameters
+from sectl.models.checkpoint import load_enhancer, resolve_model_path
+
+METRICS = ["pesq_wb", "estoi", "si_sdr"]
+
+
+def real_time_factor(model, seconds: float = 10.0, repeats: int = 5) -> float:
+    torch.set_num_threads(1)
+    x = 0.1 * torch.randn(1, int(seconds * 16000), generator=torch.Generator().manual_seed(0))
+    enhance_tensor(model, x, 16000)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        enhance_tensor(model, x, 16000)
+        best = min(best, time.perf_counter() - start)
+    return best / seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vctk", type=Path, default=Path("../shared/data/vctk"))
+    parser.add_argument("--model", default="default")
+    parser.add_argument("--dnsmos", action="store_true", help="also DNSMOS OVRL (needs its models)")
+    args = parser.parse_args()
+    model = load_enhancer(args.model)
+    metrics = METRICS + (["dnsmos_ovrl"] if args.dnsmos else [])
+    with tempfile.TemporaryDirectory() as out:
+        enhance_paths([args.vctk / "noisy"], out, model=model)
+        rows = {
+            "noisy": evaluate(args.vctk / "noisy", ref=args.vctk / "clean", metrics=metrics).mean,
+            "default model": evaluate(out, ref=args.vctk / "clean", metrics=metrics).mean,
+        }
+    rtf = real_time_factor(model)
+    print(f"model: {resolve_model_path(args.model)} ({count_parameters(model) / 1e6:.2f} M parameters)\n")
+    print("| | " + " | ".join(metrics) + " | RTF (1 CPU thread) |")
+    print("|---" * (len(metrics) + 2) + "|")
+    for name, scores in rows.items():
+        cells = " | ".join(f"{scores[m]:.3f}" if m != "si_sdr" else f"{scores[m]:.2f} dB" for m in metrics)
+        print(f"| {name} | {cells} | {'-' if name == 'noisy' else f'{rtf:.4f}'} |")
+
+
+if __name__ == "__main__":
+    main()
