@@ -9,7 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from sectl.cli.common import EXIT_OK, err, fail, handle_errors, out
+from sectl.cli.common import EXIT_OK, err, handle_errors, out
 
 HELP = """Train a model from a preset (a name in presets/ or a YAML file) plus --set overrides.
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from sectl.cli.app import app
 from sectl.errors import SectlError
 from sectl.metrics import dnsmos, evaluate
-from tests.conftest import MODELS, write_wav
+from tests.conftest import MODELS
 
 DNSMOS_DIR = MODELS / "dnsmos"
 
