@@ -169,6 +169,7 @@ class Trainer:
                 diff = sorted(_diff_keys(saved, self.config))
                 raise SectlError(f"{self.out}: configuration differs from the run's config.yaml ({', '.join(diff)})")
             self._restore(load_checkpoint(self.checkpoint_dir / "last.pt"))
+            self._truncate_log(self.state.step)
             return
         if (self.checkpoint_dir / "last.pt").exists():
             raise SectlError(f"{self.out}: run folder already has checkpoints; use --resume or another --out")
@@ -201,6 +202,13 @@ class Trainer:
         torch.set_rng_state(payload["torch_rng"])
         self.state.step = int(payload["step"])
         self.state.best_score, self.state.best_step = payload["best_score"], payload["best_step"]
+
+    def _truncate_log(self, step: int) -> None:
+        """Drop log records written after the checkpoint we resume from: those steps run again."""
+        log = self.out / "metrics.jsonl"
+        if log.is_file():
+            kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            atomic_write_text(log, "".join(f"{line}\n" for line in kept))
 
     def _log(self, record: dict) -> None:
         with open(self.out / "metrics.jsonl", "a") as handle:

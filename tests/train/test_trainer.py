@@ -61,6 +61,29 @@ def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(data_dir, tmp_
     assert all(torch.equal(full[k], resumed[k]) for k in full)
 
 
+def test_a_hard_kill_resumes_from_the_last_checkpoint_without_stale_log_lines(data_dir, tmp_path, monkeypatch):
+    from sectl.train.trainer import Trainer
+
+    config = tiny_config(data_dir, "baseline", "train.checkpoint_every=2", "train.log_every=1")
+    train(config, tmp_path / "full")
+    original = Trainer.train_step
+
+    def dies_in_step_6(self, step):
+        if step == 5:
+            raise RuntimeError("power cut")  # mid-step: nothing is saved, last.pt stays at step 4
+        return original(self, step)
+
+    monkeypatch.setattr(Trainer, "train_step", dies_in_step_6)
+    with pytest.raises(RuntimeError):
+        train(config, tmp_path / "killed")
+    monkeypatch.setattr(Trainer, "train_step", original)
+    train(config, tmp_path / "killed", resume=True)
+    full, resumed = params(tmp_path / "full"), params(tmp_path / "killed")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    steps = [json.loads(line)["step"] for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    assert steps == [1, 2, 3, 4, 5, 6]
+
+
 def test_resume_refuses_a_different_configuration_and_fresh_runs_refuse_old_folders(data_dir, tmp_path):
     config = tiny_config(data_dir)
     train(config, tmp_path / "run")
