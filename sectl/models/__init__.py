@@ -5,8 +5,10 @@ from __future__ import annotations
 from sectl.errors import ConfigError
 from sectl.models.base import Enhancer
 from sectl.models.demucs import SIZES, Demucs
+from sectl.models.masknet import MASKNET_SIZES, MaskNet
 
-ARCHITECTURES = {"demucs": Demucs}
+ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet}
+ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES}
 
 
 def build_enhancer(name: str = "demucs", size: str | None = "small", **overrides) -> Enhancer:
@@ -14,16 +16,20 @@ def build_enhancer(name: str = "demucs", size: str | None = "small", **overrides
     if name not in ARCHITECTURES:
         raise ConfigError(f"model.name: unknown architecture {name!r}; known: {', '.join(ARCHITECTURES)}")
     args = {}
+    sizes = ARCHITECTURE_SIZES[name]
     if size is not None:
-        if size not in SIZES:
-            raise ConfigError(f"model.size: unknown size {size!r}; known: {', '.join(SIZES)}")
-        args.update(SIZES[size])
+        if size not in sizes:
+            raise ConfigError(f"model.size: unknown size {size!r}; known: {', '.join(sizes)}")
+        args.update(sizes[size])
     args.update({k: v for k, v in overrides.items() if v is not None})
-    return ARCHITECTURES[name](**args)
+    try:
+        return ARCHITECTURES[name](**args)
+    except TypeError as exc:  # an argument this architecture does not take
+        raise ConfigError(f"model: {name} does not accept these settings ({exc})") from None
 
 
 def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ARCHITECTURES", "Demucs", "Enhancer", "build_enhancer", "count_parameters"]
+__all__ = ["ARCHITECTURES", "Demucs", "Enhancer", "MaskNet", "build_enhancer", "count_parameters"]
