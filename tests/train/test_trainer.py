@@ -127,3 +127,12 @@ def test_missing_training_data_is_a_clear_error(tmp_path):
     config = resolve_config("baseline", ["model.size=tiny"])
     with pytest.raises(SectlError, match="no training data"):
         train(config, tmp_path / "run")
+
+
+def test_masknet_trains_and_validates(data_dir, tmp_path):
+    vctk = data_dir / "vctk"
+    config = tiny_config(data_dir, "baseline", "model.name=masknet", "train.steps=2", "validation.every=2",
+                         f"validation.noisy={vctk / 'noisy'}", f"validation.clean={vctk / 'clean'}", "validation.metrics=[si_sdr]")
+    state = train(config, tmp_path / "run")
+    assert state.best_step == 2
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["model"]["name"] == "masknet"
