@@ -10,7 +10,7 @@ from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
 from sectl.cli import iterate as iterate_cli
 from sectl.cli import train as train_cli
-from sectl.cli.common import not_implemented
+from sectl.cli.common import not_implemented, reflow
 
 app = typer.Typer(
     name="sectl",
@@ -21,11 +21,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-app.command("eval", help=eval_cli.HELP)(eval_cli.eval_command)
-app.command("align", help=align_cli.HELP)(align_cli.align_command)
-app.command("train", help=train_cli.HELP)(train_cli.train_command)
-app.command("enhance", help=enhance_cli.HELP)(enhance_cli.enhance_command)
-app.command("iterate", help=iterate_cli.HELP)(iterate_cli.iterate_command)
+app.command("train", help=reflow(train_cli.HELP))(train_cli.train_command)
+app.command("enhance", help=reflow(enhance_cli.HELP))(enhance_cli.enhance_command)
+app.command("iterate", help=reflow(iterate_cli.HELP))(iterate_cli.iterate_command)
 
 
 def _placeholder(name: str, summary: str) -> None:
@@ -40,6 +38,10 @@ for _name, _summary in {
     "encode": "Encode audio to speech-VAE latents and decode them back.",
 }.items():
     _placeholder(_name, _summary)
+
+
+app.command("eval", help=reflow(eval_cli.HELP))(eval_cli.eval_command)
+app.command("align", help=reflow(align_cli.HELP))(align_cli.align_command)
 
 
 def version_callback(value: bool) -> None:

@@ -22,6 +22,12 @@ out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
 
 
+def reflow(text: str) -> str:
+    """Join the wrapped lines of each help paragraph (Rich wraps to the terminal); keep indented examples."""
+    blocks = text.strip().split("\n\n")
+    return "\n\n".join(b if b.startswith("  ") else " ".join(line.strip() for line in b.splitlines()) for b in blocks)
+
+
 def fail(message: str, code: int = EXIT_FAILURE) -> None:
     """Print one error line on stderr and exit."""
     err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
