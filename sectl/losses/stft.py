@@ -20,7 +20,9 @@ class STFTLoss(nn.Module):
 
     def magnitude(self, x: torch.Tensor) -> torch.Tensor:
         spec = torch.stft(x, self.fft_size, self.hop, self.window.shape[0], self.window, return_complex=True)
-        return spec.abs().clamp_min(self.eps)
+        # sqrt(re^2 + im^2 + eps), not abs(): abs has a NaN gradient at exactly 0, which masking models
+        # produce on zero-padded crops.
+        return (spec.real.pow(2) + spec.imag.pow(2) + self.eps**2).sqrt()
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.magnitude(estimate), self.magnitude(reference)

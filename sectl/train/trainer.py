@@ -224,6 +224,11 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
+        if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
+            raise SectlError(
+                f"step {step + 1}: non-finite loss or gradient ({', '.join(f'{k} {v:.3g}' for k, v in terms.items())}); "
+                f"the weights were not updated and {self.checkpoint_dir / 'last.pt'} is intact"
+            )
         self.optimizer.step()
         self.scheduler.step()
         self.losses.check_collapse(self.config["mal"]["collapse_threshold"])

@@ -54,3 +54,11 @@ def test_gradient_reaches_the_estimate_only(cls):
     ref = x.clone().requires_grad_()
     cls()(est.unsqueeze(1), ref.unsqueeze(1)).backward()
     assert est.grad is not None and est.grad.abs().sum() > 0
+
+
+def test_mrstft_gradient_is_finite_on_digital_silence():
+    est = torch.zeros(1, 4000, requires_grad=True)
+    ref = torch.zeros(1, 4000)
+    ref[0, 1000] = 1.0
+    MultiResolutionSTFTLoss()(est, ref).backward()
+    assert torch.isfinite(est.grad).all()

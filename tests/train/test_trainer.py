@@ -136,3 +136,23 @@ def test_masknet_trains_and_validates(data_dir, tmp_path):
     state = train(config, tmp_path / "run")
     assert state.best_step == 2
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "best.pt")["model"]["name"] == "masknet"
+
+
+def test_a_non_finite_loss_stops_the_run_without_touching_the_weights(data_dir, tmp_path, monkeypatch):
+    from sectl.errors import SectlError as Error
+    from sectl.train.losses import LossSet
+
+    config = tiny_config(data_dir, "baseline", "train.checkpoint_every=1")
+    original = LossSet.forward
+
+    def nan_at_step_3(self, estimate, reference):
+        total, terms = original(self, estimate, reference)
+        nan_at_step_3.calls += 1
+        return (total * float("nan"), terms) if nan_at_step_3.calls == 3 else (total, terms)
+
+    nan_at_step_3.calls = 0
+    monkeypatch.setattr(LossSet, "forward", nan_at_step_3)
+    with pytest.raises(Error, match="step 3: non-finite"):
+        train(config, tmp_path / "run")
+    state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
