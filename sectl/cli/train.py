@@ -42,9 +42,11 @@ def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, 
     import yaml
 
     from sectl.train import resolve_config, train
+    from sectl.train.config import apply_overrides
 
-    if resume and preset is None and not overrides and (out_dir / "config.yaml").is_file():
-        config = yaml.safe_load((out_dir / "config.yaml").read_text())
+    if resume and preset is None and (out_dir / "config.yaml").is_file():
+        # The run's own configuration; --set may change execution settings (train.threads, train.device).
+        config = apply_overrides(yaml.safe_load((out_dir / "config.yaml").read_text()), overrides)
         preset = "(resumed)"
     else:
         preset = preset or "baseline"

@@ -17,8 +17,11 @@ from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, r
 
 
 def git_commit() -> str | None:
+    """The commit of the sectl source tree in use (None outside a git checkout)."""
     try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
+        ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return None
 

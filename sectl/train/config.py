@@ -118,7 +118,12 @@ def parse_override(item: str) -> tuple[list[str], Any]:
 def resolve_config(preset: str | Path = "baseline", overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The full configuration: base defaults <- preset chain <- overrides, all validated."""
     schema = _read_yaml(preset_path(BASE))
-    config = _merge(schema, load_preset_chain(preset), schema)
+    return apply_overrides(_merge(schema, load_preset_chain(preset), schema), overrides)
+
+
+def apply_overrides(config: dict, overrides: list[str] | tuple[str, ...]) -> dict:
+    """``config`` with ``--set`` overrides applied and validated against the base preset."""
+    schema = _read_yaml(preset_path(BASE))
     for item in overrides:
         keys, value = parse_override(item)
         diff: dict = value

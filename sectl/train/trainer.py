@@ -28,10 +28,13 @@ from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_text
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.models import Enhancer, build_enhancer
+from sectl.models.export import git_commit
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
 from sectl.train.losses import LossSet, build_losses
 
 Callback = Callable[[str, dict], None]
+EXECUTION_KEYS = {"train.threads", "train.device"}
+"""Settings that change how fast a run goes, not what it computes: a resumed run may change them."""
 
 
 @dataclass
@@ -165,8 +168,8 @@ class Trainer:
             if not (self.checkpoint_dir / "last.pt").is_file():
                 raise SectlError(f"{self.out}: nothing to resume (no checkpoints/last.pt)")
             saved = yaml.safe_load(config_path.read_text())
-            if saved != self.config:
-                diff = sorted(_diff_keys(saved, self.config))
+            diff = sorted(_diff_keys(saved, self.config) - EXECUTION_KEYS)
+            if diff:
                 raise SectlError(f"{self.out}: configuration differs from the run's config.yaml ({', '.join(diff)})")
             self._restore(load_checkpoint(self.checkpoint_dir / "last.pt"))
             self._truncate_log(self.state.step)
@@ -178,6 +181,7 @@ class Trainer:
         run_info = {
             "preset": preset, "overrides": overrides, "sectl_version": __version__,
             "torch_version": str(torch.__version__), "device": str(self.device), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "commit": git_commit(),
         }
         atomic_write_text(self.out / "run.json", json.dumps(run_info, indent=2))
 

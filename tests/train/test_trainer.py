@@ -156,3 +156,19 @@ def test_a_non_finite_loss_stops_the_run_without_touching_the_weights(data_dir, 
         train(config, tmp_path / "run")
     state = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert state["step"] == 2 and all(torch.isfinite(v).all() for v in state["state_dict"].values())
+
+
+def test_resume_may_change_execution_settings_only(data_dir, tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    config = tiny_config(data_dir, "baseline", "train.steps=2")
+    train(config, tmp_path / "run")
+    config["train"]["steps"] = 3
+    (tmp_path / "run" / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--resume", "-q", "--set", "train.threads=2"])
+    assert result.exit_code == 0, result.output
+    assert "trained 3 steps" in result.stdout
+    refused = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--resume", "-q", "--set", "train.lr=0.5"])
+    assert refused.exit_code == 1 and "train.lr" in refused.stderr
