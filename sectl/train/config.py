@@ -27,6 +27,11 @@ def preset_path(name_or_path: str | Path) -> Path:
         if not path.is_file():
             raise ConfigError(f"{path}: preset file not found")
         return path
+    if not PRESET_DIR.is_dir():
+        raise ConfigError(
+            f"preset folder {PRESET_DIR} not found: install sectl editable from a checkout "
+            f"(pip install -e .) or point SECTL_PRESETS at a presets folder"
+        )
     candidate = PRESET_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
         known = sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
