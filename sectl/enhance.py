@@ -16,8 +16,8 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from sectl.audio import STDIO, find_audio_files, read_audio, resample, write_audio
-from sectl.audio.io import AUDIO_EXTENSIONS
-from sectl.audio.stream import default_subtype, read_blocks, write_blocks
+from sectl.audio.io import AUDIO_EXTENSIONS, default_subtype
+from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError
 from sectl.models import Enhancer
 

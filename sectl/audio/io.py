@@ -129,6 +129,32 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
+def check_output(path: str | Path, overwrite: bool, inputs: Iterable[str | Path]) -> Path:
+    """The target path, once it is known not to be an input nor an existing file (unless ``overwrite``)."""
+    target = Path(path)
+    for source in inputs:
+        if str(source) != STDIO and _same_file(Path(source), target):
+            raise OutputExistsError(f"{target}: refusing to write over an input file")
+    if target.exists() and not overwrite:
+        raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
+    return target
+
+
+def output_format(path: Path) -> str:
+    """soundfile format from the suffix (WAV when there is none)."""
+    return path.suffix.lstrip(".").upper() or "WAV"
+
+
+def default_subtype(path: Path, source_subtype: str | None = None) -> str:
+    """Keep the source's PCM/float subtype where the target format supports it, else PCM_16 (Vorbis for OGG)."""
+    fmt = output_format(path)
+    if fmt == "OGG":
+        return "VORBIS"
+    if source_subtype and sf.check_format(fmt, source_subtype):
+        return source_subtype
+    return "PCM_16"
+
+
 def write_audio(
     path: str | Path,
     samples: torch.Tensor | np.ndarray,
@@ -163,17 +189,9 @@ def write_audio(
         sys.stdout.buffer.write(buffer.getvalue())
         sys.stdout.buffer.flush()
         return gain
-    target = Path(path)
-    for source in inputs:
-        if str(source) != STDIO and _same_file(Path(source), target):
-            raise OutputExistsError(f"{target}: refusing to write over an input file")
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
-    fmt = target.suffix.lstrip(".").upper() or "WAV"
-    if subtype is None:
-        subtype = "VORBIS" if fmt == "OGG" else "PCM_16"
+    target = check_output(path, overwrite, inputs)
     buffer = io.BytesIO()
-    sf.write(buffer, data, sample_rate, format=fmt, subtype=subtype)
+    sf.write(buffer, data, sample_rate, format=output_format(target), subtype=subtype or default_subtype(target))
     atomic_write_bytes(target, buffer.getvalue())
     return gain
 

@@ -9,8 +9,15 @@ import numpy as np
 import soundfile as sf
 import torch
 
-from sectl.audio.io import PEAK_LIMIT, _open_source, _same_file, _short
-from sectl.errors import AudioError, OutputExistsError
+from sectl.audio.io import (
+    PEAK_LIMIT,
+    _open_source,
+    _short,
+    check_output,
+    default_subtype,
+    output_format,
+)
+from sectl.errors import AudioError
 from sectl.fileutil import commit, temp_beside
 
 _COPY_BLOCK = 1 << 16
@@ -48,16 +55,6 @@ def read_blocks(path: str | Path, block_frames: int) -> tuple[sf._SoundFileInfo,
     return info, blocks()
 
 
-def default_subtype(path: Path, source_subtype: str | None) -> str:
-    """Keep the source's PCM/float subtype where the target format supports it."""
-    fmt = path.suffix.lstrip(".").upper() or "WAV"
-    if fmt == "OGG":
-        return "VORBIS"
-    if source_subtype and sf.check_format(fmt, source_subtype):
-        return source_subtype
-    return "PCM_16"
-
-
 def write_blocks(
     path: str | Path,
     blocks: Iterable[torch.Tensor],
@@ -74,15 +71,10 @@ def write_blocks(
     subtype with the limiting gain into a second temporary file, renamed over the target at the end.
     Returns the gain applied (1.0 when none was needed).
     """
-    target = Path(path)
-    for source in inputs:
-        if str(source) != "-" and _same_file(Path(source), target):
-            raise OutputExistsError(f"{target}: refusing to write over an input file")
-    if target.exists() and not overwrite:
-        raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
+    target = check_output(path, overwrite, inputs)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fmt = target.suffix.lstrip(".").upper() or "WAV"
-    subtype = subtype or default_subtype(target, None)
+    fmt = output_format(target)
+    subtype = subtype or default_subtype(target)
     raw = temp_beside(target, ".raw.wav")
     final = temp_beside(target, ".tmp")
     try:
