@@ -17,8 +17,7 @@ import torch
 from sectl.audio import read_audio, resample, write_audio
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
-from sectl.metrics import score_signals
-from sectl.metrics.evaluate import align_lengths, finite_or_none
+from sectl.metrics.evaluate import finite_or_none, score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE, si_sdr
 from sectl.models import Enhancer
 
@@ -79,14 +78,9 @@ def iterate(
             length = min(len(previous), len(mono16))
             row["delta_si_sdr"] = si_sdr(previous[:length], mono16[:length])
         if names:
-            ref_np = None
-            est = torch.from_numpy(mono16)
-            if reference is not None:
-                ref_t, est, warning = align_lengths(reference, est)
-                ref_np = ref_t.double().numpy()
-                if warning and step == 0:
-                    report.warnings.append(f"{source}: {warning}")
-            scores, failures = score_signals(ref_np, est.double().numpy(), names)
+            scores, failures, warning = score_waveforms(reference, torch.from_numpy(mono16), names)
+            if warning and step == 0:
+                report.warnings.append(f"{source}: {warning}")
             row.update(scores)
             report.warnings += [f"step {step}: {m} missing ({r})" for m, r in failures.items()]
         if out_dir is not None:

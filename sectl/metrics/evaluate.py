@@ -15,7 +15,12 @@ import torch
 from sectl.audio import find_audio_files, pair_files, read_audio
 from sectl.errors import AudioError, SectlError
 from sectl.metrics.intrusive import METRIC_RATE
-from sectl.metrics.registry import DEFAULT_METRICS, METRICS, parse_metric_names, score_signals
+from sectl.metrics.registry import (
+    DEFAULT_METRICS,
+    METRICS,
+    parse_metric_names,
+    score_signals,
+)
 
 DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
 
@@ -77,19 +82,27 @@ def align_lengths(ref: torch.Tensor, est: torch.Tensor) -> tuple[torch.Tensor, t
     return ref[..., :n], est[..., :n], warning
 
 
+def score_waveforms(
+    ref: torch.Tensor | None, est: torch.Tensor, metrics: list[str]
+) -> tuple[dict[str, float | None], dict[str, str], str | None]:
+    """Score 16 kHz mono waveforms ``(T,)``: trim to the shorter, then every metric.
+
+    Returns the scores, the per-metric failure reasons, and a length warning (or ``None``). Shared by
+    ``evaluate``, ``sectl iterate`` and training validation, so all three score alike.
+    """
+    warning = None
+    if ref is not None:
+        ref, est, warning = align_lengths(ref, est)
+    scores, failures = score_signals(None if ref is None else ref.double().numpy(), est.double().numpy(), metrics)
+    return scores, failures, warning
+
+
 def score_files(name: str, ref_path: Path | None, est_path: Path, metrics: list[str]) -> FileResult:
     """Read, resample to 16 kHz mono, trim, and score one (reference, estimate) pair."""
     est = read_audio(est_path, sample_rate=METRIC_RATE).samples[0]
-    ref = None
-    warnings: list[str] = []
-    if ref_path is not None:
-        ref = read_audio(ref_path, sample_rate=METRIC_RATE).samples[0]
-        ref, est, warning = align_lengths(ref, est)
-        if warning:
-            warnings.append(f"{name}: {warning}")
-    scores, failures = score_signals(
-        None if ref is None else ref.double().numpy(), est.double().numpy(), metrics
-    )
+    ref = None if ref_path is None else read_audio(ref_path, sample_rate=METRIC_RATE).samples[0]
+    scores, failures, warning = score_waveforms(ref, est, metrics)
+    warnings = [f"{name}: {warning}"] if warning else []
     return FileResult(file=name, scores=scores, failures=failures, warnings=warnings)
 
 

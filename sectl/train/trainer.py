@@ -21,15 +21,23 @@ import torch
 import yaml
 
 from sectl import __version__
+from sectl.audio import read_audio
 from sectl.data.mixing import MixingConfig, MixingSampler
 from sectl.data.paired import PairedSampler, paired_files
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_text
 from sectl.metrics import METRICS, parse_metric_names
+from sectl.metrics.evaluate import score_waveforms
+from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models import Enhancer, build_enhancer
+from sectl.models.checkpoint import (
+    enhancer_from_checkpoint,
+    load_checkpoint,
+    resolve_model_path,
+    save_checkpoint,
+)
 from sectl.models.export import git_commit
-from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
 from sectl.train.losses import LossSet, build_losses
 
 Callback = Callable[[str, dict], None]
@@ -87,19 +95,12 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
 
 def validate(model: Enhancer, pairs: list[tuple[str, Path, Path]], metrics: list[str]) -> dict[str, float | None]:
     """Mean of ``metrics`` over whole validation files, enhanced as ``sectl enhance`` would."""
-    from sectl.audio import read_audio
-    from sectl.metrics import score_signals
-    from sectl.metrics.evaluate import align_lengths
-    from sectl.metrics.intrusive import METRIC_RATE
-
     model.eval()
     values: dict[str, list[float]] = {m: [] for m in metrics}
     for _, noisy_path, clean_path in pairs:
         noisy = read_audio(noisy_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
-        enhanced = enhance_tensor(model, noisy, METRIC_RATE)[0]
-        clean, enhanced, _ = align_lengths(clean, enhanced)
-        scores, _ = score_signals(clean.double().numpy(), enhanced.double().numpy(), metrics)
+        scores, _, _ = score_waveforms(clean, enhance_tensor(model, noisy, METRIC_RATE)[0], metrics)
         for name, value in scores.items():
             if value is not None:
                 values[name].append(value)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-import torch
 from typer.testing import CliRunner
 
 from sectl.cli.app import app
