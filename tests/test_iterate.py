@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from sectl.cli.app import app
 from sectl.iterate import iterate
-from sectl.models.checkpoint import load_enhancer
+from sectl.models.loading import load_enhancer
 
 
 def test_every_step_is_scored(tiny_checkpoint, vctk, tmp_path):
@@ -32,11 +32,11 @@ def test_cli_json_schema_and_plot(tiny_checkpoint, vctk, tmp_path):
 
 
 def test_missing_dnsmos_models_are_a_warning_not_a_failure(tiny_checkpoint, vctk, tmp_path, monkeypatch):
-    from sectl.metrics import dnsmos
+    from sectl import modelfiles
 
     monkeypatch.setenv("SECTL_DNSMOS_DIR", str(tmp_path / "none"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(dnsmos, "download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    monkeypatch.setattr(modelfiles, "download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
     report = iterate(load_enhancer(tiny_checkpoint), vctk / "noisy" / "p287_001.wav", 1)
     assert "DNSMOS skipped" in report.warnings[0]
     assert "dnsmos_ovrl" not in report.steps[1]

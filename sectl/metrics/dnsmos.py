@@ -16,26 +16,29 @@ DNS-Challenge repository and checked against their SHA-256.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from sectl.errors import SectlError
+from sectl.modelfiles import ModelFiles, cache_root, locate
 
 RATE = 16000
 WINDOW = int(9.01 * RATE)  # 144160 samples
 HOP = RATE
 BATCH = 8  # windows per ONNX call
 
-MODELS = {
-    "sig_bak_ovr.onnx": "269fbebdb513aa23cddfbb593542ecc540284a91849ac50516870e1ac78f6edd",
-    "model_v8.onnx": "9246480c58567bc6affd4200938e77eef49468c8bc7ed3776d109c07456f6e91",
-}
-SOURCE = "https://github.com/microsoft/DNS-Challenge/raw/master/DNSMOS/DNSMOS/"
+FILES = ModelFiles(
+    name="DNSMOS",
+    files={
+        "sig_bak_ovr.onnx": "269fbebdb513aa23cddfbb593542ecc540284a91849ac50516870e1ac78f6edd",
+        "model_v8.onnx": "9246480c58567bc6affd4200938e77eef49468c8bc7ed3776d109c07456f6e91",
+    },
+    url="https://github.com/microsoft/DNS-Challenge/raw/master/DNSMOS/DNSMOS/",
+    hint="copy sig_bak_ovr.onnx and model_v8.onnx into a folder and pass --dnsmos-dir or set SECTL_DNSMOS_DIR",
+)
 # Non-personalised P.835 mappings from raw model output to MOS, highest power first.
 POLY_SIG = (-0.08397278, 1.22083953, 0.0052439)
 POLY_BAK = (-0.13166888, 1.60915514, -0.39604546)
@@ -52,61 +55,19 @@ def set_model_dir(path: str | Path | None) -> None:
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sectl" / "dnsmos"
+    return cache_root() / "dnsmos"
 
 
 def candidate_dirs() -> list[Path]:
     dirs = [_explicit_dir] if _explicit_dir is not None else []
     if os.environ.get("SECTL_DNSMOS_DIR"):
         dirs.append(Path(os.environ["SECTL_DNSMOS_DIR"]))
-    return dirs + [cache_dir()]
-
-
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def download(name: str, target: Path, timeout: float = 20.0) -> None:
-    """Fetch one model file into ``target`` with a progress bar; verify its checksum before keeping it."""
-    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
-
-    from sectl.fileutil import atomic_write_bytes
-
-    with urllib.request.urlopen(SOURCE + name, timeout=timeout) as response:
-        total = int(response.headers.get("Content-Length") or 0)
-        chunks = []
-        with Progress(*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn(), transient=True) as bar:
-            task = bar.add_task(f"downloading {name}", total=total or None)
-            while chunk := response.read(1 << 16):
-                chunks.append(chunk)
-                bar.advance(task, len(chunk))
-    payload = b"".join(chunks)
-    if hashlib.sha256(payload).hexdigest() != MODELS[name]:
-        raise SectlError(f"{name}: downloaded file failed its checksum; not kept")
-    atomic_write_bytes(target, payload)
+    return dirs
 
 
 def model_paths() -> dict[str, Path]:
     """Paths of both model files, downloading them into the cache if no folder has them."""
-    for folder in candidate_dirs():
-        if all((folder / name).is_file() for name in MODELS):
-            return {name: folder / name for name in MODELS}
-    target = cache_dir()
-    try:
-        for name in MODELS:
-            if not (target / name).is_file():
-                download(name, target / name)
-    except (OSError, urllib.error.URLError) as exc:
-        searched = ", ".join(str(d) for d in candidate_dirs())
-        raise SectlError(
-            f"DNSMOS models not found (looked in {searched}) and could not be downloaded ({exc}); "
-            f"copy sig_bak_ovr.onnx and model_v8.onnx into a folder and pass --dnsmos-dir or set SECTL_DNSMOS_DIR"
-        ) from None
-    return {name: target / name for name in MODELS}
+    return locate(FILES, candidate_dirs(), cache_dir())
 
 
 @functools.lru_cache(maxsize=1)

@@ -9,6 +9,7 @@ import pytest
 import soundfile as sf
 from typer.testing import CliRunner
 
+from sectl import modelfiles
 from sectl.cli.app import app
 from sectl.errors import SectlError
 from sectl.metrics import dnsmos, evaluate
@@ -78,33 +79,11 @@ def test_missing_models_offline_give_one_clear_error(tmp_path, monkeypatch):
     def offline(*args, **kwargs):
         raise OSError("network is unreachable")
 
-    monkeypatch.setattr(dnsmos.urllib.request, "urlopen", offline)
+    monkeypatch.setattr(modelfiles.urllib.request, "urlopen", offline)
     dnsmos._sessions.cache_clear()
     with pytest.raises(SectlError, match="--dnsmos-dir"):
         dnsmos.score_signal(np.zeros(16000))
     dnsmos._sessions.cache_clear()
-
-
-def test_download_keeps_only_files_with_the_right_checksum(tmp_path, monkeypatch):
-    class Response:
-        headers = {"Content-Length": "4"}
-
-        def __init__(self):
-            self.parts = [b"fake", b""]
-
-        def read(self, n):
-            return self.parts.pop(0)
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            return False
-
-    monkeypatch.setattr(dnsmos.urllib.request, "urlopen", lambda *a, **k: Response())
-    with pytest.raises(SectlError, match="checksum"):
-        dnsmos.download("model_v8.onnx", tmp_path / "model_v8.onnx")
-    assert not (tmp_path / "model_v8.onnx").exists()
 
 
 def test_iterate_reports_dnsmos_without_reference(tiny_checkpoint, vctk):

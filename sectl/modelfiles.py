@@ -1,0 +1,83 @@
+"""Finding published model files: explicit folders first, then the user cache, then a checked download.
+
+DNSMOS and the pretrained enhancers share this, so every model file is found the same way and an
+offline machine gets one error that names every place searched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from sectl.errors import SectlError
+from sectl.fileutil import atomic_write_bytes
+
+
+@dataclass(frozen=True)
+class ModelFiles:
+    """A published model's files: name -> SHA-256, and where to download them (``None``: nowhere stable)."""
+
+    name: str
+    files: dict[str, str]
+    url: str | None = None  # base URL; each file is ``url + filename``
+    hint: str = ""  # how a user provides the files by hand
+
+    def in_folder(self, folder: Path) -> dict[str, Path] | None:
+        paths = {name: folder / name for name in self.files}
+        return paths if all(p.is_file() for p in paths.values()) else None
+
+
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sectl"
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def download(url: str, expected_sha256: str, target: Path, timeout: float = 20.0) -> None:
+    """Fetch ``url`` into ``target`` with a progress bar on stderr; keep it only if its checksum matches."""
+    from rich.console import Console
+    from rich.progress import DownloadColumn, Progress, TransferSpeedColumn
+
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        total = int(response.headers.get("Content-Length") or 0)
+        chunks = []
+        columns = (*Progress.get_default_columns(), DownloadColumn(), TransferSpeedColumn())
+        with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+            task = bar.add_task(f"downloading {target.name}", total=total or None)
+            while chunk := response.read(1 << 16):
+                chunks.append(chunk)
+                bar.advance(task, len(chunk))
+    payload = b"".join(chunks)
+    if hashlib.sha256(payload).hexdigest() != expected_sha256:
+        raise SectlError(f"{target.name}: downloaded file failed its checksum; not kept")
+    atomic_write_bytes(target, payload)
+
+
+def locate(model: ModelFiles, folders: list[Path], cache: Path) -> dict[str, Path]:
+    """Paths of all of ``model``'s files: the first of ``folders`` + ``[cache]`` holding them, else downloaded into ``cache``."""
+    for folder in [*folders, cache]:
+        found = model.in_folder(folder)
+        if found is not None:
+            return found
+    searched = ", ".join(str(f) for f in [*folders, cache])
+    if model.url is None:
+        raise SectlError(f"{model.name} model files not found (looked in {searched}); {model.hint}")
+    try:
+        for name, digest in model.files.items():
+            if not (cache / name).is_file():
+                download(model.url + name, digest, cache / name)
+    except (OSError, urllib.error.URLError) as exc:
+        raise SectlError(
+            f"{model.name} model files not found (looked in {searched}) and could not be downloaded ({exc}); {model.hint}"
+        ) from None
+    return {name: cache / name for name in model.files}
