@@ -22,6 +22,20 @@ def dnsmos_models():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def pretrained_model_files():
+    """Named pretrained models (deepfilternet3, nsnet2) read the official files from the shared folder."""
+    os.environ["SECTL_MODELS_DIR"] = str(MODELS if MODELS.is_dir() else REPO / "no-pretrained-models")
+    yield
+
+
+@pytest.fixture(scope="session")
+def models_dir() -> Path:
+    if not (MODELS / "deepfilternet3").is_dir() or not (MODELS / "nsnet2").is_dir():
+        pytest.skip(f"pretrained model files not found at {MODELS} (set SECTL_TEST_MODELS)")
+    return MODELS
+
+
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     if not DATA.is_dir():

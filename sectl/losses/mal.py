@@ -65,10 +65,10 @@ class ModelAsLoss(nn.Module):
             # Not registered as a submodule: the live model belongs to the trainer, not to the loss.
             object.__setattr__(self, "encoder_model", model)
             if variant == "frozen-fe":
-                encoder = getattr(model, "encoder", None)
-                if encoder is None or frozen_levels > len(encoder):
-                    raise SectlError(f"mal.frozen_levels {frozen_levels} exceeds the encoder's depth")
-                for level in list(encoder)[:frozen_levels]:
+                levels = model.encoder_levels()
+                if frozen_levels > len(levels):
+                    raise SectlError(f"mal.frozen_levels {frozen_levels} exceeds the encoder's {len(levels)} levels")
+                for level in levels[:frozen_levels]:
                     for p in level.parameters():
                         p.requires_grad_(False)
         self._initial_spread: float | None = None

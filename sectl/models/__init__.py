@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sectl.errors import ConfigError
 from sectl.models.base import Enhancer
+from sectl.models.deepfilternet3 import DFN3_SIZES, DeepFilterNet3
 from sectl.models.demucs import SIZES, Demucs
 from sectl.models.masknet import MASKNET_SIZES, MaskNet
+from sectl.models.nsnet2 import NSNET2_SIZES, NSNet2
 
-ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet}
-ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES}
+ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet, "deepfilternet3": DeepFilterNet3, "nsnet2": NSNet2}
+ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES, "deepfilternet3": DFN3_SIZES, "nsnet2": NSNET2_SIZES}
 
 
 def build_enhancer(name: str = "demucs", size: str | None = "small", **overrides) -> Enhancer:
@@ -32,4 +34,4 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ARCHITECTURES", "Demucs", "Enhancer", "MaskNet", "build_enhancer", "count_parameters"]
+__all__ = ["ARCHITECTURES", "DeepFilterNet3", "Demucs", "Enhancer", "MaskNet", "NSNet2", "build_enhancer", "count_parameters"]

@@ -11,9 +11,13 @@ from torch import nn
 
 
 class Enhancer(nn.Module):
-    """A waveform-to-waveform enhancer ``y = scale * decode(encode(x / scale))`` at ``sample_rate``."""
+    """A waveform-to-waveform enhancer ``y = scale * decode(encode(x / scale))`` at ``sample_rate``.
 
-    sample_rate: int = 16000
+    Subclasses set ``sample_rate`` from a constructor argument, so it is saved in checkpoints and
+    callers resample at the model's boundary; no rate is assumed here.
+    """
+
+    sample_rate: int
     name: str = "enhancer"
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -22,6 +26,11 @@ class Enhancer(nn.Module):
 
     def decode(self, features: list[torch.Tensor]) -> torch.Tensor:
         """Waveform ``(B, 1, T')`` from the features ``encode`` returned."""
+        raise NotImplementedError
+
+    def encoder_levels(self) -> list[nn.Module]:
+        """One module per entry of ``encode``'s list, holding that level's own weights (Model as Loss
+        freezes the first ones); parameter-free levels are an ``nn.Identity``."""
         raise NotImplementedError
 
     def valid_length(self, length: int) -> int:

@@ -19,6 +19,7 @@ from sectl.models.blocks import ConvBottleneck, DecoderLevel, EncoderLevel, LSTM
 
 @dataclass
 class DemucsConfig:
+    sample_rate: int = 16000  # the rate of the training data; enhance resamples to it
     hidden: int = 48  # channels of the first level
     depth: int = 5  # encoder levels
     kernel_size: int = 8
@@ -43,6 +44,7 @@ class Demucs(Enhancer):
         super().__init__()
         self.config = DemucsConfig(**kwargs)
         c = self.config
+        self.sample_rate = c.sample_rate
         self.encoder = nn.ModuleList()
         decoder = []
         chin, channels = 1, c.hidden
@@ -69,6 +71,9 @@ class Demucs(Enhancer):
         for _ in range(c.depth):
             length = (length - 1) * c.stride + c.kernel_size
         return int(length)
+
+    def encoder_levels(self) -> list[nn.Module]:
+        return [*self.encoder, self.bottleneck]
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         features = []

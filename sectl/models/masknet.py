@@ -19,6 +19,7 @@ from sectl.models.base import Enhancer
 
 @dataclass
 class MaskNetConfig:
+    sample_rate: int = 16000  # the rate of the training data; enhance resamples to it
     n_fft: int = 512  # 32 ms at 16 kHz
     hop: int = 128  # 8 ms
     hidden: int = 256
@@ -41,6 +42,7 @@ class MaskNet(Enhancer):
         super().__init__()
         self.config = MaskNetConfig(**kwargs)
         c = self.config
+        self.sample_rate = c.sample_rate
         bins = c.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
         self.embed = nn.Sequential(nn.Linear(bins, c.hidden), nn.LayerNorm(c.hidden), nn.ReLU())
@@ -54,6 +56,9 @@ class MaskNet(Enhancer):
     def valid_length(self, length: int) -> int:
         hop = self.config.hop
         return max(1, -(-length // hop)) * hop
+
+    def encoder_levels(self) -> list[nn.Module]:
+        return [nn.Identity(), self.embed, self.rnn]
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         spec = torch.stft(

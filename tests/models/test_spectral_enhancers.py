@@ -1,0 +1,87 @@
+"""DeepFilterNet3 and NSNet2 as sectl enhancers, with tiny random models: shapes, stages, gradients,
+checkpoints, Model-as-Loss levels. Parity with the published weights is in test_pretrained.py."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sectl.losses.mal import ModelAsLoss
+from sectl.models import build_enhancer, count_parameters
+from sectl.models.checkpoint import save_checkpoint
+from sectl.models.deepfilternet3 import deep_filter
+from sectl.models.erb import running_mean
+from sectl.models.loading import load_enhancer
+from sectl.models.spectral import analysis, overlap_add, sqrt_hann_window, vorbis_window
+
+NAMES = ["deepfilternet3", "nsnet2"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("seconds", [0.001, 0.3, 1.0])
+def test_forward_keeps_shape_for_any_length(name, seconds):
+    model = build_enhancer(name, "tiny").eval()
+    x = 0.1 * torch.randn(2, max(1, int(seconds * model.sample_rate)))
+    y = model(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("name,params", [("deepfilternet3", 2.14e6), ("nsnet2", 2.69e6)])
+def test_paper_sizes_have_the_published_parameter_counts(name, params):
+    model = build_enhancer(name, "paper")
+    assert count_parameters(model) == pytest.approx(params, rel=0.01)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_encode_levels_match_encoder_levels_and_gradients_reach_every_weight(name):
+    model = build_enhancer(name, "tiny")
+    features = model.features(0.1 * torch.randn(2, model.sample_rate // 4))
+    assert len(features) == len(model.encoder_levels())
+    model(0.1 * torch.randn(2, model.sample_rate // 4)).pow(2).mean().backward()
+    assert all(p.grad is not None for name_, p in model.named_parameters() if "lsnr" not in name_)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_checkpoint_round_trip_keeps_rate_and_output(name, tmp_path):
+    model = build_enhancer(name, "tiny").eval()
+    save_checkpoint(tmp_path / "m.pt", model)
+    loaded = load_enhancer(tmp_path / "m.pt")
+    x = 0.1 * torch.randn(1, 4000)
+    assert loaded.sample_rate == model.sample_rate and torch.equal(model(x), loaded(x))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_mal_frozen_fe_freezes_exactly_the_first_levels(name):
+    model = build_enhancer(name, "tiny")
+    ModelAsLoss(model, "frozen-fe", frozen_levels=2)
+    frozen = {id(p) for level in model.encoder_levels()[:2] for p in level.parameters()}
+    assert frozen and all(not p.requires_grad for p in model.parameters() if id(p) in frozen)
+    assert any(p.requires_grad for p in model.parameters())
+
+
+def test_spectral_round_trip_is_exact_with_power_complementary_windows():
+    x = torch.randn(1, 4800, dtype=torch.float64)
+    for window in (vorbis_window(960).double(), sqrt_hann_window(960).double()):
+        padded = torch.nn.functional.pad(x, (480, 960))
+        y = overlap_add(analysis(padded, window, 480), window, 480)[:, 480 : 480 + 4800]
+        assert torch.allclose(y, x, atol=1e-10)
+
+
+def test_deep_filter_with_a_unit_tap_at_the_current_frame_is_the_identity():
+    spec = torch.randn(1, 7, 4, dtype=torch.complex64)
+    coefs = torch.zeros(1, 5, 7, 4, dtype=torch.complex64)
+    coefs[:, 2] = 1  # order 5, lookahead 2: tap 2 is frame t
+    assert torch.allclose(deep_filter(spec, coefs, lookahead=2), spec)
+    coefs = torch.zeros_like(coefs)
+    coefs[:, 4] = 1  # the last tap looks two frames ahead
+    assert torch.allclose(deep_filter(spec, coefs, lookahead=2)[:, :-2], spec[:, 2:])
+
+
+def test_running_mean_equals_the_recursive_definition():
+    x = torch.randn(3, 50, dtype=torch.float64)
+    init = torch.randn(3, dtype=torch.float64)
+    state, expected = init.clone(), []
+    for t in range(50):
+        state = 0.1 * x[:, t] + 0.9 * state
+        expected.append(state)
+    assert torch.allclose(running_mean(x, 0.9, init), torch.stack(expected, -1), atol=1e-10)
