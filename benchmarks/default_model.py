@@ -19,7 +19,7 @@ import torch
 from sectl.enhance import enhance_paths, enhance_tensor
 from sectl.metrics import evaluate
 from sectl.models import count_parameters
-from sectl.models.checkpoint import load_enhancer, resolve_model_path
+from sectl.models.loading import describe, load_enhancer
 
 METRICS = ["pesq_wb", "estoi", "si_sdr"]
 

@@ -25,7 +25,7 @@ CHILD = """
 import json, resource, sys, time, torch
 torch.set_num_threads(1)
 from sectl.enhance import enhance_file
-from sectl.models.checkpoint import load_enhancer
+from sectl.models.loading import load_enhancer
 model = load_enhancer(sys.argv[1])
 start = time.perf_counter()
 enhance_file(model, sys.argv[2], sys.argv[3], overwrite=True)
@@ -47,7 +47,7 @@ def model_path(args, tmp: Path) -> str:
 
 def rtf_10s(path: str) -> float:
     from sectl.enhance import enhance_tensor
-    from sectl.models.checkpoint import load_enhancer
+    from sectl.models.loading import load_enhancer
 
     torch.set_num_threads(1)
     model = load_enhancer(path)

@@ -76,10 +76,10 @@ def feature_extractor(kind: str, model: str | Path | None = None) -> tuple[Featu
         return ssl_feature_extractor(model)
     if kind == "model":
         if model is None:
-            raise SectlError("--features model needs --model RUN_DIR_OR_CHECKPOINT")
-        from sectl.models.checkpoint import encoder_feature_extractor
+            raise SectlError("--features model needs --model (a model name, run folder or checkpoint)")
+        from sectl.models.loading import encoder_feature_extractor
 
-        return encoder_feature_extractor(model)
+        return encoder_feature_extractor(model, ALIGN_RATE)
     raise SectlError(f"unknown feature kind {kind!r}; use mfcc, ssl or model")
 
 

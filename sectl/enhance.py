@@ -160,7 +160,7 @@ _worker_model: Enhancer | None = None
 
 
 def _init_worker(model_source: str | None) -> None:
-    from sectl.models.checkpoint import load_enhancer
+    from sectl.models.loading import load_enhancer
 
     global _worker_model
     torch.set_num_threads(1)
@@ -204,7 +204,7 @@ def enhance_paths(
     pool = None
     if jobs <= 1:
         if model is None:
-            from sectl.models.checkpoint import load_enhancer
+            from sectl.models.loading import load_enhancer
 
             model = load_enhancer(model_source)
         results: Iterable = (_enhance_one(model, task) for task in tasks)

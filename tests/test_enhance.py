@@ -10,7 +10,7 @@ import torch
 
 from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor, plan_outputs
 from sectl.errors import SectlError
-from sectl.models.checkpoint import load_enhancer
+from sectl.models.loading import load_enhancer
 from tests.conftest import tone, write_wav
 
 

@@ -40,16 +40,15 @@ def enhance_command(
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, as_json) -> None:
     from sectl.enhance import enhance_paths
-    from sectl.models.checkpoint import load_enhancer, resolve_model_path
+    from sectl.models.loading import describe, load_enhancer
 
-    model_path = resolve_model_path(model)
-    if model == "default":
-        err.print(f"using the bundled default model ({model_path})")
-    loaded = load_enhancer(model_path) if jobs <= 1 else None
+    if model is not None:
+        err.print(f"using {describe(model)}", highlight=False)
+    loaded = load_enhancer(model) if jobs <= 1 else None
     piped = inputs == ["-"]
     with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
         report = enhance_paths(
-            inputs, output, model=loaded, model_source=str(model_path), overwrite=overwrite,
+            inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress,
         )
     for line in report.limited:

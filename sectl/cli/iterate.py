@@ -46,7 +46,7 @@ def iterate_command(
 @handle_errors
 def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json) -> None:
     from sectl.iterate import iterate, plot_iterations
-    from sectl.models.checkpoint import load_enhancer
+    from sectl.models.loading import load_enhancer
 
     if dnsmos_dir is not None:
         os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)

@@ -18,7 +18,6 @@ from sectl.fileutil import atomic_write_bytes
 from sectl.models import ARCHITECTURES, Enhancer
 
 FORMAT = "sectl-checkpoint/1"
-DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "weights" / "default.pt"
 
 
 def model_record(model: Enhancer) -> dict[str, Any]:
@@ -57,42 +56,9 @@ def enhancer_from_checkpoint(payload: dict[str, Any]) -> Enhancer:
     record = payload["model"]
     if record["name"] not in ARCHITECTURES:
         raise SectlError(f"checkpoint names unknown architecture {record['name']!r}")
-    model = ARCHITECTURES[record["name"]](**record["args"])
+    args = dict(record["args"])
+    if "sample_rate" in record:  # files written before the rate was a constructor argument
+        args.setdefault("sample_rate", record["sample_rate"])
+    model = ARCHITECTURES[record["name"]](**args)
     model.load_state_dict(payload["state_dict"])
     return model.eval()
-
-
-def resolve_model_path(source: str | Path | None) -> Path:
-    """``None``/``"default"`` -> bundled weights; a run folder -> its best (else last) checkpoint."""
-    if source is None or str(source) == "default":
-        if not DEFAULT_MODEL.is_file():
-            raise SectlError("no default model is bundled in this installation yet: pass --model RUN_DIR|CHECKPOINT")
-        return DEFAULT_MODEL
-    path = Path(source)
-    if path.is_dir():
-        for name in ("best.pt", "last.pt"):
-            candidate = path / "checkpoints" / name
-            if candidate.is_file():
-                return candidate
-        raise SectlError(f"{path}: run folder has no checkpoints/best.pt or checkpoints/last.pt")
-    return path
-
-
-def load_enhancer(source: str | Path | None = None) -> Enhancer:
-    """Load an enhancer from the bundled default, a run folder or a checkpoint file."""
-    return enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
-
-
-def encoder_feature_extractor(source: str | Path):
-    """Bottleneck features of a trained enhancer, for ``sectl align --features model``."""
-    model = load_enhancer(source)
-    x = torch.zeros(1, 1, 16000)
-    with torch.no_grad():
-        frames = model.features(x)[-1].shape[-1]
-    hop_s = (model.valid_length(16000) / frames) / model.sample_rate
-
-    def features(wave: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return model.features(wave[None])[-1][0].T
-
-    return features, hop_s

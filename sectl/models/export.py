@@ -15,7 +15,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, resolve_model_path, save_checkpoint
+from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, save_checkpoint
+from sectl.models.loading import resolve_model_path
 
 
 def git_commit() -> str | None:

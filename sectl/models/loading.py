@@ -1,0 +1,84 @@
+"""Turning what a user types after ``--model`` into an enhancer.
+
+Accepted, in this order: nothing or ``default`` (the bundled default), the name of a bundled model
+(:data:`BUNDLED`), the name of a published pretrained model (``deepfilternet3``, ``nsnet2``: converted
+from the official files, see :mod:`sectl.models.pretrained`), a run folder (its best, else last
+checkpoint), or a checkpoint file. Name resolution sits above checkpoint I/O, which knows no names.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sectl.errors import SectlError
+from sectl.models.base import Enhancer
+from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint
+from sectl.models.pretrained import PRETRAINED, load_pretrained
+
+WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+BUNDLED = {
+    "default": WEIGHTS / "deepfilternet3.pt",  # DeepFilterNet3 as published, converted (see weights/README.md)
+    "sectl-demucs": WEIGHTS / "sectl_demucs.pt",  # the Demucs trained here on synthetic speech (the 0.1 default)
+}
+DEFAULT_MODEL = BUNDLED["default"]
+
+
+def model_names() -> list[str]:
+    """Every name ``--model`` accepts besides paths."""
+    return [*BUNDLED, *PRETRAINED]
+
+
+def resolve_model_path(source: str | Path | None) -> Path:
+    """The checkpoint file behind ``source``: a bundled name, a run folder or a file (not pretrained names)."""
+    if source is None or str(source) in BUNDLED:
+        path = BUNDLED[str(source or "default")]
+        if not path.is_file():
+            raise SectlError(f"bundled model {source or 'default'!r} is missing from this installation ({path})")
+        return path
+    path = Path(source)
+    if path.is_dir():
+        for name in ("best.pt", "last.pt"):
+            candidate = path / "checkpoints" / name
+            if candidate.is_file():
+                return candidate
+        raise SectlError(f"{path}: run folder has no checkpoints/best.pt or checkpoints/last.pt")
+    if not path.exists() and str(source) not in PRETRAINED and "/" not in str(source) and not path.suffix:
+        raise SectlError(f"{source}: no such model; names: {', '.join(model_names())}, or a run folder or checkpoint")
+    return path
+
+
+def describe(source: str | Path | None) -> str:
+    """One line saying what ``source`` loads, for the CLI's status output."""
+    if source is None or str(source) in BUNDLED:
+        return f"bundled model {source or 'default'!r} ({resolve_model_path(source)})"
+    if str(source) in PRETRAINED:
+        return f"pretrained {source} ({PRETRAINED[str(source)].credit})"
+    return str(resolve_model_path(source))
+
+
+def load_enhancer(source: str | Path | None = None) -> Enhancer:
+    """Load an enhancer from a bundled or pretrained name, a run folder or a checkpoint file (eval mode)."""
+    if source is not None and str(source) in PRETRAINED and not Path(source).exists():
+        return load_pretrained(str(source))
+    return enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
+
+
+def encoder_feature_extractor(source: str | Path | None, input_rate: int):
+    """Deepest encoder features of an enhancer for ``sectl align --features model``: ``(fn, hop_s)``.
+
+    ``fn`` maps a mono waveform ``(T,)`` at ``input_rate`` to frames ``(N, C)``, resampling to the
+    model's own rate; the hop is measured (frames added per second of input), so it holds for any model.
+    """
+    from sectl.audio import resample
+
+    model = load_enhancer(source)
+
+    def features(wave: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            deepest = model.features(resample(wave, input_rate, model.sample_rate)[None])[-1][0]  # (C, T[, F])
+            return deepest.transpose(0, 1).flatten(1)
+
+    one, two = (features(torch.zeros(n * input_rate)).shape[0] for n in (1, 2))
+    return features, 1.0 / (two - one)
