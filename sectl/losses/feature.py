@@ -1,4 +1,4 @@
-"""Deep-feature loss through a frozen SSL model: the baseline that Model as Loss is compared with."""
+"""Losses through a frozen SSL teacher; the deep-feature L1 is the baseline Model as Loss is compared with."""
 
 from __future__ import annotations
 
@@ -7,19 +7,40 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from sectl.audio import resample
 from sectl.losses.base import as_batch
-from sectl.models.ssl import SSLFeatures
+from sectl.models.ssl import SSL_RATE, SSLFeatures
 
 
-class SSLFeatureLoss(nn.Module):
-    """Mean L1 between SSL layer features of estimate and reference (reference branch detached)."""
+class SSLTeacherLoss(nn.Module):
+    """Base of every SSL-feature loss: owns the frozen teacher and resamples at its boundary.
 
-    def __init__(self, model: str = "wavlm_base", layer: int = 6, checkpoint: str | Path | None = None) -> None:
+    ``sample_rate`` is the enhancer's rate; SSL teachers take 16 kHz, so both signals are resampled
+    (differentiably) before any SSL-frame arithmetic.
+    """
+
+    def __init__(self, model: str, layer: int, checkpoint: str | Path | None = None, sample_rate: int = SSL_RATE) -> None:
         super().__init__()
         self.teacher = SSLFeatures(model, layer, checkpoint)
+        self.sample_rate = sample_rate
+
+    def pair(self, estimate: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Validated ``(B, T)`` estimate and reference at the teacher's rate."""
+        est, ref = as_batch(estimate, reference)
+        return resample(est, self.sample_rate, SSL_RATE), resample(ref, self.sample_rate, SSL_RATE)
+
+    def targets(self, reference: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad():
+            return self.teacher(reference)
+
+
+class SSLFeatureLoss(SSLTeacherLoss):
+    """Mean L1 between SSL layer features of estimate and reference (reference branch detached)."""
+
+    def __init__(self, model: str = "wavlm_base", layer: int = 6, checkpoint: str | Path | None = None,
+                 sample_rate: int = SSL_RATE) -> None:  # fmt: skip
+        super().__init__(model, layer, checkpoint, sample_rate)
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        est, ref = as_batch(estimate, reference)
-        with torch.no_grad():
-            target = self.teacher(ref)
-        return (self.teacher(est) - target).abs().mean()
+        est, ref = self.pair(estimate, reference)
+        return (self.teacher(est) - self.targets(ref)).abs().mean()

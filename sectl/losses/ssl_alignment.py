@@ -24,37 +24,27 @@ from torch import nn
 
 from sectl.data.augment import speed_perturb
 from sectl.errors import SectlError
-from sectl.losses.base import as_batch
+from sectl.losses.feature import SSLTeacherLoss
 from sectl.losses.softdtw import SoftDTW
-from sectl.models.ssl import SSL_HOP, SSLFeatures
+from sectl.models.ssl import SSL_HOP, SSL_RATE
 
 
-class _SSLLoss(nn.Module):
-    def __init__(self, model: str, layer: int, checkpoint: str | Path | None = None) -> None:
-        super().__init__()
-        self.teacher = SSLFeatures(model, layer, checkpoint)
-
-    def targets(self, reference: torch.Tensor) -> torch.Tensor:
-        with torch.no_grad():
-            return self.teacher(reference)
-
-
-class SSLMSELoss(_SSLLoss):
+class SSLMSELoss(SSLTeacherLoss):
     """Frame-by-frame ``mean_i ||x_i - x'_i||^2`` between SSL features (the paper's baseline)."""
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        est, ref = as_batch(estimate, reference)
+        est, ref = self.pair(estimate, reference)
         return (self.teacher(est) - self.targets(ref)).pow(2).sum(-1).mean()
 
 
-class SSLPadMSELoss(_SSLLoss):
+class SSLPadMSELoss(SSLTeacherLoss):
     """SSL-MSE against a zero-padded reference, compared on content-aligned frames."""
 
     def __init__(
         self, model: str, layer: int, checkpoint: str | Path | None = None,
-        pad_range: Sequence[float] = (0.02, 0.05), side: str = "left",
+        pad_range: Sequence[float] = (0.02, 0.05), side: str = "left", sample_rate: int = SSL_RATE,
     ) -> None:
-        super().__init__(model, layer, checkpoint)
+        super().__init__(model, layer, checkpoint, sample_rate)
         if side not in ("left", "right"):
             raise SectlError(f"ssl_align.pad_side: expected left or right, got {side!r}")
         self.pad_range, self.side = tuple(pad_range), side
@@ -64,7 +54,7 @@ class SSLPadMSELoss(_SSLLoss):
         return max(1, round(fraction * length / SSL_HOP))
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        est, ref = as_batch(estimate, reference)
+        est, ref = self.pair(estimate, reference)
         frames = self.pad_frames(ref.shape[-1])
         padding = (frames * SSL_HOP, 0) if self.side == "left" else (0, frames * SSL_HOP)
         target = self.targets(nn.functional.pad(ref, padding))
@@ -74,19 +64,19 @@ class SSLPadMSELoss(_SSLLoss):
         return (output[:, :n] - target[:, :n]).pow(2).sum(-1).mean()
 
 
-class SSLSoftDTWLoss(_SSLLoss):
+class SSLSoftDTWLoss(SSLTeacherLoss):
     """Soft-DTW divergence between SSL features of the output and of a speed-perturbed reference."""
 
     def __init__(
         self, model: str, layer: int, checkpoint: str | Path | None = None,
-        speeds: Sequence[float] = (0.8, 0.9, 1.0, 1.1, 1.2), gamma: float = 0.1,
+        speeds: Sequence[float] = (0.8, 0.9, 1.0, 1.1, 1.2), gamma: float = 0.1, sample_rate: int = SSL_RATE,
     ) -> None:
-        super().__init__(model, layer, checkpoint)
+        super().__init__(model, layer, checkpoint, sample_rate)
         self.speeds = tuple(speeds)
         self.sdtw = SoftDTW(gamma=gamma, divergence=True, distance="sqeuclidean")
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-        est, ref = as_batch(estimate, reference)
+        est, ref = self.pair(estimate, reference)
         speed = self.speeds[int(torch.randint(len(self.speeds), ()))]
         target = nn.functional.normalize(self.targets(speed_perturb(ref, speed)), dim=-1)
         output = nn.functional.normalize(self.teacher(est), dim=-1)

@@ -120,6 +120,11 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     return key.strip().split("."), value
 
 
+def base_config() -> dict:
+    """Every key with its default (``presets/base.yaml``)."""
+    return _read_yaml(preset_path(BASE))
+
+
 def resolve_config(preset: str | Path = "baseline", overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The full configuration: base defaults <- preset chain <- overrides, all validated."""
     schema = _read_yaml(preset_path(BASE))

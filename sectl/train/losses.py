@@ -54,9 +54,9 @@ def build_losses(config: dict, model: Enhancer, snapshot: Enhancer | None = None
             from sectl.losses.feature import SSLFeatureLoss
 
             s = config["ssl"]
-            terms[name] = SSLFeatureLoss(s["model"], s["layer"], s["checkpoint"])
+            terms[name] = SSLFeatureLoss(s["model"], s["layer"], s["checkpoint"], model.sample_rate)
         elif name in ("ssl_mse", "ssl_pad", "ssl_sdtw"):
-            terms[name] = _ssl_alignment_loss(name, config)
+            terms[name] = _ssl_alignment_loss(name, config, model.sample_rate)
         elif name == "mal":
             m = config["mal"]
             terms[name] = ModelAsLoss(model, m["variant"], m["levels"], m["weights"], m["frozen_levels"], snapshot)
@@ -65,12 +65,12 @@ def build_losses(config: dict, model: Enhancer, snapshot: Enhancer | None = None
     return LossSet(terms, weights)
 
 
-def _ssl_alignment_loss(name: str, config: dict) -> nn.Module:
+def _ssl_alignment_loss(name: str, config: dict, sample_rate: int) -> nn.Module:
     from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
 
     s, a = config["ssl"], config["ssl_align"]
     if name == "ssl_mse":
-        return SSLMSELoss(s["model"], s["layer"], s["checkpoint"])
+        return SSLMSELoss(s["model"], s["layer"], s["checkpoint"], sample_rate)
     if name == "ssl_pad":
-        return SSLPadMSELoss(s["model"], s["layer"], s["checkpoint"], a["pad_range"], a["pad_side"])
-    return SSLSoftDTWLoss(s["model"], s["layer"], s["checkpoint"], a["speeds"], a["gamma"])
+        return SSLPadMSELoss(s["model"], s["layer"], s["checkpoint"], a["pad_range"], a["pad_side"], sample_rate)
+    return SSLSoftDTWLoss(s["model"], s["layer"], s["checkpoint"], a["speeds"], a["gamma"], sample_rate)

@@ -9,6 +9,7 @@ continues exactly where the killed run stopped.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import time
@@ -31,13 +32,10 @@ from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluate import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models import Enhancer, build_enhancer
-from sectl.models.checkpoint import (
-    enhancer_from_checkpoint,
-    load_checkpoint,
-    resolve_model_path,
-    save_checkpoint,
-)
+from sectl.models.checkpoint import load_checkpoint, save_checkpoint
+from sectl.models.loading import load_enhancer
 from sectl.models.export import git_commit
+from sectl.train.config import base_config
 from sectl.train.losses import LossSet, build_losses
 
 Callback = Callable[[str, dict], None]
@@ -124,8 +122,7 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(int(t["threads"]))
         self.device = pick_device(t["device"])
-        self.model = build_model(config)
-        snapshot = self._load_init_from()
+        self.model, snapshot = self._initial_model()
         self.model.to(self.device).train()
         self.losses: LossSet = build_losses(config, self.model, snapshot).to(self.device)
         params = [p for p in self.model.parameters() if p.requires_grad]
@@ -139,15 +136,27 @@ class Trainer:
         self._between_steps = True
 
     # ----------------------------------------------------------------------------------- set-up
-    def _load_init_from(self) -> Enhancer | None:
+    def _initial_model(self) -> tuple[Enhancer, Enhancer | None]:
+        """The model to train and, with ``init_from``, the trained model it starts from (MAL's snapshot).
+
+        ``init_from`` (a run, a checkpoint, ``deepfilternet3``, ``nsnet2``) brings its architecture: with
+        ``model.*`` left at the base defaults it is taken as is and recorded in the run's config;
+        ``model.*`` settings that were changed must describe that same architecture.
+        """
         source = self.config["init_from"]
         if source is None:
-            return None
-        trained = enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
-        if trained.constructor_args != self.model.constructor_args:
-            raise SectlError(f"init_from {source}: architecture differs from model.* ({trained.constructor_args})")
-        self.model.load_state_dict(trained.state_dict())
-        return trained.to(self.device)
+            return build_model(self.config), None
+        trained = load_enhancer(source)
+        if self.config["model"] != base_config()["model"]:
+            chosen = build_model(self.config)
+            if (chosen.name, chosen.constructor_args) != (trained.name, trained.constructor_args):
+                raise SectlError(
+                    f"init_from {source}: architecture differs from model.* ({trained.name} {trained.constructor_args}); "
+                    f"leave model.* at its defaults to take the architecture from init_from"
+                )
+        else:
+            self.config = {**self.config, "model": {**{k: None for k in self.config["model"]}, "name": trained.name}}
+        return copy.deepcopy(trained), trained.to(self.device)
 
     def _validation_pairs(self) -> list[tuple[str, Path, Path]]:
         v = self.config["validation"]

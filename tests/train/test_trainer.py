@@ -110,7 +110,7 @@ def test_mal_stage_two_starts_from_a_baseline_run(data_dir, tmp_path, preset):
     ("wavlm_loss", "ssl"), ("ssl_mse", "ssl_mse"), ("ssl_mse_pad", "ssl_pad"), ("ssl_softdtw", "ssl_sdtw"),
 ])
 def test_ssl_presets_train_with_the_tiny_teacher(data_dir, tmp_path, preset, term):
-    config = tiny_config(data_dir, preset, "ssl.model=tiny", "ssl.layer=2", "train.steps=2")
+    config = tiny_config(data_dir, preset, "ssl.model=tiny", "ssl.layer=2", "train.steps=2", "init_from=null")
     train(config, tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1][term] > 0
@@ -172,3 +172,43 @@ def test_resume_may_change_execution_settings_only(data_dir, tmp_path):
     assert "trained 3 steps" in result.stdout
     refused = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--resume", "-q", "--set", "train.lr=0.5"])
     assert refused.exit_code == 1 and "train.lr" in refused.stderr
+
+
+def pretrained_config(data_dir, preset, name, *extra):
+    """A fine-tuning config on the real audio, with model.* left to init_from."""
+    return resolve_config(preset, [
+        f"init_from={name}", "train.batch_size=2", "train.steps=2", "train.warmup_steps=1", "train.log_every=1",
+        "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}",
+        "train.threads=1", "ssl.model=tiny", "ssl.layer=2", *extra,
+    ])
+
+
+@pytest.mark.parametrize("preset", ["finetune", "mal", "mal_frozen_fe", "mal_dynamic", "ssl_mse_pad"])
+def test_every_fine_tuning_preset_starts_from_a_pretrained_model(models_dir, data_dir, tmp_path, preset):
+    from sectl.models.loading import load_enhancer
+
+    train(pretrained_config(data_dir, preset, "nsnet2"), tmp_path / "run")
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"]["name"] == "nsnet2"  # the architecture came from init_from and is recorded
+    tuned, published = load_enhancer(tmp_path / "run"), load_enhancer("nsnet2")
+    assert tuned.sample_rate == 16000
+    changed = [not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values())]
+    assert any(changed)  # it trained
+    if preset == "mal_frozen_fe":  # the spectrum level has no weights; fc_in (level 1) stays as published
+        assert torch.equal(tuned.fc_in[0].weight, published.fc_in[0].weight)
+        assert not torch.equal(tuned.gru.weight_hh_l0, published.gru.weight_hh_l0)
+
+
+def test_deepfilternet3_fine_tunes_at_48_khz_and_keeps_its_run_config(models_dir, data_dir, tmp_path):
+    config = pretrained_config(data_dir, "mal", "deepfilternet3")
+    train(config, tmp_path / "run")
+    payload = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert payload["model"]["name"] == "deepfilternet3" and payload["model"]["sample_rate"] == 48000
+    more = pretrained_config(data_dir, "mal", "deepfilternet3", "train.steps=3")
+    with pytest.raises(SectlError, match="train.steps"):  # a different schedule is a different run
+        train(more, tmp_path / "run", resume=True)
+
+
+def test_model_settings_that_contradict_init_from_are_refused(models_dir, data_dir, tmp_path):
+    with pytest.raises(SectlError, match="architecture differs"):
+        train(pretrained_config(data_dir, "finetune", "nsnet2", "model.name=demucs", "model.size=tiny"), tmp_path / "x")
