@@ -71,7 +71,39 @@ class OverlapAdd:
         return torch.cat(list(self.stream([x])), dim=-1)
 
 
-def model_fn(model: Enhancer, sample_rate: int) -> TensorFn:
+@dataclass(frozen=True)
+class DryWet:
+    """How much of the input an output keeps, against over-suppression (speech attenuated, ASR worse).
+
+    ``atten_lim_db`` caps the suppression as DeepFilterNet's ``--atten-lim`` does: the output is
+    ``(1 - g) * enhanced + g * input`` with ``g = 10^(-atten_lim_db / 20)``, so noise is attenuated by
+    at most about that many dB and 0 dB returns the input. ``mix`` then blends the result with the
+    input (1 = all enhanced, 0 = the input). Both are time-aligned: every enhancer's output is.
+    """
+
+    atten_lim_db: float | None = None
+    mix: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.atten_lim_db is not None and self.atten_lim_db < 0:
+            raise SectlError(f"attenuation limit must be >= 0 dB, got {self.atten_lim_db}")
+        if not 0.0 <= self.mix <= 1.0:
+            raise SectlError(f"mix must be between 0 and 1, got {self.mix}")
+
+    @property
+    def input_weight(self) -> float:
+        kept = 0.0 if self.atten_lim_db is None else 10 ** (-self.atten_lim_db / 20)
+        return 1.0 - self.mix * (1.0 - kept)
+
+    def apply(self, enhanced: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
+        weight = self.input_weight
+        return enhanced if weight == 0.0 else torch.lerp(enhanced, noisy, weight)
+
+
+FULLY_WET = DryWet()
+
+
+def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:
     """``(C, n)`` at ``sample_rate`` -> enhanced ``(C, n)``: channels as a batch, resampled around the model."""
     device = next(model.parameters()).device
 
@@ -80,17 +112,22 @@ def model_fn(model: Enhancer, sample_rate: int) -> TensorFn:
         with torch.inference_mode():
             y = model(resample(x, sample_rate, model.sample_rate).to(device)).cpu()
         y = resample(y, model.sample_rate, sample_rate)
-        return torch.nn.functional.pad(y, (0, max(0, n - y.shape[-1])))[..., :n]
+        return dry_wet.apply(torch.nn.functional.pad(y, (0, max(0, n - y.shape[-1])))[..., :n], x)
 
     return fn
 
 
 def enhance_tensor(
-    model: Enhancer, wave: torch.Tensor, sample_rate: int, chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S
+    model: Enhancer,
+    wave: torch.Tensor,
+    sample_rate: int,
+    chunk_s: float = CHUNK_S,
+    overlap_s: float = OVERLAP_S,
+    dry_wet: DryWet = FULLY_WET,
 ) -> torch.Tensor:
     """Enhance ``(C, T)`` (or ``(T,)``) at any rate; returns the same shape and rate."""
     x = wave if wave.dim() == 2 else wave.unsqueeze(0)
-    ola = OverlapAdd(model_fn(model, sample_rate), int(chunk_s * sample_rate), int(overlap_s * sample_rate))
+    ola = OverlapAdd(model_fn(model, sample_rate, dry_wet), int(chunk_s * sample_rate), int(overlap_s * sample_rate))
     y = ola(x)
     return y if wave.dim() == 2 else y[0]
 
@@ -102,15 +139,16 @@ def enhance_file(
     overwrite: bool = False,
     chunk_s: float = CHUNK_S,
     overlap_s: float = OVERLAP_S,
+    dry_wet: DryWet = FULLY_WET,
 ) -> float:
     """Enhance one file (or ``-`` for stdin/stdout) keeping its rate and channels; returns the limiting gain."""
     if str(src) == STDIO or str(dst) == STDIO:
         audio = read_audio(src, mono=False)
-        y = enhance_tensor(model, audio.samples, audio.sample_rate, chunk_s, overlap_s)
+        y = enhance_tensor(model, audio.samples, audio.sample_rate, chunk_s, overlap_s, dry_wet)
         return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src])
     info, blocks = read_blocks(src, block_frames=int(chunk_s * 1000))
     rate = info.samplerate
-    ola = OverlapAdd(model_fn(model, rate), int(chunk_s * rate), int(overlap_s * rate))
+    ola = OverlapAdd(model_fn(model, rate, dry_wet), int(chunk_s * rate), int(overlap_s * rate))
     return write_blocks(
         dst,
         ola.stream(blocks),
@@ -169,9 +207,9 @@ def _init_worker(model_source: str | None) -> None:
 
 def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
     """``(dst, error or None, limiting gain)``: a bad file becomes a message, never an exception."""
-    src, dst, overwrite, chunk_s = task
+    src, dst, overwrite, chunk_s, dry_wet = task
     try:
-        return dst, None, enhance_file(model, src, dst, overwrite, chunk_s)
+        return dst, None, enhance_file(model, src, dst, overwrite, chunk_s, dry_wet=dry_wet)
     except SectlError as exc:
         return dst, str(exc), 1.0
 
@@ -190,17 +228,18 @@ def enhance_paths(
     jobs: int = 1,
     chunk_s: float = CHUNK_S,
     on_progress: Callable[[int, int], None] | None = None,
+    dry_wet: DryWet = FULLY_WET,
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
-    Pass a loaded ``model``, or ``model_source`` (run folder, checkpoint, ``None`` for the default),
-    which ``jobs > 1`` workers load once each.
+    Pass a loaded ``model``, or ``model_source`` (a name, run folder, checkpoint, ``None`` for the
+    default), which ``jobs > 1`` workers load once each. ``dry_wet`` keeps some of each input.
     """
     plan = plan_outputs(inputs, output)
     if not plan:
         raise SectlError("no audio files found in the inputs")
     report = BatchReport()
-    tasks = [(src, dst, overwrite, chunk_s) for src, dst in plan]
+    tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
     pool = None
     if jobs <= 1:
         if model is None:

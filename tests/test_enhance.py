@@ -102,3 +102,43 @@ def test_parallel_jobs_load_the_model_per_worker(tiny_checkpoint, tmp_path):
         write_wav(tmp_path / "in" / f"{name}.wav", tone(0.3))
     report = enhance_paths([tmp_path / "in"], tmp_path / "out", model_source=str(tiny_checkpoint), jobs=2)
     assert len(report.written) == 3 and not report.failed
+
+
+@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
+def test_no_attenuation_or_a_dry_mix_returns_the_input_for_every_model(name, clean_speech):
+    from sectl.enhance import DryWet
+    from sectl.models import build_enhancer
+
+    model = build_enhancer(name, "tiny").eval()
+    x = torch.from_numpy(clean_speech[:16000]).float()[None]
+    for dry in (DryWet(atten_lim_db=0.0), DryWet(mix=0.0)):
+        assert torch.equal(enhance_tensor(model, x, 16000, dry_wet=dry), x)
+    wet = enhance_tensor(model, x, 16000)
+    half = enhance_tensor(model, x, 16000, dry_wet=DryWet(mix=0.5))
+    assert torch.allclose(half, 0.5 * (wet + x), atol=1e-6)
+    limited = enhance_tensor(model, x, 16000, dry_wet=DryWet(atten_lim_db=20.0))
+    assert torch.allclose(limited, 0.9 * wet + 0.1 * x, atol=1e-6)  # 20 dB: 10 % of the input kept
+
+
+def test_dry_wet_settings_are_validated():
+    from sectl.enhance import DryWet
+
+    with pytest.raises(SectlError, match="mix"):
+        DryWet(mix=1.5)
+    with pytest.raises(SectlError, match="attenuation"):
+        DryWet(atten_lim_db=-3)
+
+
+def test_cli_atten_lim_zero_writes_the_input(vctk, tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    src = vctk / "noisy" / "p287_001.wav"
+    result = CliRunner().invoke(app, ["enhance", str(src), "-o", str(tmp_path / "out.wav"), "--atten-lim", "0"])
+    assert result.exit_code == 0, result.output
+    original, _ = sf.read(src, dtype="int16")
+    written, _ = sf.read(tmp_path / "out.wav", dtype="int16")
+    assert np.abs(written.astype(int) - original).max() <= 1  # the same PCM, up to rounding
+    bad = CliRunner().invoke(app, ["enhance", str(src), "-o", str(tmp_path / "x.wav"), "--mix", "2"])
+    assert bad.exit_code == 2

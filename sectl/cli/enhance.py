@@ -20,26 +20,38 @@ Examples:
 
   sectl enhance take1.wav take2.flac -o out/ --model runs/base
 
+  sectl enhance meeting.wav -o out.wav --atten-lim 12     # keep some background, never over-suppress
+
+  sectl enhance take.wav -o out.wav --model nsnet2 --mix 0.8
+
   cat noisy.wav | sectl enhance - -o - > clean.wav
+
+Models (--model): 'default' = DeepFilterNet3 as published (bundled, 48 kHz; Schröter et al. 2023),
+'deepfilternet3' and 'nsnet2' (converted from the official files in $SECTL_MODELS_DIR/<name>/),
+'sectl-demucs' (bundled), a run folder, or a checkpoint file.
 """
 
 
 def enhance_command(
     inputs: List[str] = typer.Argument(..., help="Files, folders, or '-' for stdin."),
     output: str = typer.Option(..., "--output", "-o", help="Output folder, file, or '-' for stdout."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Run folder, checkpoint, or 'default'."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files enhanced in parallel processes."),
     chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap)."),
+    atten_lim: Optional[float] = typer.Option(
+        None, "--atten-lim", min=0.0, metavar="DB", help="Attenuate noise by at most about DB dB (0 returns the input)."
+    ),
+    mix: float = typer.Option(1.0, "--mix", min=0.0, max=1.0, help="Dry/wet mix: 1 = enhanced, 0 = the input."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Enhance audio files or folders."""
-    _run(inputs, output, model, overwrite, jobs, chunk_s, as_json)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, as_json)
 
 
 @handle_errors
-def _run(inputs, output, model, overwrite, jobs, chunk_s, as_json) -> None:
-    from sectl.enhance import enhance_paths
+def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, as_json) -> None:
+    from sectl.enhance import DryWet, enhance_paths
     from sectl.models.loading import describe, load_enhancer
 
     if model is not None:
@@ -49,7 +61,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, as_json) -> None:
     with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
-            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress,
+            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=DryWet(atten_lim, mix),
         )
     for line in report.limited:
         warn(line)
