@@ -1,10 +1,11 @@
-"""The README's results table for the bundled default model, from one command.
+"""The README's table of models, from one command.
 
-Enhances ../shared/data/vctk/noisy with the default model, scores noisy and enhanced against the clean
+Enhances ../shared/data/vctk/noisy with each model, scores noisy and enhanced against the clean
 references (PESQ-WB, ESTOI, SI-SDR, DNSMOS OVRL when its models are found), and measures the
-single-thread real-time factor on a 10 s input.
+single-thread real-time factor on a 10 s 16 kHz input, resampling to the model's rate and back included.
 
-Run: python benchmarks/default_model.py [--vctk ../shared/data/vctk] [--model default]
+Run: SECTL_MODELS_DIR=../shared/models python benchmarks/default_model.py --dnsmos \
+         --models default deepfilternet3 nsnet2 sectl-demucs
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import torch
 from sectl.enhance import enhance_paths, enhance_tensor
 from sectl.metrics import evaluate
 from sectl.models import count_parameters
-from sectl.models.loading import describe, load_enhancer
+from sectl.models.loading import load_enhancer
 
 METRICS = ["pesq_wb", "estoi", "si_sdr"]
 
@@ -39,24 +40,25 @@ def real_time_factor(model, seconds: float = 10.0, repeats: int = 5) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vctk", type=Path, default=Path("../shared/data/vctk"))
-    parser.add_argument("--model", default="default")
+    parser.add_argument("--models", nargs="+", default=["default"], help="model names, run folders or checkpoints")
     parser.add_argument("--dnsmos", action="store_true", help="also DNSMOS OVRL (needs its models)")
     args = parser.parse_args()
-    model = load_enhancer(args.model)
     metrics = METRICS + (["dnsmos_ovrl"] if args.dnsmos else [])
-    with tempfile.TemporaryDirectory() as out:
-        enhance_paths([args.vctk / "noisy"], out, model=model)
-        rows = {
-            "noisy": evaluate(args.vctk / "noisy", ref=args.vctk / "clean", metrics=metrics).mean,
-            "default model": evaluate(out, ref=args.vctk / "clean", metrics=metrics).mean,
-        }
-    rtf = real_time_factor(model)
-    print(f"model: {resolve_model_path(args.model)} ({count_parameters(model) / 1e6:.2f} M parameters)\n")
-    print("| | " + " | ".join(metrics) + " | RTF (1 CPU thread) |")
-    print("|---" * (len(metrics) + 2) + "|")
-    for name, scores in rows.items():
-        cells = " | ".join(f"{scores[m]:.3f}" if m != "si_sdr" else f"{scores[m]:.2f} dB" for m in metrics)
-        print(f"| {name} | {cells} | {'-' if name == 'noisy' else f'{rtf:.4f}'} |")
+    print("| | " + " | ".join(metrics) + " | parameters | RTF (1 CPU thread, 10 s at 16 kHz) |")
+    print("|---" * (len(metrics) + 3) + "|")
+    noisy = evaluate(args.vctk / "noisy", ref=args.vctk / "clean", metrics=metrics).mean
+    print(f"| noisy input | {cells(noisy, metrics)} | - | - |")
+    for name in args.models:
+        model = load_enhancer(name)
+        with tempfile.TemporaryDirectory() as out:
+            enhance_paths([args.vctk / "noisy"], out, model=model)
+            scores = evaluate(out, ref=args.vctk / "clean", metrics=metrics).mean
+        rtf = real_time_factor(model)
+        print(f"| {name} | {cells(scores, metrics)} | {count_parameters(model) / 1e6:.2f} M | {rtf:.4f} |")
+
+
+def cells(scores: dict, metrics: list[str]) -> str:
+    return " | ".join(f"{scores[m]:.3f}" if m != "si_sdr" else f"{scores[m]:.2f} dB" for m in metrics)
 
 
 if __name__ == "__main__":
