@@ -77,3 +77,12 @@ def test_unknown_feature_kind_and_missing_model():
         feature_extractor("chroma")
     with pytest.raises(SectlError, match="--model"):
         feature_extractor("model")
+
+
+def test_model_features_of_a_named_pretrained_model(models_dir, vctk):
+    clean, noisy = vctk / "clean" / "p287_001.wav", vctk / "noisy" / "p287_001.wav"
+    result = CliRunner().invoke(app, ["align", str(clean), str(noisy), "--features", "model", "--model", "nsnet2", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["hop_s"] == pytest.approx(0.01)  # NSNet2's 10 ms hop, measured from the model
+    assert report["mean_warp_s"] < 0.03

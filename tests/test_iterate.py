@@ -40,3 +40,10 @@ def test_missing_dnsmos_models_are_a_warning_not_a_failure(tiny_checkpoint, vctk
     report = iterate(load_enhancer(tiny_checkpoint), vctk / "noisy" / "p287_001.wav", 1)
     assert "DNSMOS skipped" in report.warnings[0]
     assert "dnsmos_ovrl" not in report.steps[1]
+
+
+def test_iterate_a_named_pretrained_model(models_dir, vctk):
+    noisy = vctk / "noisy" / "p287_001.wav"
+    report = iterate(load_enhancer("nsnet2"), noisy, 1, ref=vctk / "clean" / "p287_001.wav", non_intrusive=False)
+    assert len(report.steps) == 2 and report.steps[1]["level_dbfs"] < report.steps[0]["level_dbfs"]  # noise removed
+    assert 0 < report.steps[1]["delta_si_sdr"] < 30  # the output differs from its input

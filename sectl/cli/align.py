@@ -28,7 +28,7 @@ def align_command(
     a: Path = typer.Argument(..., help="First recording."),
     b: Path = typer.Argument(..., help="Second recording."),
     features: str = typer.Option("mfcc", "--features", "-f", help="mfcc, ssl or model."),
-    model: Optional[Path] = typer.Option(None, "--model", help="Run folder or checkpoint (features=model; ssl: SSL checkpoint)."),
+    model: Optional[Path] = typer.Option(None, "--model", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
     gamma: float = typer.Option(0.1, "--gamma", min=1e-6, help="Soft-DTW smoothing."),
     band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),

@@ -31,7 +31,7 @@ def iterate_command(
     source: Path = typer.Argument(..., help="Input recording."),
     n: int = typer.Option(10, "--n", min=1, help="Number of self-applications."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference for intrusive metrics."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Run folder, checkpoint, or 'default'."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to keep each step's audio."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the metrics against the step."),
     dnsmos: bool = typer.Option(True, "--dnsmos/--no-dnsmos", help="Report DNSMOS OVRL and P.808 at every step."),
