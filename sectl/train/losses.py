@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Callable
+
 import torch
 from torch import nn
 
 from sectl.errors import SectlError
+from sectl.losses.feature import SSLFeatureLoss
 from sectl.losses.mal import ModelAsLoss
+from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
 from sectl.losses.stft import MultiResolutionSTFTLoss
 from sectl.losses.waveform import L1Loss, NegSISDRLoss
 from sectl.models import Enhancer
@@ -39,38 +44,43 @@ class LossSet(nn.Module):
                 )
 
 
+@dataclass(frozen=True)
+class LossEntry:
+    """How the preset's ``loss.<name>`` term is built, and which preset section configures it."""
+
+    build: Callable[[dict, Enhancer, Enhancer | None], nn.Module]
+    section: str | None = None
+
+
+def _teacher(config: dict) -> tuple:
+    s = config["ssl"]
+    return s["model"], s["layer"], s["checkpoint"]
+
+
+def _mal(config: dict, model: Enhancer, snapshot: Enhancer | None) -> nn.Module:
+    m = config["mal"]
+    return ModelAsLoss(model, m["variant"], m["levels"], m["weights"], m["frozen_levels"], snapshot)
+
+
+LOSSES: dict[str, LossEntry] = {
+    "l1": LossEntry(lambda c, m, s: L1Loss()),
+    "mrstft": LossEntry(lambda c, m, s: MultiResolutionSTFTLoss()),
+    "sisdr": LossEntry(lambda c, m, s: NegSISDRLoss()),
+    "ssl": LossEntry(lambda c, m, s: SSLFeatureLoss(*_teacher(c), sample_rate=m.sample_rate), "ssl"),
+    "ssl_mse": LossEntry(lambda c, m, s: SSLMSELoss(*_teacher(c), sample_rate=m.sample_rate), "ssl"),
+    "ssl_pad": LossEntry(lambda c, m, s: SSLPadMSELoss(
+        *_teacher(c), c["ssl_align"]["pad_range"], c["ssl_align"]["pad_side"], sample_rate=m.sample_rate), "ssl_align"),
+    "ssl_sdtw": LossEntry(lambda c, m, s: SSLSoftDTWLoss(
+        *_teacher(c), c["ssl_align"]["speeds"], c["ssl_align"]["gamma"], sample_rate=m.sample_rate), "ssl_align"),
+    "mal": LossEntry(_mal, "mal"),
+}
+"""Every enhancer loss term a preset can weight (``loss.<name>``)."""
+
+
 def build_losses(config: dict, model: Enhancer, snapshot: Enhancer | None = None) -> LossSet:
     """Instantiate every term whose weight is non-zero; the MAL term needs the live model."""
     weights = {k: float(v) for k, v in config["loss"].items() if v}
-    terms: dict[str, nn.Module] = {}
-    for name in weights:
-        if name == "l1":
-            terms[name] = L1Loss()
-        elif name == "mrstft":
-            terms[name] = MultiResolutionSTFTLoss()
-        elif name == "sisdr":
-            terms[name] = NegSISDRLoss()
-        elif name == "ssl":
-            from sectl.losses.feature import SSLFeatureLoss
-
-            s = config["ssl"]
-            terms[name] = SSLFeatureLoss(s["model"], s["layer"], s["checkpoint"], model.sample_rate)
-        elif name in ("ssl_mse", "ssl_pad", "ssl_sdtw"):
-            terms[name] = _ssl_alignment_loss(name, config, model.sample_rate)
-        elif name == "mal":
-            m = config["mal"]
-            terms[name] = ModelAsLoss(model, m["variant"], m["levels"], m["weights"], m["frozen_levels"], snapshot)
-        else:
-            raise SectlError(f"loss.{name}: unknown loss term")
-    return LossSet(terms, weights)
-
-
-def _ssl_alignment_loss(name: str, config: dict, sample_rate: int) -> nn.Module:
-    from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
-
-    s, a = config["ssl"], config["ssl_align"]
-    if name == "ssl_mse":
-        return SSLMSELoss(s["model"], s["layer"], s["checkpoint"], sample_rate)
-    if name == "ssl_pad":
-        return SSLPadMSELoss(s["model"], s["layer"], s["checkpoint"], a["pad_range"], a["pad_side"], sample_rate)
-    return SSLSoftDTWLoss(s["model"], s["layer"], s["checkpoint"], a["speeds"], a["gamma"], sample_rate)
+    unknown = sorted(set(weights) - set(LOSSES))
+    if unknown:
+        raise SectlError(f"loss.{unknown[0]}: unknown loss term; known: {', '.join(LOSSES)}")
+    return LossSet({name: LOSSES[name].build(config, model, snapshot) for name in weights}, weights)

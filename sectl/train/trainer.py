@@ -9,7 +9,6 @@ continues exactly where the killed run stopped.
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import time
@@ -23,20 +22,16 @@ import yaml
 
 from sectl import __version__
 from sectl.audio import read_audio
-from sectl.data.mixing import MixingConfig, MixingSampler
-from sectl.data.paired import PairedSampler, paired_files
+from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_text
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluate import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
-from sectl.models import Enhancer, build_enhancer
 from sectl.models.checkpoint import load_checkpoint, save_checkpoint
-from sectl.models.loading import load_enhancer
 from sectl.models.export import git_commit
-from sectl.train.config import base_config
-from sectl.train.losses import LossSet, build_losses
+from sectl.train.tasks import EnhancerTask, TrainingTask
 
 Callback = Callable[[str, dict], None]
 EXECUTION_KEYS = {"train.threads", "train.device"}
@@ -59,28 +54,22 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_model(config: dict) -> Enhancer:
-    m = config["model"]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(config["seed"])
-        return build_enhancer(
-            m["name"], m["size"], hidden=m["hidden"], depth=m["depth"], bottleneck=m["bottleneck"], causal=m["causal"]
-        )
+TASKS = {"enhancer": EnhancerTask}
 
 
-def build_sampler(config: dict, sample_rate: int):
-    d = config["data"]
-    if d["noise"] is not None:
-        if d["clean"] is None:
-            raise SectlError("data.clean: needed with data.noise (clean speech to mix)")
-        mixing = MixingConfig(
-            clean=d["clean"], noise=d["noise"], rir=d["rir"], segment_s=d["segment_s"], snr_db=tuple(d["snr_db"]),
-            gain_db=tuple(d["gain_db"]), rir_prob=d["rir_prob"], noise_filter_prob=d["noise_filter_prob"],
-        )
-        return MixingSampler(mixing, sample_rate, config["seed"])
-    if d["noisy"] is not None and d["clean"] is not None:
-        return PairedSampler(d["noisy"], d["clean"], d["segment_s"], sample_rate, config["seed"])
-    raise SectlError("no training data: set data.clean and data.noise (mixing) or data.noisy and data.clean (paired)")
+def build_task(config: dict, device: torch.device) -> TrainingTask:
+    if config["task"] not in TASKS:
+        raise SectlError(f"task: unknown {config['task']!r}; known: {', '.join(TASKS)}")
+    return TASKS[config["task"]](config, device)
+
+
+def schedule(train: dict) -> Callable[[int], float]:
+    """The learning-rate factor per step: ``cosine`` (warm-up, cosine decay) or ``exponential``."""
+    if train["schedule"] == "exponential":
+        return lambda s: train["lr_decay"] ** s
+    if train["schedule"] == "cosine":
+        return lambda s: lr_factor(s, train["warmup_steps"], train["steps"], train["min_lr_ratio"])
+    raise SectlError(f"train.schedule: unknown {train['schedule']!r}; use cosine or exponential")
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -91,12 +80,15 @@ def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
     return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def validate(model: Enhancer, pairs: list[tuple[str, Path, Path]], metrics: list[str]) -> dict[str, float | None]:
-    """Mean of ``metrics`` over whole validation files, enhanced as ``sectl enhance`` would."""
+def validate(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], metrics: list[str]) -> dict[str, float | None]:
+    """Mean of ``metrics`` over whole validation files run through ``model`` as ``sectl enhance`` would.
+
+    ``pairs`` are ``(name, input, reference)``; a codec's input is its reference (a round trip).
+    """
     model.eval()
     values: dict[str, list[float]] = {m: [] for m in metrics}
-    for _, noisy_path, clean_path in pairs:
-        noisy = read_audio(noisy_path, sample_rate=METRIC_RATE).samples
+    for _, input_path, clean_path in pairs:
+        noisy = read_audio(input_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
         scores, _, _ = score_waveforms(clean, enhance_tensor(model, noisy, METRIC_RATE)[0], metrics)
         for name, value in scores.items():
@@ -122,49 +114,26 @@ class Trainer:
         if t["threads"]:
             torch.set_num_threads(int(t["threads"]))
         self.device = pick_device(t["device"])
-        self.model, snapshot = self._initial_model()
-        self.model.to(self.device).train()
-        self.losses: LossSet = build_losses(config, self.model, snapshot).to(self.device)
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        self.optimizer = torch.optim.AdamW(params, lr=t["lr"], betas=tuple(t["betas"]), weight_decay=t["weight_decay"])
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
-            self.optimizer, lambda s: lr_factor(s, t["warmup_steps"], t["steps"], t["min_lr_ratio"])
-        )
-        self.sampler = build_sampler(config, self.model.sample_rate)
+        self.task = build_task(config, self.device)
+        self.config = self.task.config  # init_from may have filled in the model section
+        self.schedulers = {
+            name: torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(t))
+            for name, optimizer in self.task.optimizers.items()
+        }
         self.validation_pairs = self._validation_pairs()
         self.state = TrainState()
         self._between_steps = True
 
     # ----------------------------------------------------------------------------------- set-up
-    def _initial_model(self) -> tuple[Enhancer, Enhancer | None]:
-        """The model to train and, with ``init_from``, the trained model it starts from (MAL's snapshot).
-
-        ``init_from`` (a run, a checkpoint, ``deepfilternet3``, ``nsnet2``) brings its architecture: with
-        ``model.*`` left at the base defaults it is taken as is and recorded in the run's config;
-        ``model.*`` settings that were changed must describe that same architecture.
-        """
-        source = self.config["init_from"]
-        if source is None:
-            return build_model(self.config), None
-        trained = load_enhancer(source)
-        if self.config["model"] != base_config()["model"]:
-            chosen = build_model(self.config)
-            if (chosen.name, chosen.constructor_args) != (trained.name, trained.constructor_args):
-                raise SectlError(
-                    f"init_from {source}: architecture differs from model.* ({trained.name} {trained.constructor_args}); "
-                    f"leave model.* at its defaults to take the architecture from init_from"
-                )
-        else:
-            self.config = {**self.config, "model": {**{k: None for k in self.config["model"]}, "name": trained.name}}
-        return copy.deepcopy(trained), trained.to(self.device)
-
     def _validation_pairs(self) -> list[tuple[str, Path, Path]]:
         v = self.config["validation"]
         if v["noisy"] is None and v["clean"] is None:
             return []
+        parse_metric_names([v["metric"], *v["metrics"]])
+        if v["noisy"] is None and self.config["task"] == "vae":  # a codec's input is its reference
+            return [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation")]
         if v["noisy"] is None or v["clean"] is None:
             raise SectlError("validation.noisy and validation.clean must be set together")
-        parse_metric_names([v["metric"], *v["metrics"]])
         return paired_files(v["noisy"], v["clean"], "validation")
 
     @property
@@ -197,22 +166,24 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- checkpoints
     def _save(self, name: str) -> None:
+        """The inference weights as the checkpoint's model (loadable by name like any model), and the
+        task's full state (every module and optimizer) for ``--resume``."""
         save_checkpoint(
             self.checkpoint_dir / name,
-            self.model,
+            self.task.inference_model(),
             step=self.state.step,
             best_score=self.state.best_score,
             best_step=self.state.best_step,
-            optimizer=self.optimizer.state_dict(),
-            scheduler=self.scheduler.state_dict(),
+            task=self.task.state_dict(),
+            schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
             torch_rng=torch.get_rng_state(),
             config=self.config,
         )
 
     def _restore(self, payload: dict[str, Any]) -> None:
-        self.model.load_state_dict(payload["state_dict"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        self.scheduler.load_state_dict(payload["scheduler"])
+        self.task.load_state_dict(payload["task"])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(payload["schedulers"][name])
         torch.set_rng_state(payload["torch_rng"])
         self.state.step = int(payload["step"])
         self.state.best_score, self.state.best_step = payload["best_score"], payload["best_step"]
@@ -230,28 +201,20 @@ class Trainer:
 
     # ----------------------------------------------------------------------------------- loop
     def train_step(self, step: int) -> dict[str, float]:
-        t = self.config["train"]
-        noisy, clean = self.sampler.batch(step, t["batch_size"])
-        noisy, clean = noisy.to(self.device), clean.to(self.device)
-        enhanced = self.model(noisy)
-        total, terms = self.losses(enhanced, clean)
-        self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), t["grad_clip"])
-        if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
-            raise SectlError(
-                f"step {step + 1}: non-finite loss or gradient ({', '.join(f'{k} {v:.3g}' for k, v in terms.items())}); "
-                f"the weights were not updated and {self.checkpoint_dir / 'last.pt'} is intact"
-            )
-        self.optimizer.step()
-        self.scheduler.step()
-        self.losses.check_collapse(self.config["mal"]["collapse_threshold"])
-        return {"loss": float(total.detach()), **terms, "grad_norm": float(grad_norm)}
+        try:
+            record = self.task.step(step)
+        except SectlError as exc:
+            raise SectlError(f"{exc}; {self.checkpoint_dir / 'last.pt'} is intact") from None
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        return record
 
     def run_validation(self) -> dict[str, float | None]:
         v = self.config["validation"]
         metrics = list(dict.fromkeys([v["metric"], *v["metrics"]]))
-        scores = validate(self.model, self.validation_pairs, metrics)
+        model = self.task.inference_model()
+        scores = validate(model, self.validation_pairs, metrics)
+        self.task.model.train()
         score = scores[v["metric"]]
         improved = score is not None and _is_better(v["metric"], score, self.state.best_score)
         if improved:
@@ -273,7 +236,8 @@ class Trainer:
             step = self.state.step
             if step % t["log_every"] == 0 or step == t["steps"]:
                 rate = (step - start) / (time.perf_counter() - clock)
-                self._log({"step": step, "lr": self.scheduler.get_last_lr()[0], "it_s": rate, **record})
+                lr = next(iter(self.schedulers.values())).get_last_lr()[0]
+                self._log({"step": step, "lr": lr, "it_s": rate, **record})
             self.callback("step", {"step": step, **record})
             validate_now = self.validation_pairs and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
             if validate_now and self.run_validation()["improved"]:

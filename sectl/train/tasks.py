@@ -1,0 +1,163 @@
+"""Training tasks: what one optimisation step means for a kind of model.
+
+A task owns its model(s), optimizer(s), data sampler and ``step(step) -> named loss terms``; the
+trainer loop owns only what every task shares (schedules, checkpoints, resume, logging, validation).
+:class:`EnhancerTask` trains a waveform-to-waveform enhancer with the weighted loss set of a preset;
+:class:`sectl.train.vae_task.VAETask` trains a speech VAE against discriminators.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any, Callable
+
+import torch
+from torch import nn
+
+from sectl.data.mixing import MixingConfig, MixingSampler
+from sectl.data.paired import PairedSampler
+from sectl.errors import SectlError
+from sectl.models import Enhancer, build_enhancer
+from sectl.models.loading import load_enhancer
+from sectl.train.config import base_config
+from sectl.train.losses import LossSet, build_losses
+
+
+class TrainingTask:
+    """The interface the trainer drives. Subclasses set ``model``, ``optimizers`` and ``sample_rate``."""
+
+    model: nn.Module
+    optimizers: dict[str, torch.optim.Optimizer]
+    config: dict
+
+    def step(self, step: int) -> dict[str, float]:
+        """One optimisation step on the batch of ``step``; returns named loss terms (floats)."""
+        raise NotImplementedError
+
+    def inference_model(self) -> nn.Module:
+        """The weights that validation, export and ``best.pt`` use."""
+        return self.model
+
+    def modules(self) -> dict[str, nn.Module]:
+        """Every module with trained state (checkpointed and restored by name)."""
+        return {"model": self.model}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {name: m.state_dict() for name, m in self.modules().items()},
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            **self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name, module in self.modules().items():
+            module.load_state_dict(state["modules"][name])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state["optimizers"][name])
+        self.load_extra_state(state)
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def to(self, device: torch.device) -> "TrainingTask":
+        for module in self.modules().values():
+            module.to(device)
+        return self
+
+
+def adamw(params, train: dict, betas: tuple[float, float] | None = None) -> torch.optim.AdamW:
+    return torch.optim.AdamW(
+        [p for p in params if p.requires_grad], lr=train["lr"], betas=betas or tuple(train["betas"]),
+        weight_decay=train["weight_decay"],
+    )  # fmt: skip
+
+
+def apply_gradients(
+    total: torch.Tensor, terms: dict[str, float], optimizer: torch.optim.Optimizer, params, clip: float, where: str
+) -> float:
+    """Backward, clip, and step unless the loss or gradient is non-finite (then raise; weights untouched)."""
+    params = [p for p in params if p.requires_grad]
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
+    if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
+        detail = ", ".join(f"{k} {v:.3g}" for k, v in terms.items())
+        raise SectlError(f"{where}: non-finite loss or gradient ({detail}); the weights were not updated")
+    optimizer.step()
+    return float(grad_norm)
+
+
+def seeded(config: dict, build: Callable[[], nn.Module]) -> nn.Module:
+    """Build a module with its own RNG stream (``seed``), leaving the global one untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config["seed"])
+        return build()
+
+
+def build_model(config: dict) -> Enhancer:
+    m = config["model"]
+    return seeded(config, lambda: build_enhancer(
+        m["name"], m["size"], hidden=m["hidden"], depth=m["depth"], bottleneck=m["bottleneck"], causal=m["causal"]
+    ))  # fmt: skip
+
+
+def build_sampler(config: dict, sample_rate: int):
+    d = config["data"]
+    if d["noise"] is not None:
+        if d["clean"] is None:
+            raise SectlError("data.clean: needed with data.noise (clean speech to mix)")
+        mixing = MixingConfig(
+            clean=d["clean"], noise=d["noise"], rir=d["rir"], segment_s=d["segment_s"], snr_db=tuple(d["snr_db"]),
+            gain_db=tuple(d["gain_db"]), rir_prob=d["rir_prob"], noise_filter_prob=d["noise_filter_prob"],
+        )
+        return MixingSampler(mixing, sample_rate, config["seed"])
+    if d["noisy"] is not None and d["clean"] is not None:
+        return PairedSampler(d["noisy"], d["clean"], d["segment_s"], sample_rate, config["seed"])
+    raise SectlError("no training data: set data.clean and data.noise (mixing) or data.noisy and data.clean (paired)")
+
+
+class EnhancerTask(TrainingTask):
+    """A waveform-to-waveform enhancer trained on (noisy, clean) batches with the preset's loss terms."""
+
+    def __init__(self, config: dict, device: torch.device) -> None:
+        self.config, self.device = config, device
+        self.model, snapshot = self._initial_model()
+        self.model.to(device).train()
+        self.sample_rate = self.model.sample_rate
+        self.losses: LossSet = build_losses(self.config, self.model, snapshot).to(device)
+        self.optimizers = {"model": adamw(self.model.parameters(), self.config["train"])}
+        self.sampler = build_sampler(self.config, self.model.sample_rate)
+
+    def _initial_model(self) -> tuple[Enhancer, Enhancer | None]:
+        """The model to train and, with ``init_from``, the trained model it starts from (MAL's snapshot).
+
+        ``init_from`` (a run, a checkpoint, ``deepfilternet3``, ``nsnet2``) brings its architecture: with
+        ``model.*`` left at the base defaults it is taken as is and recorded in the run's config;
+        ``model.*`` settings that were changed must describe that same architecture.
+        """
+        source = self.config["init_from"]
+        if source is None:
+            return build_model(self.config), None
+        trained = load_enhancer(source)
+        if self.config["model"] != base_config()["model"]:
+            chosen = build_model(self.config)
+            if (chosen.name, chosen.constructor_args) != (trained.name, trained.constructor_args):
+                raise SectlError(
+                    f"init_from {source}: architecture differs from model.* ({trained.name} {trained.constructor_args}); "
+                    f"leave model.* at its defaults to take the architecture from init_from"
+                )
+        else:
+            self.config = {**self.config, "model": {**{k: None for k in self.config["model"]}, "name": trained.name}}
+        return copy.deepcopy(trained), trained.to(self.device)
+
+    def step(self, step: int) -> dict[str, float]:
+        t = self.config["train"]
+        noisy, clean = self.sampler.batch(step, t["batch_size"])
+        noisy, clean = noisy.to(self.device), clean.to(self.device)
+        total, terms = self.losses(self.model(noisy), clean)
+        grad_norm = apply_gradients(total, terms, self.optimizers["model"], self.model.parameters(), t["grad_clip"], f"step {step + 1}")
+        self.losses.check_collapse(self.config["mal"]["collapse_threshold"])
+        return {"loss": float(total.detach()), **terms, "grad_norm": grad_norm}
