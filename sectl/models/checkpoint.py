@@ -15,7 +15,7 @@ import torch
 from sectl import __version__
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes
-from sectl.models import ARCHITECTURES, Enhancer
+from sectl.models import MODEL_CLASSES, Enhancer
 
 FORMAT = "sectl-checkpoint/1"
 
@@ -52,13 +52,21 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
-def enhancer_from_checkpoint(payload: dict[str, Any]) -> Enhancer:
+def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
+    """The model a checkpoint describes (an enhancer or a codec), weights loaded, in eval mode."""
     record = payload["model"]
-    if record["name"] not in ARCHITECTURES:
+    if record["name"] not in MODEL_CLASSES:
         raise SectlError(f"checkpoint names unknown architecture {record['name']!r}")
     args = dict(record["args"])
     if "sample_rate" in record:  # files written before the rate was a constructor argument
         args.setdefault("sample_rate", record["sample_rate"])
-    model = ARCHITECTURES[record["name"]](**args)
+    model = MODEL_CLASSES[record["name"]](**args)
     model.load_state_dict(payload["state_dict"])
     return model.eval()
+
+
+def enhancer_from_checkpoint(payload: dict[str, Any]) -> Enhancer:
+    model = model_from_checkpoint(payload)
+    if not isinstance(model, Enhancer):
+        raise SectlError(f"the checkpoint holds a {model.name}, not an enhancer (use `sectl encode` for codecs)")
+    return model

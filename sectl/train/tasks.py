@@ -127,7 +127,8 @@ class EnhancerTask(TrainingTask):
         self.model, snapshot = self._initial_model()
         self.model.to(device).train()
         self.sample_rate = self.model.sample_rate
-        self.losses: LossSet = build_losses(self.config, self.model, snapshot).to(device)
+        # Seeded: a randomly initialised (tiny) SSL teacher must be the same in a resumed process.
+        self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
         self.optimizers = {"model": adamw(self.model.parameters(), self.config["train"])}
         self.sampler = build_sampler(self.config, self.model.sample_rate)
 

@@ -32,6 +32,7 @@ from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.checkpoint import load_checkpoint, save_checkpoint
 from sectl.models.export import git_commit
 from sectl.train.tasks import EnhancerTask, TrainingTask
+from sectl.train.vae_task import VAETask
 
 Callback = Callable[[str, dict], None]
 EXECUTION_KEYS = {"train.threads", "train.device"}
@@ -54,7 +55,7 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-TASKS = {"enhancer": EnhancerTask}
+TASKS = {"enhancer": EnhancerTask, "vae": VAETask}
 
 
 def build_task(config: dict, device: torch.device) -> TrainingTask:
@@ -155,6 +156,7 @@ class Trainer:
             return
         if (self.checkpoint_dir / "last.pt").exists():
             raise SectlError(f"{self.out}: run folder already has checkpoints; use --resume or another --out")
+        torch.manual_seed(self.config["seed"])  # the training RNG (latent samples, SSL draws); checkpointed from here on
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_path, yaml.safe_dump(self.config, sort_keys=False))
         run_info = {

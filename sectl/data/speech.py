@@ -1,0 +1,28 @@
+"""Clean-speech crops for models that reconstruct their input (speech VAEs)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from sectl.data.mixing import folder_groups, pick
+from sectl.data.sources import ClipCache, random_crop
+
+
+class SpeechSampler:
+    """Batches ``(B, T)`` of clean crops at a random level; a pure function of ``(seed, step)``."""
+
+    def __init__(self, clean: str | list[str], segment_s: float, sample_rate: int, seed: int = 0,
+                 gain_db: tuple[float, float] = (-20.0, 0.0)) -> None:  # fmt: skip
+        self.files = folder_groups(clean, "data.clean")
+        self.cache = ClipCache(sample_rate)
+        self.length, self.seed, self.gain_db = int(segment_s * sample_rate), seed, gain_db
+
+    def batch(self, step: int, batch_size: int) -> torch.Tensor:
+        crops = []
+        for i in range(batch_size):
+            rng = np.random.default_rng([self.seed, step, i])
+            crop = random_crop(self.cache.get(pick(self.files, rng)), self.length, rng)
+            peak = crop.abs().max().clamp_min(1e-6)
+            crops.append(crop * 10 ** (rng.uniform(*self.gain_db) / 20) / peak)
+        return torch.stack(crops)

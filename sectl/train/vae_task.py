@@ -1,0 +1,178 @@
+"""Training a speech VAE against discriminators, optionally distilling an SSL teacher (JMAS-VAE).
+
+One step: the discriminators learn to tell real from reconstructed audio (least squares); then the
+VAE minimises ``vae.loss`` weights x (MR-STFT, adversarial, feature matching, KL) plus the
+distillation of ``distill.method``:
+
+* ``none``: the vanilla VAE;
+* ``tas``: Semantic-VAE's time-axis cosine, teacher projected down to the latent size;
+* ``jmas``: marginal cosine + marginal distance matrix (joint over the batch unless
+  ``distill.joint: false``) on the *sampled* latent projected up to the teacher's size.
+
+With ``distill.adaptive`` each term is weighted by ``||grad L_mrstft|| / (||grad L_k|| + 1e-6)`` with
+respect to the encoder's last layer (detached), the sum scaled by ``distill.weight``; otherwise each
+term's weight is ``distill.weight``. An EMA of the VAE's weights is what validation, ``best.pt`` and
+``sectl encode`` use.
+"""
+
+from __future__ import annotations
+
+import copy
+import torch
+from torch import nn
+
+from sectl.audio import resample
+from sectl.data.speech import SpeechSampler
+from sectl.errors import SectlError
+from sectl.losses.distill import MarginalCosineLoss, MarginalDistanceMatrixLoss, TimeAxisCosineLoss, to_latent_rate
+from sectl.losses.gan import discriminator_loss, feature_matching_loss, gaussian_kl, generator_adversarial_loss
+from sectl.losses.stft import MultiResolutionSTFTLoss
+from sectl.models import build_codec
+from sectl.models.discriminators import Discriminators
+from sectl.models.ssl import SSL_RATE, SSLFeatures
+from sectl.models.vae import SpeechVAE
+from sectl.train.tasks import TrainingTask, adamw, apply_gradients, seeded
+
+MRSTFT_SIZES = (2048, 1024, 512, 256, 128, 64, 32)  # hop = FFT / 4, window = FFT
+
+
+class Distillation(nn.Module):
+    """The teacher (frozen), the trainable projection, and the distillation terms of one method."""
+
+    def __init__(self, config: dict, latent_dim: int) -> None:
+        super().__init__()
+        d, s = config["distill"], config["ssl"]
+        self.method = d["method"]
+        self.teacher = SSLFeatures(s["model"], s["layer"], s["checkpoint"])
+        for p in self.teacher.parameters():
+            p.requires_grad_(False)
+        with torch.no_grad():
+            teacher_dim = self.teacher(torch.zeros(1, SSL_RATE)).shape[-1]
+        if self.method == "jmas":
+            self.project = nn.Linear(latent_dim, teacher_dim)  # applied to the sampled latent
+            self.terms = nn.ModuleDict({
+                "mcos": MarginalCosineLoss(d["margin_cos"]),
+                "mdms": MarginalDistanceMatrixLoss(d["margin_dist"], joint=d["joint"]),
+            })  # fmt: skip
+        elif self.method == "tas":
+            self.project = nn.Linear(teacher_dim, latent_dim)  # applied to the teacher
+            self.terms = nn.ModuleDict({"tas": TimeAxisCosineLoss()})
+        else:
+            raise SectlError(f"distill.method: unknown {self.method!r}; use none, tas or jmas")
+
+    def train(self, mode: bool = True) -> "Distillation":
+        super().train(mode)
+        self.teacher.eval()
+        return self
+
+    def forward(self, wave: torch.Tensor, sample_rate: int, latents: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Unweighted terms for a batch ``wave (B, T)`` and its sampled latents ``(B, C, frames)``."""
+        with torch.no_grad():
+            teacher = to_latent_rate(self.teacher(resample(wave, sample_rate, SSL_RATE)), latents.shape[-1])
+        z = latents.transpose(1, 2)
+        if self.method == "jmas":
+            student, target = self.project(z), teacher
+        else:
+            student, target = z, self.project(teacher)
+        return {name: term(student, teacher=target) for name, term in self.terms.items()}
+
+
+def gradient_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
+    grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
+    return torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))
+
+
+class VAETask(TrainingTask):
+    def __init__(self, config: dict, device: torch.device) -> None:
+        self.config, self.device = config, device
+        m, v, t = config["model"], config["vae"], config["train"]
+        if config["init_from"] is not None:
+            raise SectlError("init_from: not supported for task vae yet (train from scratch)")
+        self.model: SpeechVAE = seeded(config, lambda: build_codec(m["name"], m["size"]))
+        self.sample_rate = self.model.sample_rate
+        self.discriminators = seeded(config, lambda: Discriminators(width=v["discriminator_width"]))
+        self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
+        latent_dim = self.model.config.latent_dim
+        # Seeded: a random (tiny) teacher and the projection must be the same in a resumed process.
+        self.distill = seeded(config, lambda: Distillation(config, latent_dim)) if config["distill"]["method"] != "none" else None
+        self.mrstft = MultiResolutionSTFTLoss(MRSTFT_SIZES, [n // 4 for n in MRSTFT_SIZES], MRSTFT_SIZES)
+        self.to(device)
+        self.optimizers = {
+            "generator": adamw(self.generator_parameters(), t),
+            "discriminators": adamw(self.discriminators.parameters(), t),
+        }
+        if config["data"]["clean"] is None:
+            raise SectlError("data.clean: a speech VAE trains on clean speech; set data.clean")
+        self.sampler = SpeechSampler(config["data"]["clean"], config["data"]["segment_s"], self.sample_rate,
+                                     config["seed"], tuple(config["data"]["gain_db"]))  # fmt: skip
+
+    def generator_parameters(self) -> list[nn.Parameter]:
+        extra = list(self.distill.project.parameters()) if self.distill is not None else []
+        return [*self.model.parameters(), *extra]
+
+    def modules(self) -> dict[str, nn.Module]:
+        modules = {"model": self.model, "ema": self.ema, "discriminators": self.discriminators}
+        if self.distill is not None:
+            modules["distill_projection"] = self.distill.project
+        return modules
+
+    def to(self, device: torch.device) -> "VAETask":
+        super().to(device)
+        self.mrstft.to(device)
+        if self.distill is not None:
+            self.distill.to(device)
+        return self
+
+    def inference_model(self) -> nn.Module:
+        return self.ema
+
+    # ------------------------------------------------------------------------------ one step
+    def step(self, step: int) -> dict[str, float]:
+        t, v = self.config["train"], self.config["vae"]
+        x = self.sampler.batch(step, t["batch_size"]).to(self.device)
+        mean, std = self.model.encode(x)
+        z = mean + std * torch.randn_like(std)
+        y = self.model.decode(z, x.shape[-1])
+
+        d_loss = discriminator_loss(self.discriminators(x), self.discriminators(y.detach()))
+        apply_gradients(d_loss, {"disc": float(d_loss.detach())}, self.optimizers["discriminators"],
+                        self.discriminators.parameters(), t["grad_clip"], f"step {step + 1} (discriminators)")  # fmt: skip
+
+        on_fake = self.discriminators(y)
+        with torch.no_grad():
+            on_real = self.discriminators(x)
+        losses = {
+            "mrstft": self.mrstft(y, x),
+            "adv": generator_adversarial_loss(on_fake),
+            "fm": feature_matching_loss(on_fake, on_real=on_real),
+            "kl": gaussian_kl(mean, std),
+        }
+        total = sum(v["loss"][name] * value for name, value in losses.items())
+        record = {name: float(value.detach()) for name, value in losses.items()}
+        if self.distill is not None:
+            distill_total, weights, terms = self._distillation(x, z, losses["mrstft"])
+            total = total + distill_total
+            record |= {name: float(value.detach()) for name, value in terms.items()}
+            record |= {f"w_{name}": w for name, w in weights.items()}
+        grad_norm = apply_gradients(total, record, self.optimizers["generator"], self.generator_parameters(),
+                                    t["grad_clip"], f"step {step + 1} (generator)")  # fmt: skip
+        self._update_ema(v["ema_decay"])
+        return {"loss": float(total.detach()), **record, "disc": float(d_loss.detach()), "grad_norm": grad_norm}
+
+    def _distillation(self, x: torch.Tensor, z: torch.Tensor, reconstruction: torch.Tensor):
+        d = self.config["distill"]
+        terms = self.distill(x, self.sample_rate, z)
+        if d["adaptive"]:
+            last_layer = list(self.model.to_moments.parameters())
+            reference = gradient_norm(reconstruction, last_layer)
+            weights = {k: float(reference / (gradient_norm(term, last_layer) + 1e-6)) for k, term in terms.items()}
+        else:
+            weights = {k: 1.0 for k in terms}
+        return d["weight"] * sum(weights[k] * term for k, term in terms.items()), weights, terms
+
+    @torch.no_grad()
+    def _update_ema(self, decay: float) -> None:
+        for ema, live in zip(self.ema.parameters(), self.model.parameters()):
+            ema.lerp_(live, 1 - decay)
+        for ema, live in zip(self.ema.buffers(), self.model.buffers()):
+            ema.copy_(live)

@@ -1,0 +1,93 @@
+"""The speech-VAE training task: presets, adversarial step separation, adaptive weights, resume."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+
+from sectl.models.checkpoint import load_checkpoint
+from sectl.train import resolve_config, train
+from sectl.train.vae_task import VAETask, gradient_norm
+
+VAE_PRESETS = ["vae_vanilla", "vae_tas", "vae_jmas", "vae_jmas_fixed", "vae_jmas_utterance"]
+
+
+def vae_config(data_dir, preset="vae_jmas", *extra):
+    return resolve_config(preset, [
+        "model.size=tiny", "ssl.model=tiny", "ssl.layer=2", "vae.discriminator_width=0.1", "train.batch_size=2",
+        "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", "train.steps=10", "train.log_every=5",
+        "train.threads=1", *extra,
+    ])
+
+
+@pytest.mark.parametrize("preset", VAE_PRESETS)
+def test_every_vae_preset_trains_ten_steps(data_dir, tmp_path, preset):
+    state = train(vae_config(data_dir, preset), tmp_path / "run")
+    assert state.step == 10
+    payload = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
+    assert payload["model"]["name"] == "speech_vae" and set(payload["task"]["modules"]) >= {"model", "ema", "discriminators"}
+
+
+def test_each_adversarial_step_updates_only_its_own_weights(data_dir):
+    task = VAETask(vae_config(data_dir), torch.device("cpu"))
+    teacher = copy.deepcopy(task.distill.teacher.state_dict())
+    generator_before = copy.deepcopy(task.model.state_dict())
+    disc_before = copy.deepcopy(task.discriminators.state_dict())
+    # A step whose generator optimizer is frozen (lr 0) changes only the discriminators, and vice versa.
+    for group in task.optimizers["generator"].param_groups:
+        group["lr"] = 0.0
+    task.step(0)
+    assert all(torch.equal(v, task.model.state_dict()[k]) for k, v in generator_before.items())
+    assert any(not torch.equal(v, task.discriminators.state_dict()[k]) for k, v in disc_before.items())
+    for group in task.optimizers["generator"].param_groups:
+        group["lr"] = 1e-3
+    for group in task.optimizers["discriminators"].param_groups:
+        group["lr"] = 0.0
+    disc_before = copy.deepcopy(task.discriminators.state_dict())
+    task.step(1)
+    assert all(torch.equal(v, task.discriminators.state_dict()[k]) for k, v in disc_before.items())
+    assert any(not torch.equal(v, task.model.state_dict()[k]) for k, v in generator_before.items())
+    assert all(torch.equal(v, task.distill.teacher.state_dict()[k]) for k, v in teacher.items())  # frozen
+    assert not any(p.requires_grad for p in task.distill.teacher.parameters())
+
+
+def test_adaptive_weights_are_the_gradient_norm_ratio(data_dir):
+    task = VAETask(vae_config(data_dir), torch.device("cpu"))
+    x = task.sampler.batch(0, 2)
+    mean, std = task.model.encode(x)
+    z = mean + std * torch.randn_like(std)
+    reconstruction = task.mrstft(task.model.decode(z, x.shape[-1]), x)
+    _, weights, terms = task._distillation(x, z, reconstruction)
+    last = list(task.model.to_moments.parameters())
+    for name, term in terms.items():
+        g_rec = torch.autograd.grad(reconstruction, last, retain_graph=True)
+        g_term = torch.autograd.grad(term, last, retain_graph=True)
+        norm = lambda grads: torch.sqrt(sum(g.pow(2).sum() for g in grads))  # noqa: E731
+        assert weights[name] == pytest.approx(float(norm(g_rec) / (norm(g_term) + 1e-6)), rel=1e-5)
+    assert float(gradient_norm(reconstruction, last)) > 0
+
+
+def test_resume_of_a_vae_run_equals_an_uninterrupted_one(data_dir, tmp_path):
+    config = vae_config(data_dir, "vae_jmas", "train.steps=4", "train.checkpoint_every=100")
+    train(config, tmp_path / "full")
+
+    def stop_at_2(event, data):
+        if event == "step" and data["step"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "killed", callback=stop_at_2)
+    train(config, tmp_path / "killed", resume=True)
+    full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]["modules"]
+    resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["task"]["modules"]
+    for module in ("model", "ema", "discriminators", "distill_projection"):
+        assert all(torch.equal(full[module][k], resumed[module][k]) for k in full[module]), module
+
+
+def test_vae_validation_scores_the_round_trip(data_dir, tmp_path):
+    config = vae_config(data_dir, "vae_vanilla", "train.steps=2", "validation.every=2",
+                        f"validation.clean={data_dir / 'vctk' / 'clean'}", "validation.metrics=[pesq_wb, estoi]")
+    state = train(config, tmp_path / "run")
+    assert state.best_step == 2 and state.best_score is not None
