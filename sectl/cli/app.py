@@ -6,11 +6,12 @@ import typer
 
 from sectl import __version__
 from sectl.cli import align as align_cli
+from sectl.cli import encode as encode_cli
 from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
 from sectl.cli import iterate as iterate_cli
 from sectl.cli import train as train_cli
-from sectl.cli.common import not_implemented, reflow
+from sectl.cli.common import reflow
 
 app = typer.Typer(
     name="sectl",
@@ -24,21 +25,7 @@ app = typer.Typer(
 app.command("train", help=reflow(train_cli.HELP))(train_cli.train_command)
 app.command("enhance", help=reflow(enhance_cli.HELP))(enhance_cli.enhance_command)
 app.command("iterate", help=reflow(iterate_cli.HELP))(iterate_cli.iterate_command)
-
-
-def _placeholder(name: str, summary: str) -> None:
-    def command() -> None:
-        not_implemented(name)
-
-    command.__doc__ = summary
-    app.command(name, help=f"{summary} (not implemented yet)")(command)
-
-
-for _name, _summary in {
-    "encode": "Encode audio to speech-VAE latents and decode them back.",
-}.items():
-    _placeholder(_name, _summary)
-
+app.command("encode", help=reflow(encode_cli.HELP))(encode_cli.encode_command)
 
 app.command("eval", help=reflow(eval_cli.HELP))(eval_cli.eval_command)
 app.command("align", help=reflow(align_cli.HELP))(align_cli.align_command)

@@ -16,7 +16,7 @@ from sectl.errors import SectlError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
-EXIT_USAGE = 2  # bad arguments, or a command that is not implemented yet
+EXIT_USAGE = 2  # bad arguments
 
 out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
@@ -51,10 +51,6 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             fail("interrupted", code=130)
 
     return wrapper
-
-
-def not_implemented(command: str) -> None:
-    fail(f"`sectl {command}` is not implemented yet", code=EXIT_USAGE)
 
 
 def print_json(payload: Any) -> None:

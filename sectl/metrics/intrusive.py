@@ -102,6 +102,12 @@ def mel_cepstrum(power: torch.Tensor, floor: float, order: int = MCD_ORDER) -> t
     return (log_amplitude.T @ dct)[:, 1:]
 
 
+def mel_distance(ref: np.ndarray, est: np.ndarray) -> float:
+    """Mean absolute difference of log10 80-band mel power spectra (codec papers' "mel distance"; 0 if identical)."""
+    floor = 1e-5  # -50 dB: quiet bins do not dominate
+    return float((torch.log10(mel_power(ref) + floor) - torch.log10(mel_power(est) + floor)).abs().mean())
+
+
 def mcd(ref: np.ndarray, est: np.ndarray) -> float:
     """Mel-cepstral distortion in dB over c1..c24, frame-synchronous."""
     ref_power, est_power = mel_power(ref), mel_power(est)

@@ -46,6 +46,7 @@ METRICS: dict[str, Metric] = {
         Metric("si_sdr", intrusive.si_sdr, unit="dB"),
         Metric("lsd", intrusive.lsd, higher_is_better=False, unit="dB"),
         Metric("mcd", intrusive.mcd, higher_is_better=False, unit="dB"),
+        Metric("mel_distance", intrusive.mel_distance, higher_is_better=False),
         *[
             Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos")
             for k in ("sig", "bak", "ovrl", "p808")

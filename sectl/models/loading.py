@@ -14,7 +14,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.base import Enhancer
-from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint
+from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
 from sectl.models.pretrained import PRETRAINED, load_pretrained
 
 WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
@@ -63,6 +63,17 @@ def load_enhancer(source: str | Path | None = None) -> Enhancer:
     if source is not None and str(source) in PRETRAINED and not Path(source).exists():
         return load_pretrained(str(source))
     return enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
+
+
+def load_codec(source: str | Path):
+    """Load a speech VAE from a run folder (its best checkpoint: the EMA weights) or a checkpoint file."""
+    from sectl.models import CODECS
+
+    path = resolve_model_path(source)
+    model = model_from_checkpoint(load_checkpoint(path))
+    if type(model) not in CODECS.values():
+        raise SectlError(f"{path}: holds a {model.name} enhancer, not a speech VAE (train one with a vae_* preset)")
+    return model
 
 
 def encoder_feature_extractor(source: str | Path | None, input_rate: int):

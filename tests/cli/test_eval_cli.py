@@ -50,13 +50,6 @@ def test_single_missing_file_is_one_line_error(tmp_path):
     assert "error" in result.stderr and "Traceback" not in result.output
 
 
-@pytest.mark.parametrize("command", ["encode"])
-def test_unimplemented_commands_exit_2(command):
-    result = runner.invoke(app, [command])
-    assert result.exit_code == 2
-    assert "not implemented yet" in result.stderr
-
-
 def test_help_lists_all_six_commands():
     result = runner.invoke(app, ["--help"])
     for command in ["train", "enhance", "iterate", "encode", "eval", "align"]:

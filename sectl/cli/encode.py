@@ -1,0 +1,74 @@
+"""`sectl encode`: speech-VAE latents from audio, audio from latents, and scored round trips."""
+
+from __future__ import annotations
+
+from typing import List
+
+import typer
+
+from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar
+
+HELP = """Encode audio to speech-VAE latents (one .npz per input), decode latents back, or do both and score.
+
+--model is a VAE run folder (its best checkpoint: the EMA weights) or checkpoint, trained with a vae_*
+preset. Audio is mixed to mono and resampled to the model's rate (16 kHz). Latent files
+(format sectl-latents/1, documented in sectl/codec.py) hold the (64, frames) posterior means at 40
+frames per second, the input length, the rate, the hop and the model's name and SHA-256. Long files
+are processed in overlapping chunks; chunking does not change the result.
+
+Examples:
+
+  sectl encode speech/ -o latents/ --model runs/jmas
+
+  sectl encode --decode latents/ -o decoded/ --model runs/jmas
+
+  sectl encode --roundtrip speech/ -o decoded/ --model runs/jmas --json
+
+  cat take.wav | sectl encode - -o - --model runs/jmas > take.npz
+"""
+
+
+def encode_command(
+    inputs: List[str] = typer.Argument(..., help="Audio files/folders (latent files with --decode), or '-'."),
+    output: str = typer.Option(..., "--output", "-o", help="Output folder, file, or '-' for stdout."),
+    model: str = typer.Option(..., "--model", "-m", help="VAE run folder or checkpoint."),
+    decode: bool = typer.Option(False, "--decode", help="Inputs are latent files: write audio."),
+    roundtrip: bool = typer.Option(False, "--roundtrip", help="Encode, decode, write the audio and score it against the input."),
+    metrics: str = typer.Option("pesq_wb,estoi,mel_distance", "--metrics", help="Round-trip metrics (comma-separated)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], ...} on stdout.'),
+) -> None:
+    """Encode audio to speech-VAE latents and decode them back."""
+    _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json)
+
+
+@handle_errors
+def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json) -> None:
+    from sectl import codec
+    from sectl.errors import SectlError
+    from sectl.metrics import parse_metric_names
+    from sectl.models.loading import load_codec, resolve_model_path
+
+    if decode and roundtrip:
+        raise SectlError("--decode and --roundtrip exclude each other")
+    vae = load_codec(model)
+    model_id = codec.model_id(resolve_model_path(model))
+    piped = inputs == ["-"]
+    with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped) as on_progress:
+        if roundtrip:
+            report = codec.roundtrip_paths(vae, inputs, output, parse_metric_names(metrics), overwrite, on_progress)
+        elif decode:
+            report = codec.decode_paths(vae, inputs, output, model_id, overwrite, on_progress)
+        else:
+            report = codec.encode_paths(vae, inputs, output, model_id, overwrite, on_progress)
+    for line in report.failed:
+        err.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
+    if as_json:
+        print_json({"files": report.files, "failed": report.failed, **({"scores": report.scores} if roundtrip else {})})
+    elif not piped:
+        verb = "decoded" if decode else "round-tripped" if roundtrip else "encoded"
+        out.print(f"{verb} {len(report.files)} file(s) into {output}" + (f", {len(report.failed)} failed" if report.failed else ""))
+        for name, value in report.scores.items():
+            out.print(f"  {name}: {value:.3f}")
+    if report.failed:
+        raise typer.Exit(EXIT_FAILURE)

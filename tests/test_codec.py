@@ -1,0 +1,129 @@
+"""`sectl encode` and sectl.codec: latent files, exact lengths, chunking that changes nothing, bad inputs."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+from typer.testing import CliRunner
+
+from sectl import codec
+from sectl.cli.app import app
+from sectl.errors import SectlError
+from sectl.models import build_codec
+from sectl.models.checkpoint import save_checkpoint
+from sectl.models.loading import load_codec
+from tests.conftest import write_wav
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def vae_checkpoint(tmp_path_factory):
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("vae") / "vae.pt"
+    save_checkpoint(path, build_codec("speech_vae", "tiny"))
+    return path
+
+
+@pytest.fixture(scope="module")
+def vae(vae_checkpoint):
+    return load_codec(vae_checkpoint)
+
+
+@pytest.fixture(scope="module")
+def speech(data_dir):
+    """About 7.2 s of real speech: four vctk utterances back to back."""
+    clips = [sf.read(p)[0] for p in sorted((data_dir / "vctk" / "clean").glob("*.wav"))[:4]]
+    return np.concatenate(clips)[: int(7.23 * 16000)].astype(np.float32)
+
+
+def test_encode_a_7_23_s_file_then_decode_to_exactly_its_length(vae_checkpoint, speech, tmp_path):
+    src = write_wav(tmp_path / "in" / "take.wav", speech)
+    result = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "lat"), "--model", str(vae_checkpoint), "--json"])
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.stdout)["files"]
+    assert files[0]["shape"] == [64, 290] and files[0]["output"].endswith("take.npz")
+    decoded = runner.invoke(app, ["encode", "--decode", str(tmp_path / "lat"), "-o", str(tmp_path / "dec"), "--model", str(vae_checkpoint)])
+    assert decoded.exit_code == 0, decoded.output
+    audio, rate = sf.read(tmp_path / "dec" / "take.wav")
+    assert rate == 16000 and len(audio) == len(speech)
+
+
+def test_latent_file_format_is_documented_plain_numpy(vae, vae_checkpoint, speech, tmp_path):
+    src = write_wav(tmp_path / "a.wav", speech[:16000])
+    codec.encode_file(vae, src, tmp_path / "a.npz", codec.model_id(vae_checkpoint))
+    data = np.load(tmp_path / "a.npz", allow_pickle=False)
+    assert str(data["format"]) == "sectl-latents/1" and data["latents"].shape == (64, 40)
+    assert int(data["length"]) == 16000 and int(data["sample_rate"]) == 16000 and int(data["hop"]) == 400
+    assert "sha256:" in str(data["model"])
+
+
+def test_chunking_does_not_change_latents_or_audio(vae, speech):
+    wave = torch.from_numpy(speech)
+    whole = codec.encode_tensor(vae, wave, chunk_frames=10_000)
+    chunked = codec.encode_tensor(vae, wave, chunk_frames=37)
+    assert chunked.shape == whole.shape and torch.allclose(chunked, whole, atol=1e-5)
+    audio_whole = codec.decode_tensor(vae, whole, len(speech), chunk_frames=10_000)
+    audio_chunked = codec.decode_tensor(vae, whole, len(speech), chunk_frames=37)
+    assert torch.allclose(audio_chunked, audio_whole, atol=1e-5)
+
+
+def test_roundtrip_scores_with_sectl_metrics(vae_checkpoint, speech, tmp_path):
+    write_wav(tmp_path / "in" / "a.wav", speech[:32000])
+    result = runner.invoke(app, ["encode", "--roundtrip", str(tmp_path / "in"), "-o", str(tmp_path / "rt"), "--model",
+                                 str(vae_checkpoint), "--json", "--metrics", "mel_distance,estoi"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.stdout)["scores"]
+    assert set(scores) == {"mel_distance", "estoi"} and scores["mel_distance"] > 0  # a random model reconstructs badly
+    assert (tmp_path / "rt" / "a.wav").is_file()
+
+
+def test_bad_inputs_are_reported_by_name_and_the_batch_goes_on(vae_checkpoint, speech, tmp_path):
+    folder = tmp_path / "lat"
+    folder.mkdir()
+    (folder / "junk.npz").write_bytes(b"not a zip")
+    write_wav(tmp_path / "a.wav", speech[:8000])
+    runner.invoke(app, ["encode", str(tmp_path / "a.wav"), "-o", str(folder / "good.npz"), "--model", str(vae_checkpoint)])
+    result = runner.invoke(app, ["encode", "--decode", str(folder), "-o", str(tmp_path / "dec"), "--model", str(vae_checkpoint)])
+    assert result.exit_code == 1
+    assert "junk.npz: not a sectl latent file" in result.stderr
+    assert (tmp_path / "dec" / "good.wav").is_file()
+
+
+def test_latents_of_another_model_configuration_are_refused(vae, tmp_path):
+    codec.save_latents(tmp_path / "x.npz", codec.Latents(np.zeros((32, 5), np.float32), 2000, 16000, 400, "other"))
+    with pytest.raises(SectlError, match="32-channel"):
+        codec.decode_file(vae, tmp_path / "x.npz", tmp_path / "x.wav", "me")
+
+
+def test_an_enhancer_is_not_a_codec_and_a_codec_is_not_an_enhancer(vae_checkpoint, tiny_checkpoint, tmp_path):
+    from sectl.models.loading import load_enhancer
+
+    with pytest.raises(SectlError, match="not a speech VAE"):
+        load_codec(tiny_checkpoint)
+    with pytest.raises(SectlError, match="not an enhancer"):
+        load_enhancer(vae_checkpoint)
+
+
+def test_stdin_to_stdout_both_ways(vae, speech, monkeypatch):
+    import io
+    import sys
+
+    class Stream:
+        def __init__(self, data=b""):
+            self.buffer = io.BytesIO(data)
+
+    wav = io.BytesIO()
+    sf.write(wav, speech[:12345], 16000, format="WAV", subtype="PCM_16")
+    monkeypatch.setattr(sys, "stdin", Stream(wav.getvalue()))
+    monkeypatch.setattr(sys, "stdout", latents_out := Stream())
+    codec.encode_file(vae, "-", "-", "m")
+    monkeypatch.setattr(sys, "stdin", Stream(latents_out.buffer.getvalue()))
+    monkeypatch.setattr(sys, "stdout", audio_out := Stream())
+    codec.decode_file(vae, "-", "-", "m")
+    audio, rate = sf.read(io.BytesIO(audio_out.buffer.getvalue()))
+    assert rate == 16000 and len(audio) == 12345
