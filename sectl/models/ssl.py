@@ -28,6 +28,11 @@ _FACTORIES: dict[str, tuple[Callable[[], nn.Module], str]] = {
     "hubert_base": (torchaudio.models.hubert_base, "HUBERT_BASE"),
 }
 SSL_MODELS = ("tiny", *_FACTORIES)
+NORMALISED_INPUT = {"wavlm_large"}
+"""Models trained on waveforms normalised to zero mean and unit variance per utterance (fairseq's
+``normalize: true``). torchaudio's pipeline wraps them in a module that hides ``.encoder`` and
+normalises over the whole batch tensor at once; a local checkpoint skips the normalisation. sectl
+uses the bare model and normalises each utterance itself, whichever way the weights came."""
 
 
 def tiny_wavlm(seed: int = 0) -> nn.Module:
@@ -86,6 +91,7 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
         else:
             try:
                 model = getattr(torchaudio.pipelines, bundle_name).get_model()
+                model = getattr(model, "model", model)  # unwrap the input-normalising wrapper (see NORMALISED_INPUT)
             except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
                 raise SectlError(
                     f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local "
@@ -108,6 +114,7 @@ class SSLFeatures(nn.Module):
     def __init__(self, model: str = "wavlm_base", layer: int = 6, checkpoint: str | Path | None = None) -> None:
         super().__init__()
         self.model = build_ssl_model(model, checkpoint)
+        self.normalise_input = model in NORMALISED_INPUT
         num_layers = len(self.model.encoder.transformer.layers)
         if not 1 <= layer <= num_layers:
             raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
@@ -121,6 +128,8 @@ class SSLFeatures(nn.Module):
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() == 3:
             wave = wave[:, 0]
+        if self.normalise_input:
+            wave = nn.functional.layer_norm(wave, wave.shape[-1:])  # per utterance
         features, _ = self.model.extract_features(wave, num_layers=self.layer)
         return features[-1]
 

@@ -45,3 +45,27 @@ def test_bad_layer_and_name():
         SSLFeatures("tiny", layer=5)
     with pytest.raises(SectlError, match="unknown SSL model"):
         build_ssl_model("bert")
+
+
+def test_wavlm_large_from_the_pipeline_is_unwrapped_and_normalises_each_utterance(monkeypatch):
+    from torchaudio.pipelines._wav2vec2 import utils
+
+    import sectl.models.ssl as ssl
+
+    wrapped = utils._extend_model(tiny_wavlm(), normalize_waveform=True)  # what the pipeline returns
+    monkeypatch.setattr(torchaudio.pipelines.WAVLM_LARGE, "get_model", lambda *a, **k: wrapped)
+    features = SSLFeatures("wavlm_large", layer=2)  # needs .encoder: the wrapper hid it
+    x = torch.randn(2, 8000)
+    scaled = x * torch.tensor([[1.0], [7.0]])  # one utterance louder: per-utterance normalisation ignores it
+    assert torch.allclose(features(x), features(scaled), atol=1e-4)
+    assert features.normalise_input and not ssl.SSLFeatures("tiny", 2).normalise_input
+
+
+def test_wavlm_large_from_a_local_checkpoint_normalises_too(monkeypatch, tmp_path):
+    import sectl.models.ssl as ssl
+
+    monkeypatch.setitem(ssl._FACTORIES, "wavlm_large", (tiny_wavlm, "WAVLM_LARGE"))  # same code path, small weights
+    torch.save(tiny_wavlm(seed=1).state_dict(), tmp_path / "large.pt")
+    features = SSLFeatures("wavlm_large", layer=2, checkpoint=tmp_path / "large.pt")
+    x = torch.randn(1, 8000)
+    assert torch.allclose(features(x), features(5 * x), atol=1e-4)
