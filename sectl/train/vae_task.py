@@ -29,7 +29,8 @@ from sectl.losses.gan import discriminator_loss, feature_matching_loss, gaussian
 from sectl.losses.stft import MultiResolutionSTFTLoss
 from sectl.models import build_codec
 from sectl.models.discriminators import Discriminators
-from sectl.models.ssl import SSL_RATE, SSLFeatures
+from sectl.models.ssl import SSL_RATE
+from sectl.models.teachers import build_teacher
 from sectl.models.vae import SpeechVAE
 from sectl.train.tasks import TrainingTask, adamw, apply_gradients, seeded
 
@@ -43,7 +44,7 @@ class Distillation(nn.Module):
         super().__init__()
         d, s = config["distill"], config["ssl"]
         self.method = d["method"]
-        self.teacher = SSLFeatures(s["model"], s["layer"], s["checkpoint"])
+        self.teacher = build_teacher(s["model"], s["layer"], s["checkpoint"])
         for p in self.teacher.parameters():
             p.requires_grad_(False)
         with torch.no_grad():

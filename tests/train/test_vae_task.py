@@ -91,3 +91,12 @@ def test_vae_validation_scores_the_round_trip(data_dir, tmp_path):
                         f"validation.clean={data_dir / 'vctk' / 'clean'}", "validation.metrics=[pesq_wb, estoi]")
     state = train(config, tmp_path / "run")
     assert state.best_step == 2 and state.best_score is not None
+
+
+def test_a_pretrained_enhancer_can_be_the_offline_teacher(models_dir, data_dir, tmp_path):
+    config = vae_config(data_dir, "vae_jmas", "ssl.model=nsnet2", "ssl.layer=3", "train.steps=2")
+    train(config, tmp_path / "run")
+    task = VAETask(config, torch.device("cpu"))
+    frames = task.distill.teacher(torch.zeros(1, 16000))
+    assert frames.shape == (1, 100, 400)  # NSNet2's GRU states: 400-d at 100 Hz
+    assert task.distill.project.out_features == 400

@@ -1,0 +1,51 @@
+"""Frozen teachers for distillation and probes: an SSL model's layer, or a pretrained enhancer's encoder.
+
+Every teacher maps 16 kHz waveforms ``(B, T)`` to frames ``(B, frames, D)``. SSL models (WavLM,
+HuBERT, ...) need weights from a download or ``ssl.checkpoint``; the pretrained enhancers
+(``deepfilternet3``, ``nsnet2``) are available offline wherever their official files are, which makes
+them the teachers an offline machine can use for real (a denoiser's encoder is a learned speech
+representation, though not a phonetic one). For them ``layer`` is the 1-based index into the encoder's
+levels (DeepFilterNet3: 7 = the 512-d embedding at 100 Hz).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from sectl.audio import resample
+from sectl.errors import SectlError
+from sectl.models.ssl import SSL_RATE, SSLFeatures
+
+
+class EnhancerFeatures(nn.Module):
+    def __init__(self, name: str, layer: int) -> None:
+        super().__init__()
+        from sectl.models.pretrained import load_pretrained
+
+        self.model = load_pretrained(name).requires_grad_(False)
+        levels = len(self.model.encoder_levels())
+        if not 1 <= layer <= levels:
+            raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
+        self.layer = layer
+
+    def train(self, mode: bool = True) -> "EnhancerFeatures":
+        super().train(mode)
+        self.model.eval()
+        return self
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        level = self.model.features(resample(wave, SSL_RATE, self.model.sample_rate))[self.layer - 1]
+        return level.transpose(1, 2).flatten(2)  # (B, C, T[, F]) -> (B, T, C[*F])
+
+
+def build_teacher(name: str, layer: int, checkpoint: str | Path | None = None) -> nn.Module:
+    from sectl.models.pretrained import PRETRAINED
+
+    if name in PRETRAINED:
+        if checkpoint is not None:
+            raise SectlError(f"ssl.checkpoint: not used with the {name} teacher (its official files are found by name)")
+        return EnhancerFeatures(name, layer)
+    return SSLFeatures(name, layer, checkpoint)
