@@ -157,7 +157,9 @@ class VAETask(TrainingTask):
             record |= {f"w_{name}": w for name, w in weights.items()}
         grad_norm = apply_gradients(total, record, self.optimizers["generator"], self.generator_parameters(),
                                     t["grad_clip"], f"step {step + 1} (generator)")  # fmt: skip
-        self._update_ema(v["ema_decay"])
+        # Warm-up of the decay (as TensorFlow's num_updates): the average follows the first steps instead of
+        # staying near the random initialisation for ~1/(1 - decay) steps.
+        self._update_ema(min(v["ema_decay"], (1 + step) / (10 + step)))
         return {"loss": float(total.detach()), **record, "disc": float(d_loss.detach()), "grad_norm": grad_norm}
 
     def _distillation(self, x: torch.Tensor, z: torch.Tensor, reconstruction: torch.Tensor):
