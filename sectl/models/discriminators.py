@@ -20,6 +20,17 @@ def _leaky(x: torch.Tensor) -> torch.Tensor:
     return nn.functional.leaky_relu(x, 0.1)
 
 
+def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> Output:
+    """Leaky-ReLU convolutions then the score convolution; every intermediate map is a feature."""
+    features = []
+    for conv in convs:
+        x = _leaky(conv(x))
+        features.append(x)
+    x = post(x)
+    features.append(x)
+    return x.flatten(1), features
+
+
 class PeriodDiscriminator(nn.Module):
     """The waveform folded into ``period`` columns, 2-D convolutions along time (HiFi-GAN's MPD member)."""
 
@@ -38,13 +49,7 @@ class PeriodDiscriminator(nn.Module):
         pad = -t % self.period
         x = nn.functional.pad(wave.unsqueeze(1), (0, pad), mode="reflect" if t > pad else "constant")
         x = x.view(b, 1, -1, self.period)
-        features = []
-        for conv in self.convs:
-            x = _leaky(conv(x))
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.post, x)
 
 
 class SpectrogramDiscriminator(nn.Module):
@@ -65,13 +70,7 @@ class SpectrogramDiscriminator(nn.Module):
     def forward(self, wave: torch.Tensor) -> Output:
         spec = torch.stft(wave, self.n_fft, self.hop, window=self.window, return_complex=True)
         x = (spec.real.pow(2) + spec.imag.pow(2) + 1e-9).sqrt().transpose(1, 2).unsqueeze(1)  # (B, 1, T, F)
-        features = []
-        for conv in self.convs:
-            x = _leaky(conv(x))
-            features.append(x)
-        x = self.post(x)
-        features.append(x)
-        return x.flatten(1), features
+        return _conv_stack(self.convs, self.post, x)
 
 
 @dataclass

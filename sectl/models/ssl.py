@@ -105,7 +105,18 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
     return model
 
 
-class SSLFeatures(nn.Module):
+class FrozenTeacher(nn.Module):
+    """A module whose ``model`` stays in eval mode whatever ``train()`` says: a teacher's dropout must stay off."""
+
+    model: nn.Module
+
+    def train(self, mode: bool = True) -> "FrozenTeacher":
+        super().train(mode)
+        self.model.eval()
+        return self
+
+
+class SSLFeatures(FrozenTeacher):
     """Output of transformer layer ``layer`` (1-based) of a frozen SSL model: ``(B, frames, D)``.
 
     ``train()`` never switches the teacher out of eval mode: its dropout must stay off.
@@ -119,11 +130,6 @@ class SSLFeatures(nn.Module):
         if not 1 <= layer <= num_layers:
             raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
         self.layer = layer
-
-    def train(self, mode: bool = True) -> "SSLFeatures":
-        super().train(mode)
-        self.model.eval()
-        return self
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() == 3:

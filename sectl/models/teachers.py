@@ -17,10 +17,10 @@ from torch import nn
 
 from sectl.audio import resample
 from sectl.errors import SectlError
-from sectl.models.ssl import SSL_RATE, SSLFeatures
+from sectl.models.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
 
 
-class EnhancerFeatures(nn.Module):
+class EnhancerFeatures(FrozenTeacher):
     def __init__(self, name: str, layer: int) -> None:
         super().__init__()
         from sectl.models.pretrained import load_pretrained
@@ -30,11 +30,6 @@ class EnhancerFeatures(nn.Module):
         if not 1 <= layer <= levels:
             raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
         self.layer = layer
-
-    def train(self, mode: bool = True) -> "EnhancerFeatures":
-        super().train(mode)
-        self.model.eval()
-        return self
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         level = self.model.features(resample(wave, SSL_RATE, self.model.sample_rate))[self.layer - 1]

@@ -61,11 +61,6 @@ class Distillation(nn.Module):
         else:
             raise SectlError(f"distill.method: unknown {self.method!r}; use none, tas or jmas")
 
-    def train(self, mode: bool = True) -> "Distillation":
-        super().train(mode)
-        self.teacher.eval()
-        return self
-
     def forward(self, wave: torch.Tensor, sample_rate: int, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted terms for a batch ``wave (B, T)`` and its sampled latents ``(B, C, frames)``."""
         with torch.no_grad():
