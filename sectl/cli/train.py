@@ -22,6 +22,10 @@ Examples:
 
   sectl train --preset mal --out runs/mal --set init_from=runs/base --set train.steps=2000
 
+  sectl train --preset mal_dynamic --out runs/dfn3-mal --set init_from=deepfilternet3 --set data.clean=speech/ --set data.noise=noise/
+
+  sectl train --preset vae_jmas --out runs/jmas --set data.clean=speech/ --set ssl.checkpoint=wavlm_large.pt
+
   sectl train --out runs/base --resume
 """
 
