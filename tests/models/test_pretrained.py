@@ -161,3 +161,15 @@ def test_a_corrupt_official_file_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path))
     with pytest.raises(SectlError, match="nsnet2-20ms-baseline.onnx: not a readable ONNX model"):
         load_pretrained("nsnet2")
+
+
+def test_enhance_by_pretrained_name_from_the_command_line(models_dir, vctk, tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    result = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "x.wav"), "--model", "nsnet2"])
+    assert result.exit_code == 0, result.output
+    assert "pretrained nsnet2" in result.stderr and sf.info(tmp_path / "x.wav").samplerate == 16000
+    unknown = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "y.wav"), "--model", "nsnet3"])
+    assert unknown.exit_code == 1 and "no such model" in unknown.stderr and "deepfilternet3" in unknown.stderr
