@@ -24,13 +24,21 @@ import time
 from pathlib import Path
 
 from sectl.codec import roundtrip_paths
+from sectl.models import build_codec
 from sectl.models.checkpoint import load_checkpoint
 from sectl.models.loading import load_codec
 from sectl.models.teachers import build_teacher
 from sectl.probes import speaker_accuracy, teacher_r2
 from sectl.train import resolve_config, train
+from sectl.train.tasks import seeded
 
 PRESETS = ["vae_vanilla", "vae_tas", "vae_jmas"]
+
+
+def scores(vae, shared: Path, decoded: Path, teacher, probe_files: list[Path], voices: list[Path]) -> dict[str, float]:
+    report = roundtrip_paths(vae, [shared / "vctk" / "clean"], decoded, ["pesq_wb", "estoi", "mel_distance"], overwrite=True)
+    return {**report.scores, "teacher_r2": teacher_r2(vae, teacher, probe_files),
+            "voice_accuracy": speaker_accuracy(vae, voices, per_folder=40)}  # fmt: skip
 
 
 def main() -> None:
@@ -55,7 +63,9 @@ def main() -> None:
     teacher = build_teacher(args.teacher, args.layer).eval()
     probe_files = sorted((s / "vctk" / "clean").glob("*.wav")) + sorted((s / "speech").glob("*.wav"))
     voices = sorted(p for p in (s / "speech_ivr").iterdir() if p.is_dir())
-    rows = []
+    rows = [{"preset": "untrained (the shared seed-0 initialisation)", "steps": 0, "wall_s": 0.0,
+             **scores(seeded(resolve_config(PRESETS[0], overrides), lambda: build_codec("speech_vae", args.size)).eval(),
+                      s, args.out / "decoded" / "untrained", teacher, probe_files, voices)}]  # fmt: skip
     for preset in args.presets:
         run = args.out / preset
         last = run / "checkpoints" / "last.pt"
@@ -66,11 +76,8 @@ def main() -> None:
             train(resolve_config(preset, overrides), run, resume=last.is_file(), preset=preset, overrides=overrides)
             spent += time.perf_counter() - start
             timing.write_text(json.dumps({"seconds": spent}))
-        vae = load_codec(last)
-        report = roundtrip_paths(vae, [s / "vctk" / "clean"], args.out / "decoded" / preset, ["pesq_wb", "estoi", "mel_distance"], overwrite=True)
-        rows.append({"preset": preset, "steps": args.steps, "wall_s": spent, **report.scores,
-                     "teacher_r2": teacher_r2(vae, teacher, probe_files),
-                     "voice_accuracy": speaker_accuracy(vae, voices, per_folder=40)})  # fmt: skip
+        rows.append({"preset": preset, "steps": args.steps, "wall_s": spent,
+                     **scores(load_codec(last), s, args.out / "decoded" / preset, teacher, probe_files, voices)})  # fmt: skip
         (args.out / "results.json").write_text(json.dumps(rows, indent=2))
     print(f"VAE {args.size}, {args.steps} steps x batch {args.batch} x 1 s; teacher {args.teacher} layer {args.layer}")
     print("| preset | steps | wall time | PESQ-WB | ESTOI | mel distance | teacher R^2 | voice accuracy |")
