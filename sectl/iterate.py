@@ -76,9 +76,9 @@ def iterate(
         row: dict = {"step": step, "level_dbfs": level_dbfs(mono16)}
         if previous is not None:
             length = min(len(previous), len(mono16))
-            row["delta_si_sdr"] = si_sdr(previous[:length], mono16[:length])
+            row["delta_si_sdr"] = si_sdr(mono16[:length], ref=previous[:length])
         if names:
-            scores, failures, warning = score_waveforms(reference, torch.from_numpy(mono16), names)
+            scores, failures, warning = score_waveforms(torch.from_numpy(mono16), names, ref=reference)
             if warning and step == 0:
                 report.warnings.append(f"{source}: {warning}")
             row.update(scores)

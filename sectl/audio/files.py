@@ -28,8 +28,8 @@ class Pairing:
     only_est: list[str] = field(default_factory=list)
 
 
-def pair_files(ref: str | Path, est: str | Path) -> Pairing:
-    """Pair ``ref`` and ``est`` (two files, or two folders matched by relative path)."""
+def pair_files(est: str | Path, *, ref: str | Path) -> Pairing:
+    """Pair ``est`` with ``ref`` (two files, or two folders matched by relative path)."""
     ref, est = Path(ref), Path(est)
     if ref.is_file() or est.is_file():
         if not (ref.is_file() and est.is_file()):

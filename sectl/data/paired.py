@@ -17,7 +17,7 @@ def paired_files(noisy: str | Path, clean: str | Path, what: str) -> list[tuple[
     for folder in (noisy, clean):
         if not Path(folder).exists():
             raise SectlError(f"{what}: {folder}: no such file or folder")
-    pairing = pair_files(clean, noisy)
+    pairing = pair_files(noisy, ref=clean)
     if not pairing.pairs:
         raise SectlError(f"{what}: no files with the same relative path in {noisy} and {clean}")
     return [(name, est, ref) for name, ref, est in pairing.pairs]

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from sectl.losses.base import as_batch, reduce
+from sectl.signal import si_sdr_db
 
 
 class L1Loss(nn.Module):
@@ -21,7 +22,7 @@ class L1Loss(nn.Module):
 
 
 class NegSISDRLoss(nn.Module):
-    """Negative scale-invariant SDR in dB (lower is better), mean removed from both signals."""
+    """Negative scale-invariant SDR in dB (lower is better): :func:`sectl.signal.si_sdr_db`, as the metric."""
 
     def __init__(self, reduction: str = "mean", eps: float = 1e-8) -> None:
         super().__init__()
@@ -29,9 +30,4 @@ class NegSISDRLoss(nn.Module):
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = as_batch(estimate, reference)
-        est = est - est.mean(dim=-1, keepdim=True)
-        ref = ref - ref.mean(dim=-1, keepdim=True)
-        scale = (est * ref).sum(-1, keepdim=True) / (ref.pow(2).sum(-1, keepdim=True) + self.eps)
-        target = scale * ref
-        ratio = target.pow(2).sum(-1) / ((est - target).pow(2).sum(-1) + self.eps)
-        return reduce(-10 * torch.log10(ratio + self.eps), self.reduction)
+        return reduce(-si_sdr_db(est, ref, self.eps), self.reduction)

@@ -72,18 +72,18 @@ def _clean(scores: dict[str, float | None]) -> dict[str, float | None]:
     return {k: finite_or_none(v) for k, v in scores.items()}
 
 
-def align_lengths(ref: torch.Tensor, est: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, str | None]:
-    """Trim both to the shorter length; return a warning when they differ by more than 10 ms."""
+def align_lengths(est: torch.Tensor, *, ref: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, str | None]:
+    """``(est, ref, warning)``: both trimmed to the shorter length; a warning when they differ by more than 10 ms."""
     n = min(ref.shape[-1], est.shape[-1])
     diff = abs(ref.shape[-1] - est.shape[-1]) / METRIC_RATE
     warning = None
     if diff > LENGTH_TOLERANCE_S:
         warning = f"lengths differ by {diff * 1000:.0f} ms; trimmed to the shorter"
-    return ref[..., :n], est[..., :n], warning
+    return est[..., :n], ref[..., :n], warning
 
 
 def score_waveforms(
-    ref: torch.Tensor | None, est: torch.Tensor, metrics: list[str]
+    est: torch.Tensor, metrics: list[str], *, ref: torch.Tensor | None = None
 ) -> tuple[dict[str, float | None], dict[str, str], str | None]:
     """Score 16 kHz mono waveforms ``(T,)``: trim to the shorter, then every metric.
 
@@ -92,8 +92,8 @@ def score_waveforms(
     """
     warning = None
     if ref is not None:
-        ref, est, warning = align_lengths(ref, est)
-    scores, failures = score_signals(None if ref is None else ref.double().numpy(), est.double().numpy(), metrics)
+        est, ref, warning = align_lengths(est, ref=ref)
+    scores, failures = score_signals(est.double().numpy(), metrics, ref=None if ref is None else ref.double().numpy())
     return scores, failures, warning
 
 
@@ -101,7 +101,7 @@ def score_files(name: str, ref_path: Path | None, est_path: Path, metrics: list[
     """Read, resample to 16 kHz mono, trim, and score one (reference, estimate) pair."""
     est = read_audio(est_path, sample_rate=METRIC_RATE).samples[0]
     ref = None if ref_path is None else read_audio(ref_path, sample_rate=METRIC_RATE).samples[0]
-    scores, failures, warning = score_waveforms(ref, est, metrics)
+    scores, failures, warning = score_waveforms(est, metrics, ref=ref)
     warnings = [f"{name}: {warning}"] if warning else []
     return FileResult(file=name, scores=scores, failures=failures, warnings=warnings)
 
@@ -140,7 +140,7 @@ def evaluate(
         files = find_audio_files(root)
         tasks = [(p.name if root.is_file() else p.relative_to(root).as_posix(), None, p, names) for p in files]
     else:
-        pairing = pair_files(ref, est)
+        pairing = pair_files(est, ref=ref)
         report.unpaired = [f"ref only: {n}" for n in pairing.only_ref] + [
             f"est only: {n}" for n in pairing.only_est
         ]

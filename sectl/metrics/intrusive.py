@@ -1,7 +1,10 @@
 """Intrusive metrics: an estimate scored against its clean reference.
 
-All functions take 1-D float arrays at :data:`METRIC_RATE` (16 kHz), reference first, estimate second
-(``fn(ref, est)``), of equal length; :mod:`sectl.metrics.evaluate` resamples and trims before calling.
+All functions take 1-D float arrays at :data:`METRIC_RATE` (16 kHz) of equal length, the estimate
+first and the reference by keyword (``fn(est, ref=ref)``), the order of every loss and of
+:func:`sectl.metrics.evaluate`: most of these metrics are asymmetric, and a keyword-only reference makes
+a swapped call an error instead of a wrong number. :mod:`sectl.metrics.evaluate` resamples and trims
+before calling.
 
 Choices (documented here because papers rarely state them):
 
@@ -26,6 +29,7 @@ from pesq import pesq as _pesq
 from pystoi import stoi as _stoi
 
 from sectl.audio.io import resample
+from sectl.signal import si_sdr_db
 
 METRIC_RATE = 16000
 _EPS = 1e-10
@@ -35,36 +39,31 @@ MCD_FLOOR = 1e-8
 """Mel power is floored 80 dB below the reference's peak so digital silence cannot dominate MCD."""
 
 
-def pesq_wb(ref: np.ndarray, est: np.ndarray) -> float:
+def pesq_wb(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Wide-band PESQ (ITU-T P.862.2), MOS-LQO from about 1.04 to 4.64."""
     return float(_pesq(METRIC_RATE, ref, est, "wb"))
 
 
-def pesq_nb(ref: np.ndarray, est: np.ndarray) -> float:
+def pesq_nb(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Narrow-band PESQ (P.862 with the P.862.1 mapping), computed at 8 kHz."""
     ref8 = resample(torch.from_numpy(ref), METRIC_RATE, 8000).numpy()
     est8 = resample(torch.from_numpy(est), METRIC_RATE, 8000).numpy()
     return float(_pesq(8000, ref8, est8, "nb"))
 
 
-def stoi(ref: np.ndarray, est: np.ndarray) -> float:
+def stoi(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Short-time objective intelligibility (Taal et al., 2011), 0..1."""
     return float(_stoi(ref, est, METRIC_RATE, extended=False))
 
 
-def estoi(ref: np.ndarray, est: np.ndarray) -> float:
+def estoi(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Extended STOI (Jensen & Taal, 2016), which also credits modulation structure."""
     return float(_stoi(ref, est, METRIC_RATE, extended=True))
 
 
-def si_sdr(ref: np.ndarray, est: np.ndarray) -> float:
+def si_sdr(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Scale-invariant signal-to-distortion ratio in dB (mean removed from both signals)."""
-    ref = ref.astype(np.float64) - ref.mean()
-    est = est.astype(np.float64) - est.mean()
-    scale = np.dot(est, ref) / (np.dot(ref, ref) + _EPS)
-    target = scale * ref
-    noise = est - target
-    return float(10 * np.log10((np.sum(target**2) + _EPS) / (np.sum(noise**2) + _EPS)))
+    return float(si_sdr_db(torch.from_numpy(np.asarray(est, np.float64)), torch.from_numpy(np.asarray(ref, np.float64))))
 
 
 def _power_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> torch.Tensor:
@@ -74,7 +73,7 @@ def _power_spectrogram(x: np.ndarray, n_fft: int = 512, hop: int = 128) -> torch
     return spec.abs().pow(2)  # (freq, frames)
 
 
-def lsd(ref: np.ndarray, est: np.ndarray) -> float:
+def lsd(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Log-spectral distance in dB (0 for identical signals)."""
     ref_db = 10 * torch.log10(_power_spectrogram(ref) + _EPS)
     est_db = 10 * torch.log10(_power_spectrogram(est) + _EPS)
@@ -102,13 +101,13 @@ def mel_cepstrum(power: torch.Tensor, floor: float, order: int = MCD_ORDER) -> t
     return (log_amplitude.T @ dct)[:, 1:]
 
 
-def mel_distance(ref: np.ndarray, est: np.ndarray) -> float:
+def mel_distance(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Mean absolute difference of log10 80-band mel power spectra (codec papers' "mel distance"; 0 if identical)."""
     floor = 1e-5  # -50 dB: quiet bins do not dominate
     return float((torch.log10(mel_power(ref) + floor) - torch.log10(mel_power(est) + floor)).abs().mean())
 
 
-def mcd(ref: np.ndarray, est: np.ndarray) -> float:
+def mcd(est: np.ndarray, *, ref: np.ndarray) -> float:
     """Mel-cepstral distortion in dB over c1..c24, frame-synchronous."""
     ref_power, est_power = mel_power(ref), mel_power(est)
     floor = max(float(ref_power.max()) * MCD_FLOOR, _EPS)

@@ -18,7 +18,7 @@ log = logging.getLogger(__name__)
 class Metric:
     """One named score.
 
-    ``compute`` takes ``(ref, est)`` for intrusive metrics and ``(est,)`` otherwise; metrics that
+    ``compute`` takes ``(est, ref=ref)`` for intrusive metrics and ``(est,)`` otherwise; metrics that
     share a ``group`` come from one computation that returns all of them as a dict (e.g. DNSMOS).
     """
 
@@ -69,7 +69,7 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def score_signals(
-    ref: np.ndarray | None, est: np.ndarray, names: list[str]
+    est: np.ndarray, names: list[str], *, ref: np.ndarray | None = None
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """Score one estimate (16 kHz, 1-D, same length as ``ref``) with every metric in ``names``.
 
@@ -99,7 +99,7 @@ def score_signals(
                     raise result
                 scores[name] = float(result[name])
             else:
-                value = metric.compute(ref, est) if metric.intrusive else metric.compute(est)
+                value = metric.compute(est, ref=ref) if metric.intrusive else metric.compute(est)
                 scores[name] = float(value)  # type: ignore[arg-type]
         except SectlError:
             raise

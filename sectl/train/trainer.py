@@ -91,7 +91,7 @@ def validate(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], metric
     for _, input_path, clean_path in pairs:
         noisy = read_audio(input_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
-        scores, _, _ = score_waveforms(clean, enhance_tensor(model, noisy, METRIC_RATE)[0], metrics)
+        scores, _, _ = score_waveforms(enhance_tensor(model, noisy, METRIC_RATE)[0], metrics, ref=clean)
         for name, value in scores.items():
             if value is not None:
                 values[name].append(value)

@@ -8,7 +8,7 @@ def test_pairs_by_relative_path_and_lists_unpaired(tmp_path):
     for name in ["a.wav", "sub/b.wav", "only_est.flac"]:
         write_wav(tmp_path / "est" / name, tone(0.1))
     (tmp_path / "est" / "readme.txt").write_text("not audio")
-    pairing = pair_files(tmp_path / "ref", tmp_path / "est")
+    pairing = pair_files(tmp_path / "est", ref=tmp_path / "ref")
     assert [name for name, _, _ in pairing.pairs] == ["a.wav", "sub/b.wav"]
     assert pairing.only_ref == ["only_ref.wav"]
     assert pairing.only_est == ["only_est.flac"]
