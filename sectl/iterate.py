@@ -17,7 +17,7 @@ import torch
 from sectl.audio import read_audio, resample, write_audio
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
-from sectl.metrics.evaluate import finite_or_none, score_waveforms
+from sectl.metrics.evaluation import finite_or_none, score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE, si_sdr
 from sectl.models import Enhancer
 

@@ -6,14 +6,17 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.table import Table
 
 from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
 from sectl.fileutil import atomic_write_text
-from sectl.metrics import DEFAULT_METRICS, EvalReport, evaluate
+from sectl.metrics import DEFAULT_METRICS
+
+if TYPE_CHECKING:
+    from sectl.metrics import EvalReport
 
 HELP = """Score enhanced audio against clean references (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD) or
 without one (DNSMOS).
@@ -53,6 +56,8 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir) -> None:
     if dnsmos_dir is not None:
         os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)  # inherited by --jobs worker processes
     with progress_bar("scoring", total=0) as on_progress:
+        from sectl.metrics import evaluate
+
         report = evaluate(est, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
     _report_problems(report)
     if csv_path is not None:

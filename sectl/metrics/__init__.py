@@ -1,19 +1,34 @@
-"""Speech-quality metrics: intrusive (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD) and non-intrusive (DNSMOS).
+"""Speech-quality metrics: intrusive (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD, mel distance) and non-intrusive (DNSMOS).
 
-``evaluate`` scores files or folders; ``score_signals`` scores arrays already in memory.
+``evaluate`` scores files or folders; ``score_signals`` scores arrays already in memory. The names
+below load their modules on first use (PEP 562), so importing this package, as every CLI command does
+at start-up, does not pull in torch, pesq and pystoi.
 """
 
-from sectl.metrics.evaluate import EvalReport, FileResult, evaluate, score_files
-from sectl.metrics.registry import DEFAULT_METRICS, METRICS, Metric, parse_metric_names, score_signals
+from __future__ import annotations
 
-__all__ = [
-    "DEFAULT_METRICS",
-    "METRICS",
-    "EvalReport",
-    "FileResult",
-    "Metric",
-    "evaluate",
-    "parse_metric_names",
-    "score_files",
-    "score_signals",
-]
+import importlib
+from typing import Any
+
+DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "lsd", "mcd")
+"""What ``sectl eval`` reports without ``--metrics``."""
+
+_LAZY = {
+    "EvalReport": "sectl.metrics.evaluation",
+    "FileResult": "sectl.metrics.evaluation",
+    "evaluate": "sectl.metrics.evaluation",
+    "score_files": "sectl.metrics.evaluation",
+    "METRICS": "sectl.metrics.registry",
+    "Metric": "sectl.metrics.registry",
+    "parse_metric_names": "sectl.metrics.registry",
+    "score_signals": "sectl.metrics.registry",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sectl.metrics' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)
+
+
+__all__ = ["DEFAULT_METRICS", *_LAZY]

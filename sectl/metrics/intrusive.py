@@ -3,7 +3,7 @@
 All functions take 1-D float arrays at :data:`METRIC_RATE` (16 kHz) of equal length, the estimate
 first and the reference by keyword (``fn(est, ref=ref)``), the order of every loss and of
 :func:`sectl.metrics.evaluate`: most of these metrics are asymmetric, and a keyword-only reference makes
-a swapped call an error instead of a wrong number. :mod:`sectl.metrics.evaluate` resamples and trims
+a swapped call an error instead of a wrong number. :mod:`sectl.metrics.evaluation` resamples and trims
 before calling.
 
 Choices (documented here because papers rarely state them):

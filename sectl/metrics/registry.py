@@ -53,7 +53,6 @@ METRICS: dict[str, Metric] = {
         ],
     ]
 }
-DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "lsd", "mcd")
 
 
 def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:

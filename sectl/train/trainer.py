@@ -27,7 +27,7 @@ from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_text
 from sectl.metrics import METRICS, parse_metric_names
-from sectl.metrics.evaluate import score_waveforms
+from sectl.metrics.evaluation import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.checkpoint import load_checkpoint, save_checkpoint
 from sectl.models.export import git_commit

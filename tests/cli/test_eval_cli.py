@@ -54,3 +54,13 @@ def test_help_lists_all_six_commands():
     result = runner.invoke(app, ["--help"])
     for command in ["train", "enhance", "iterate", "encode", "eval", "align"]:
         assert command in result.stdout
+
+
+def test_start_up_imports_no_heavy_module():
+    """`sectl --help` and argument errors stay fast: no torch, pesq or pystoi at import time (timing is in benchmarks)."""
+    import subprocess
+    import sys
+
+    code = "import sys, sectl.cli.app; print(sorted(m for m in ('torch', 'pesq', 'pystoi', 'torchaudio') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert loaded == "[]"

@@ -14,13 +14,9 @@ import torch
 
 from sectl.audio import find_audio_files, pair_files, read_audio
 from sectl.errors import AudioError, SectlError
+from sectl.metrics import DEFAULT_METRICS
 from sectl.metrics.intrusive import METRIC_RATE
-from sectl.metrics.registry import (
-    DEFAULT_METRICS,
-    METRICS,
-    parse_metric_names,
-    score_signals,
-)
+from sectl.metrics.registry import METRICS, parse_metric_names, score_signals
 
 DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
 
