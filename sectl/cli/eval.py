@@ -6,7 +6,7 @@ import csv
 import io
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, List, Optional
 
 import typer
 from rich.table import Table
@@ -32,12 +32,14 @@ Examples:
 
   sectl eval --ref clean/ --est enhanced/ --csv scores.csv --jobs 2
 
+  sectl eval --ref clean/ --est noisy/ --est runA/ --est runB/ --plot systems.png   # compare systems
+
 Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
 """
 
 
 def eval_command(
-    est: Path = typer.Option(..., "--est", help="Enhanced file or folder."),
+    est: List[Path] = typer.Option(..., "--est", help="Enhanced file or folder; repeat to compare systems (the first is the baseline)."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder."),
     metrics: str = typer.Option(",".join(DEFAULT_METRICS), "--metrics", "-m", help="Comma-separated metric names."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout, nothing else."),
@@ -46,19 +48,22 @@ def eval_command(
     dnsmos_dir: Optional[Path] = typer.Option(
         None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."
     ),
+    plot: Optional[Path] = typer.Option(None, "--plot", help="With several --est: box plots per metric, systems side by side (PNG)."),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
-    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir)
+    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot)
 
 
 @handle_errors
-def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir) -> None:
+def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot) -> None:
     if dnsmos_dir is not None:
         os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)  # inherited by --jobs worker processes
+    if len(est) > 1 or plot is not None:
+        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot)
     with progress_bar("scoring", total=0) as on_progress:
         from sectl.metrics import evaluate
 
-        report = evaluate(est, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
+        report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
     _report_problems(report)
     if csv_path is not None:
         atomic_write_text(csv_path, to_csv(report))
@@ -99,10 +104,62 @@ def to_table(report: EvalReport) -> Table:
     return table
 
 
-def to_csv(report: EvalReport) -> str:
+def to_csv(report: EvalReport, system: str | None = None) -> str:
+    """Per-file scores; with ``system``, a first column naming it (several systems in one file)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["file", *report.metrics])
+    writer = csv.writer(buffer, lineterminator="\n")
+    lead = [] if system is None else [system]
+    writer.writerow([*(["system"] if system is not None else []), "file", *report.metrics])
     for result in report.files:
-        writer.writerow([result.file, *["" if result.scores[m] is None else result.scores[m] for m in report.metrics]])
+        writer.writerow([*lead, result.file, *["" if result.scores[m] is None else result.scores[m] for m in report.metrics]])
     return buffer.getvalue()
+
+
+def system_names(paths: list[Path]) -> list[str]:
+    """Each system's folder or file name, or its whole path where names repeat."""
+    names = [p.name or str(p) for p in paths]
+    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
+
+
+def _compare(est, ref, metrics, as_json, csv_path, jobs, plot) -> None:
+    from sectl.metrics import evaluate
+    from sectl.metrics.compare import compare, plot_comparison
+
+    reports = {}
+    with progress_bar("scoring", total=0) as on_progress:
+        for name, path in zip(system_names(est), est):
+            reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
+    for report in reports.values():
+        _report_problems(report)
+    summaries = compare(reports)
+    if csv_path is not None:
+        atomic_write_text(csv_path, "".join(
+            to_csv(s.report, system=s.name) if i == 0 else to_csv(s.report, system=s.name).split("\n", 1)[1]
+            for i, s in enumerate(summaries)
+        ))  # fmt: skip
+    if plot is not None:
+        plot_comparison(summaries, str(plot))
+    if as_json:
+        print_json({"systems": [s.to_json() for s in summaries]})
+    else:
+        out.print(comparison_table(summaries))
+    if any(r.errors for r in reports.values()):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def comparison_table(summaries) -> Table:
+    """One row per system: each metric's mean, its 95 % interval, and wins-losses against the first system."""
+    metrics = summaries[0].report.metrics
+    table = Table(title=f"{len(summaries)} systems; mean [95 % CI]  wins-losses vs {summaries[0].name} (per file)")
+    table.add_column("system")
+    table.add_column("files", justify="right")
+    for name in metrics:
+        table.add_column(name, justify="right")
+    for i, s in enumerate(summaries):
+        cells = []
+        for m in metrics:
+            mean, ci, wl = s.report.mean[m], s.ci95[m], s.versus_first[m]
+            cell = _fmt(mean) + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+            cells.append(cell + (f"  {wl['wins']}-{wl['losses']}" if i else ""))
+        table.add_row(s.name, str(len(s.report.files)), *cells)
+    return table
