@@ -48,6 +48,7 @@ def iterate(
     non_intrusive: bool = True,
     overwrite: bool = False,
     on_progress: Callable[[int, int], None] | None = None,
+    dnsmos_dir: str | Path | None = None,
 ) -> IterationReport:
     """Run ``n`` self-applications of ``model`` on ``source`` and score steps 0..n.
 
@@ -55,8 +56,13 @@ def iterate(
     step k-1). With ``ref``: PESQ-WB, ESTOI, SI-SDR and LSD against the reference. With
     ``non_intrusive`` (default): DNSMOS OVRL and P.808, so recordings without a reference can be
     tested; if the DNSMOS models cannot be had, the run goes on without them and says why in
-    ``warnings``. ``out_dir`` keeps each step's audio.
+    ``warnings``. ``out_dir`` keeps each step's audio. ``dnsmos_dir``: the DNSMOS models' folder,
+    searched first.
     """
+    if dnsmos_dir is not None:
+        from sectl.metrics.dnsmos import set_model_dir
+
+        set_model_dir(dnsmos_dir)
     audio = read_audio(source, mono=False)
     rate = audio.sample_rate
     reference = None

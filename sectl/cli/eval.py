@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, List, Optional
 
@@ -56,17 +53,15 @@ def eval_command(
 
 @handle_errors
 def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot) -> None:
-    if dnsmos_dir is not None:
-        os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)  # inherited by --jobs worker processes
     if len(est) > 1 or plot is not None:
-        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot)
+        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir)
     with progress_bar("scoring", total=0) as on_progress:
         from sectl.metrics import evaluate
 
-        report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
+        report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
     _report_problems(report)
     if csv_path is not None:
-        atomic_write_text(csv_path, to_csv(report))
+        atomic_write_text(csv_path, report.to_csv())
     if as_json:
         print_json(report.to_json())
     else:
@@ -104,37 +99,26 @@ def to_table(report: EvalReport) -> Table:
     return table
 
 
-def to_csv(report: EvalReport, system: str | None = None) -> str:
-    """Per-file scores; with ``system``, a first column naming it (several systems in one file)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    lead = [] if system is None else [system]
-    writer.writerow([*(["system"] if system is not None else []), "file", *report.metrics])
-    for result in report.files:
-        writer.writerow([*lead, result.file, *["" if result.scores[m] is None else result.scores[m] for m in report.metrics]])
-    return buffer.getvalue()
-
-
 def system_names(paths: list[Path]) -> list[str]:
     """Each system's folder or file name, or its whole path where names repeat."""
     names = [p.name or str(p) for p in paths]
     return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
 
 
-def _compare(est, ref, metrics, as_json, csv_path, jobs, plot) -> None:
+def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir) -> None:
     from sectl.metrics import evaluate
     from sectl.metrics.compare import compare, plot_comparison
 
     reports = {}
     with progress_bar("scoring", total=0) as on_progress:
         for name, path in zip(system_names(est), est):
-            reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress)
+            reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
     for report in reports.values():
         _report_problems(report)
     summaries = compare(reports)
     if csv_path is not None:
         atomic_write_text(csv_path, "".join(
-            to_csv(s.report, system=s.name) if i == 0 else to_csv(s.report, system=s.name).split("\n", 1)[1]
+            s.report.to_csv(system=s.name) if i == 0 else s.report.to_csv(system=s.name).split("\n", 1)[1]
             for i, s in enumerate(summaries)
         ))  # fmt: skip
     if plot is not None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Optional
 
@@ -48,11 +47,10 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     from sectl.iterate import iterate, plot_iterations
     from sectl.models.loading import load_enhancer
 
-    if dnsmos_dir is not None:
-        os.environ["SECTL_DNSMOS_DIR"] = str(dnsmos_dir)
     enhancer = load_enhancer(model)
     with progress_bar("iterating", total=n + 1) as on_progress:
-        report = iterate(enhancer, source, n, ref=ref, out_dir=output, non_intrusive=dnsmos, overwrite=overwrite, on_progress=on_progress)
+        report = iterate(enhancer, source, n, ref=ref, out_dir=output, non_intrusive=dnsmos, overwrite=overwrite, on_progress=on_progress,
+                         dnsmos_dir=dnsmos_dir)
     for line in report.warnings:
         warn(line)
     if plot is not None:

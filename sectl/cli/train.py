@@ -43,23 +43,19 @@ def train_command(
 
 @handle_errors
 def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, quiet: bool) -> None:
-    import yaml
-
     from sectl.train import resolve_config, train
-    from sectl.train.config import apply_overrides
+    from sectl.train import resume as resume_run
 
-    if resume and preset is None and (out_dir / "config.yaml").is_file():
-        # The run's own configuration; --set may change execution settings (train.threads, train.device).
-        config = apply_overrides(yaml.safe_load((out_dir / "config.yaml").read_text()), overrides)
-        preset = "(resumed)"
-    else:
-        preset = preset or "baseline"
-        config = resolve_config(preset, overrides)
     reporter = ProgressReporter(enabled=not quiet)
     with reporter:
-        state = train(config, out_dir, resume=resume, preset=preset, overrides=overrides, callback=reporter)
+        if resume and preset is None and (out_dir / "config.yaml").is_file():
+            # The run's own configuration; --set may change execution settings (train.threads, train.device).
+            state = resume_run(out_dir, overrides, callback=reporter)
+        else:
+            state = train(resolve_config(preset or "baseline", overrides), out_dir, resume=resume, preset=preset or "baseline",
+                          overrides=overrides, callback=reporter)  # fmt: skip
     best = "-" if state.best_score is None else f"{state.best_score:.3f} at step {state.best_step}"
-    out.print(f"trained {state.step} steps into {out_dir} (best {config['validation']['metric']}: {best})")
+    out.print(f"trained {state.step} steps into {out_dir} (best {state.best_metric}: {best})")
     raise typer.Exit(EXIT_OK)
 
 

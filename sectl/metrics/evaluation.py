@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import csv
+import io
+
 import math
 import multiprocessing
 from concurrent.futures import ProcessPoolExecutor
@@ -15,6 +18,7 @@ import torch
 from sectl.audio import find_audio_files, pair_files, read_audio
 from sectl.errors import AudioError, SectlError
 from sectl.metrics import DEFAULT_METRICS
+from sectl.metrics.dnsmos import set_model_dir
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.metrics.registry import METRICS, parse_metric_names, score_signals
 
@@ -53,6 +57,16 @@ class EvalReport:
     @property
     def std(self) -> dict[str, float | None]:
         return {m: (float(np.std(v)) if (v := self.column(m)) else None) for m in self.metrics}
+
+    def to_csv(self, system: str | None = None) -> str:
+        """Per-file scores as CSV; with ``system``, a first column naming it (several systems in one file)."""
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        lead = [] if system is None else [system]
+        writer.writerow([*(["system"] if system is not None else []), "file", *self.metrics])
+        for r in self.files:
+            writer.writerow([*lead, r.file, *["" if r.scores[m] is None else r.scores[m] for m in self.metrics]])
+        return buffer.getvalue()
 
     def to_json(self) -> dict:
         return {
@@ -116,11 +130,13 @@ def evaluate(
     metrics: str | list[str] = DEFAULT_METRICS_SPEC,
     jobs: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
+    dnsmos_dir: str | Path | None = None,
 ) -> EvalReport:
     """Score enhanced audio ``est`` against ``ref`` (files or folders paired by relative path).
 
     Without ``ref`` only non-intrusive metrics may be asked for. ``jobs > 1`` scores files in
-    parallel processes. ``on_progress(done, total)`` is called after each file.
+    parallel processes. ``on_progress(done, total)`` is called after each file. ``dnsmos_dir`` is
+    the folder of the DNSMOS models, searched first (in the worker processes too).
 
     Example:
         >>> report = evaluate("enhanced/", ref="clean/", metrics="pesq_wb,si_sdr")  # doctest: +SKIP
@@ -143,7 +159,9 @@ def evaluate(
         tasks = [(name, r, e, names) for name, r, e in pairing.pairs]
     if not tasks:
         raise SectlError(f"{est}: no audio files to evaluate")
-    results = _run(tasks, jobs, on_progress)
+    if dnsmos_dir is not None:
+        set_model_dir(dnsmos_dir)
+    results = _run(tasks, jobs, on_progress, dnsmos_dir)
     for result in results:
         if isinstance(result, str):
             report.errors.append(result)
@@ -152,7 +170,7 @@ def evaluate(
     return report
 
 
-def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None) -> list:
+def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, dnsmos_dir=None) -> list:
     results = []
     if jobs <= 1:
         for i, task in enumerate(tasks):
@@ -162,7 +180,7 @@ def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] 
         return results
     # spawn: forked children can deadlock in torch's thread pools once the parent has used them.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_single_thread) as pool:
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(dnsmos_dir,)) as pool:
         for i, result in enumerate(pool.map(_score_job, tasks)):
             results.append(result)
             if on_progress:
@@ -170,9 +188,11 @@ def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] 
     return results
 
 
-def _single_thread() -> None:
-    """Each worker uses one thread: N workers on N cores beat N workers fighting over threads."""
+def _init_worker(dnsmos_dir: str | Path | None) -> None:
+    """One thread per worker (N workers on N cores beat N workers fighting over threads); the parent's DNSMOS folder."""
     torch.set_num_threads(1)
+    if dnsmos_dir is not None:
+        set_model_dir(dnsmos_dir)
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -44,6 +44,7 @@ class TrainState:
     step: int = 0
     best_score: float | None = None
     best_step: int | None = None
+    best_metric: str = ""  # the metric that ranks checkpoints (validation.metric)
     history: list[dict] = field(default_factory=list)
 
 
@@ -122,7 +123,7 @@ class Trainer:
             for name, optimizer in self.task.optimizers.items()
         }
         self.validation_pairs = self._validation_pairs()
-        self.state = TrainState()
+        self.state = TrainState(best_metric=self.config["validation"]["metric"])
         self._between_steps = True
 
     # ----------------------------------------------------------------------------------- set-up
@@ -285,3 +286,17 @@ def train(
     except KeyboardInterrupt:
         trainer.interrupted()
         raise
+
+
+def resume(
+    out: str | Path, overrides: list[str] | tuple[str, ...] = (), callback: Callback | None = None
+) -> TrainState:
+    """Continue the run in folder ``out`` with its own saved configuration (the library behind
+    ``sectl train --out RUN --resume``); ``overrides`` may change execution settings only."""
+    from sectl.train.config import apply_overrides
+
+    config_path = Path(out) / "config.yaml"
+    if not config_path.is_file():
+        raise SectlError(f"{out}: nothing to resume (no config.yaml)")
+    config = apply_overrides(yaml.safe_load(config_path.read_text()), list(overrides))
+    return train(config, out, resume=True, preset="(resumed)", overrides=list(overrides), callback=callback)
