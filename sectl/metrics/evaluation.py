@@ -20,6 +20,7 @@ from sectl.errors import AudioError, SectlError
 from sectl.metrics import DEFAULT_METRICS
 from sectl.metrics.dnsmos import set_model_dir
 from sectl.metrics.intrusive import METRIC_RATE
+from sectl.metrics.provenance import provenance
 from sectl.metrics.registry import METRICS, parse_metric_names, score_signals
 
 DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
@@ -75,6 +76,7 @@ class EvalReport:
             "std": _clean(self.std),
             "unpaired": self.unpaired,
             "errors": self.errors,
+            "provenance": provenance(self.metrics),
         }
 
 

@@ -66,3 +66,15 @@ def test_json_schema(tmp_path, clean_speech):
     assert payload["files"][0]["file"] == "x.wav"
     assert set(payload["files"][0]) == {"file", "stoi", "lsd"}
     assert set(payload["mean"]) == set(payload["std"]) == {"stoi", "lsd"}
+
+
+def test_every_report_records_what_produced_its_numbers(vctk):
+    from sectl.metrics import evaluate
+
+    record = evaluate(vctk / "noisy" / "p287_001.wav", ref=vctk / "clean" / "p287_001.wav",
+                      metrics="pesq_wb,estoi,si_sdr,dnsmos_ovrl").to_json()["provenance"]  # fmt: skip
+    assert record["sectl_version"] and "16 kHz" in record["preprocessing"]["resampling"]
+    assert record["metrics"]["pesq_wb"]["backend"] == "pesq" and record["metrics"]["pesq_wb"]["version"] != "unknown"
+    assert record["metrics"]["estoi"]["backend"] == "pystoi" and "P.862.2" in record["metrics"]["pesq_wb"]["method"]
+    assert set(record["dnsmos"]["model_files_sha256"]) == {"sig_bak_ovr.onnx", "model_v8.onnx"}
+    assert record["dnsmos"]["model_files_sha256"]["model_v8.onnx"].startswith("9246480c")
