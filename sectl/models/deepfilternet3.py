@@ -222,6 +222,7 @@ def deep_filter(spec: torch.Tensor, coefs: torch.Tensor, lookahead: int) -> torc
 
 class DeepFilterNet3(Enhancer):
     name = "deepfilternet3"
+    config_class = DeepFilterNet3Config  # constructor arguments (validated by sectl.train.schema)
 
     def __init__(self, **kwargs) -> None:
         super().__init__()

@@ -39,6 +39,7 @@ SIZES: dict[str, dict] = {
 
 class Demucs(Enhancer):
     name = "demucs"
+    config_class = DemucsConfig  # constructor arguments (validated by sectl.train.schema)
 
     def __init__(self, **kwargs) -> None:
         super().__init__()

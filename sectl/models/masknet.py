@@ -37,6 +37,7 @@ MASKNET_SIZES: dict[str, dict] = {
 
 class MaskNet(Enhancer):
     name = "masknet"
+    config_class = MaskNetConfig  # constructor arguments (validated by sectl.train.schema)
 
     def __init__(self, **kwargs) -> None:
         super().__init__()

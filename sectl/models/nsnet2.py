@@ -40,6 +40,7 @@ NSNET2_SIZES: dict[str, dict] = {
 
 class NSNet2(Enhancer):
     name = "nsnet2"
+    config_class = NSNet2Config  # constructor arguments (validated by sectl.train.schema)
 
     def __init__(self, **kwargs) -> None:
         super().__init__()

@@ -101,6 +101,7 @@ class SpeechVAE(nn.Module):
     """``encode(wave) -> (mean, std)`` latents ``(B, latent_dim, frames)``; ``decode(z, length) -> wave``."""
 
     name = "speech_vae"
+    config_class = SpeechVAEConfig  # constructor arguments (validated by sectl.train.schema)
 
     def __init__(self, **kwargs) -> None:
         super().__init__()

@@ -1,8 +1,8 @@
 """Presets: YAML data resolved as base <- parents (``extends``) <- preset <- ``--set`` overrides.
 
-Every key must exist in ``presets/base.yaml`` (unknown keys are rejected with their dotted name) and
-values must have the base value's type (ints are accepted where floats are expected; ``null`` in the
-base accepts anything).
+Every key must exist in ``presets/base.yaml`` (unknown keys are rejected with their dotted name); the
+merged result is validated by the typed schema in :mod:`sectl.train.schema` (types, choices, model
+arguments against the chosen architecture), and errors name the key, the value and what was expected.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from sectl.errors import ConfigError
+from sectl.train.schema import validate
 
 PRESET_DIR = Path(os.environ.get("SECTL_PRESETS", Path(__file__).resolve().parents[2] / "presets"))
 BASE = "base"
@@ -55,35 +56,15 @@ def _merge(base: dict, diff: dict, schema: dict, prefix: str = "") -> dict:
         dotted = f"{prefix}{key}"
         if key not in schema:
             raise ConfigError(f"unknown config key {dotted!r}")
-        if isinstance(schema[key], dict):
+        if isinstance(schema[key], dict) and schema[key]:
             if not isinstance(value, dict):
                 raise ConfigError(f"{dotted}: expected a mapping of keys, got {value!r}")
             out[key] = _merge(out[key], value, schema[key], f"{dotted}.")
+        elif isinstance(schema[key], dict) and isinstance(value, dict):  # a free-form mapping (model.args): merged
+            out[key] = {**(out[key] or {}), **value}
         else:
-            out[key] = _checked(dotted, value, schema[key])
+            out[key] = value
     return out
-
-
-def _checked(key: str, value: Any, default: Any) -> Any:
-    if default is None or value is None:
-        return value
-    if isinstance(default, bool):
-        ok = isinstance(value, bool)
-    elif isinstance(default, float):
-        if isinstance(value, str):  # YAML 1.1 reads "1e-3" (no dot) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    elif isinstance(default, int):
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, type(default))
-    if not ok:
-        raise ConfigError(f"{key}: expected {type(default).__name__}, got {value!r}")
-    return value
 
 
 def load_preset_chain(name_or_path: str | Path, seen: tuple = ()) -> dict:
@@ -128,7 +109,7 @@ def base_config() -> dict:
 def resolve_config(preset: str | Path = "baseline", overrides: list[str] | tuple[str, ...] = ()) -> dict:
     """The full configuration: base defaults <- preset chain <- overrides, all validated."""
     schema = _read_yaml(preset_path(BASE))
-    return apply_overrides(_merge(schema, load_preset_chain(preset), schema), overrides)
+    return apply_overrides(validate(_merge(schema, load_preset_chain(preset), schema)), overrides)
 
 
 def apply_overrides(config: dict, overrides: list[str] | tuple[str, ...]) -> dict:
@@ -140,7 +121,7 @@ def apply_overrides(config: dict, overrides: list[str] | tuple[str, ...]) -> dic
         for key in reversed(keys):
             diff = {key: diff}
         config = _merge(config, diff, schema)
-    return config
+    return validate(config)
 
 
 def get(config: dict, dotted: str) -> Any:

@@ -99,9 +99,8 @@ def seeded(config: dict, build: Callable[[], nn.Module]) -> nn.Module:
 
 def build_model(config: dict) -> Enhancer:
     m = config["model"]
-    return seeded(config, lambda: build_enhancer(
-        m["name"], m["size"], hidden=m["hidden"], depth=m["depth"], bottleneck=m["bottleneck"], causal=m["causal"]
-    ))  # fmt: skip
+    shortcuts = {k: m[k] for k in ("hidden", "depth", "bottleneck", "causal") if m[k] is not None}
+    return seeded(config, lambda: build_enhancer(m["name"], m["size"], **{**(m["args"] or {}), **shortcuts}))
 
 
 def build_sampler(config: dict, sample_rate: int):
@@ -151,7 +150,9 @@ class EnhancerTask(TrainingTask):
                     f"leave model.* at its defaults to take the architecture from init_from"
                 )
         else:
-            self.config = {**self.config, "model": {**{k: None for k in self.config["model"]}, "name": trained.name}}
+            # Recorded in full, so the saved config rebuilds exactly this architecture (e.g. on --resume).
+            model = {**{k: None for k in self.config["model"]}, "name": trained.name, "args": dict(trained.constructor_args)}
+            self.config = {**self.config, "model": model}
         return copy.deepcopy(trained), trained.to(self.device)
 
     def step(self, step: int) -> dict[str, float]:

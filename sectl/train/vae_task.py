@@ -84,7 +84,7 @@ class VAETask(TrainingTask):
         m, v, t = config["model"], config["vae"], config["train"]
         if config["init_from"] is not None:
             raise SectlError("init_from: not supported for task vae yet (train from scratch)")
-        self.model: SpeechVAE = seeded(config, lambda: build_codec(m["name"], m["size"]))
+        self.model: SpeechVAE = seeded(config, lambda: build_codec(m["name"], m["size"], **(m["args"] or {})))
         self.sample_rate = self.model.sample_rate
         self.discriminators = seeded(config, lambda: Discriminators(width=v["discriminator_width"]))
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()

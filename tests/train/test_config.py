@@ -55,3 +55,41 @@ def test_preset_file_with_extends_chain(tmp_path):
     (tmp_path / "child.yaml").write_text("extends: parent\ntrain:\n  lr: 0.01\n")
     config = resolve_config(tmp_path / "child.yaml")
     assert get(config, "train.steps") == 7 and get(config, "train.lr") == 0.01 and get(config, "loss.mal") == 1.0
+
+
+@pytest.mark.parametrize("override,message", [
+    ("model.hidden=wide", "model.hidden: expected int, got 'wide'"),
+    ("train.threads=many", "train.threads: expected int, got 'many'"),
+    ("model.bottleneck=gru", "model.bottleneck: expected 'lstm' or 'conv', got 'gru'"),
+    ("mal.variant=frozen_fe", "mal.variant: expected 'frozen', 'frozen-fe' or 'dynamic'"),
+    ("distill.joint=maybe", "distill.joint: expected bool"),
+    ("model.name=nsnet3", "model.name: unknown architecture 'nsnet3'"),
+])
+def test_null_defaults_and_choices_are_type_checked_with_key_value_and_expectation(override, message):
+    with pytest.raises(ConfigError) as info:
+        resolve_config("baseline", [override])
+    assert message in str(info.value)
+
+
+def test_model_arguments_are_validated_against_the_chosen_architecture():
+    config = resolve_config("baseline", ["model.name=masknet", "model.args={n_fft: 1024, hop: 256, layers: 1}"])
+    assert config["model"]["args"] == {"n_fft": 1024, "hop": 256, "layers": 1}
+    from sectl.train.tasks import build_model
+
+    built = build_model(config)
+    assert (built.config.n_fft, built.config.hop, built.config.layers) == (1024, 256, 1)
+    with pytest.raises(ConfigError, match="model.args.nfft: masknet has no argument 'nfft'"):
+        resolve_config("baseline", ["model.name=masknet", "model.args={nfft: 1024}"])
+    with pytest.raises(ConfigError, match="model.args.hop: expected int for masknet, got 'big'"):
+        resolve_config("baseline", ["model.name=masknet", "model.args={hop: big}"])
+    with pytest.raises(ConfigError, match="model.hidden: deepfilternet3 has no argument 'hidden'"):
+        resolve_config("baseline", ["model.name=deepfilternet3", "model.size=paper", "model.hidden=8"])
+    with pytest.raises(ConfigError, match="model.size: 'small' is not a size of nsnet2"):
+        resolve_config("baseline", ["model.name=nsnet2"])
+
+
+def test_the_resolved_configuration_is_plain_yaml():
+    import yaml
+
+    config = resolve_config("vae_jmas")
+    assert yaml.safe_load(yaml.safe_dump(config)) == config

@@ -212,3 +212,19 @@ def test_deepfilternet3_fine_tunes_at_48_khz_and_keeps_its_run_config(models_dir
 def test_model_settings_that_contradict_init_from_are_refused(models_dir, data_dir, tmp_path):
     with pytest.raises(SectlError, match="architecture differs"):
         train(pretrained_config(data_dir, "finetune", "nsnet2", "model.name=demucs", "model.size=tiny"), tmp_path / "x")
+
+
+def test_a_run_started_from_a_pretrained_model_resumes_from_its_folder(models_dir, data_dir, tmp_path):
+    from sectl.train import resume
+
+    config = pretrained_config(data_dir, "mal", "nsnet2", "train.steps=3", "train.checkpoint_every=100")
+
+    def stop_at_1(event, data):
+        if event == "step" and data["step"] == 1:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "run", callback=stop_at_1)
+    saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert saved["model"]["name"] == "nsnet2" and saved["model"]["args"]["hidden"] == 400  # recorded in full
+    assert resume(tmp_path / "run").step == 3

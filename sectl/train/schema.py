@@ -1,0 +1,215 @@
+"""The typed schema of a training configuration: one pydantic model per section of ``presets/base.yaml``.
+
+Why pydantic: it validates nested data with precise, located errors and converts YAML scalars
+carefully, which a hand-written checker did not (keys whose default is ``null`` skipped the type
+check, so ``--set model.hidden=wide`` ended in a traceback). Presets stay YAML diffs and the resolved
+configuration stays a plain dict (``model_dump``), saved as plain YAML in each run.
+
+Model arguments are validated against the chosen architecture: the ``model.hidden``/``depth``/
+``bottleneck``/``causal`` shortcuts must be arguments of that architecture, and ``model.args`` (any
+constructor argument, e.g. MaskNet's ``n_fft``) is checked against the architecture's config
+dataclass field by field.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union, get_origin, get_type_hints
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic_core import PydanticCustomError
+
+from sectl.errors import ConfigError
+
+
+def _number(value: Any) -> Any:
+    """Ints and floats, and numeric strings (YAML 1.1 reads ``1e-3`` as a string); never booleans."""
+    if isinstance(value, bool):
+        raise PydanticCustomError("float_type", "expected float")
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            raise PydanticCustomError("float_type", "expected float") from None
+    return value
+
+
+Float = Annotated[float, BeforeValidator(_number)]
+Int = Annotated[int, Strict()]
+Bool = Annotated[bool, Strict()]
+Folders = Optional[Union[str, list[str]]]
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelSection(Section):
+    name: str = "demucs"
+    size: Optional[str] = "small"
+    hidden: Optional[Int] = None
+    depth: Optional[Int] = None
+    bottleneck: Optional[Literal["lstm", "conv"]] = None
+    causal: Optional[Bool] = None
+    args: dict[str, Any] = {}
+
+    @model_validator(mode="after")
+    def _fits_the_architecture(self) -> "ModelSection":
+        from sectl.models import ARCHITECTURE_SIZES, CODEC_SIZES, MODEL_CLASSES
+
+        if self.name not in MODEL_CLASSES:
+            raise PydanticCustomError("architecture", f"model.name: unknown architecture {self.name!r}; known: {', '.join(MODEL_CLASSES)}")
+        sizes = {**ARCHITECTURE_SIZES, **CODEC_SIZES}[self.name]
+        if self.size is not None and self.size not in sizes:
+            raise PydanticCustomError("size", f"model.size: {self.size!r} is not a size of {self.name}; known: {', '.join(sizes)}")
+        config_class = MODEL_CLASSES[self.name].config_class
+        types = get_type_hints(config_class)
+        for key in ("hidden", "depth", "bottleneck", "causal"):
+            if getattr(self, key) is not None and key not in types:
+                raise PydanticCustomError("argument", f"model.{key}: {self.name} has no argument {key!r}")
+        for key, value in self.args.items():
+            if key not in types:
+                raise PydanticCustomError(
+                    "argument", f"model.args.{key}: {self.name} has no argument {key!r}; its arguments: {', '.join(types)}"
+                )
+            try:
+                TypeAdapter(types[key]).validate_python(value, strict=True)
+            except ValidationError:
+                raise PydanticCustomError(
+                    "argument", f"model.args.{key}: expected {_type_name(types[key])} for {self.name}, got {value!r}"
+                ) from None
+        return self
+
+
+def _type_name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) if get_origin(annotation) is None else str(annotation)
+
+
+class DataSection(Section):
+    clean: Folders = None
+    noise: Folders = None
+    rir: Folders = None
+    noisy: Folders = None
+    segment_s: Float = 2.0
+    snr_db: tuple[Float, Float] = (-5.0, 20.0)
+    gain_db: tuple[Float, Float] = (-20.0, 0.0)
+    rir_prob: Float = 0.3
+    noise_filter_prob: Float = 0.5
+
+
+class ValidationSection(Section):
+    noisy: Optional[str] = None
+    clean: Optional[str] = None
+    every: Int = 100
+    metric: str = "pesq_wb"
+    metrics: list[str] = ["pesq_wb", "estoi", "si_sdr"]
+
+
+class TrainSection(Section):
+    steps: Int = 10000
+    batch_size: Int = 16
+    lr: Float = 3e-4
+    betas: tuple[Float, Float] = (0.9, 0.999)
+    weight_decay: Float = 0.0
+    schedule: Literal["cosine", "exponential"] = "cosine"
+    warmup_steps: Int = 100
+    min_lr_ratio: Float = 0.05
+    lr_decay: Float = 0.999996
+    grad_clip: Float = 5.0
+    checkpoint_every: Int = 100
+    log_every: Int = 10
+    device: str = "auto"
+    threads: Optional[Int] = None
+
+
+class LossSection(Section):
+    l1: Float = 1.0
+    mrstft: Float = 1.0
+    sisdr: Float = 0.0
+    ssl: Float = 0.0
+    mal: Float = 0.0
+    ssl_mse: Float = 0.0
+    ssl_pad: Float = 0.0
+    ssl_sdtw: Float = 0.0
+
+
+class SSLSection(Section):
+    model: str = "wavlm_base"
+    layer: Int = 6
+    checkpoint: Optional[str] = None
+
+
+class SSLAlignSection(Section):
+    pad_range: tuple[Float, Float] = (0.02, 0.05)
+    pad_side: Literal["left", "right"] = "left"
+    speeds: list[Float] = [0.8, 0.9, 1.0, 1.1, 1.2]
+    gamma: Float = 0.1
+
+
+class VAELossSection(Section):
+    mrstft: Float = 1.0
+    adv: Float = 0.1
+    fm: Float = 2.0
+    kl: Float = 1e-3
+
+
+class VAESection(Section):
+    loss: VAELossSection
+    ema_decay: Float = 0.999
+    discriminator_width: Float = 1.0
+
+
+class DistillSection(Section):
+    method: Literal["none", "tas", "jmas"] = "none"
+    margin_cos: Float = 0.5
+    margin_dist: Float = 0.25
+    joint: Bool = True
+    adaptive: Bool = True
+    weight: Float = 2.5
+
+
+class MALSection(Section):
+    variant: Literal["frozen", "frozen-fe", "dynamic"] = "frozen"
+    levels: Optional[list[Int]] = None
+    weights: Optional[list[Float]] = None
+    frozen_levels: Int = 2
+    collapse_threshold: Float = 0.05
+
+
+class TrainingConfig(Section):
+    task: Literal["enhancer", "vae"] = "enhancer"
+    seed: Int = 0
+    init_from: Optional[str] = None
+    model: ModelSection
+    data: DataSection
+    validation: ValidationSection
+    train: TrainSection
+    loss: LossSection
+    ssl: SSLSection
+    ssl_align: SSLAlignSection
+    vae: VAESection
+    distill: DistillSection
+    mal: MALSection
+
+
+_EXPECTED = {
+    "int_type": "int", "int_parsing": "int", "int_from_float": "int", "float_type": "float",
+    "float_parsing": "float", "bool_type": "bool", "bool_parsing": "bool", "string_type": "str",
+    "list_type": "a list", "tuple_type": "a list", "dict_type": "a mapping",
+}  # fmt: skip
+
+
+def validate(config: dict) -> dict:
+    """The configuration checked against the schema and normalised (plain data); one clear error otherwise."""
+    try:
+        return TrainingConfig.model_validate(config).model_dump(mode="json")
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        if error["type"] == "extra_forbidden":
+            raise ConfigError(f"unknown config key {where!r}") from None
+        if error["type"] in _EXPECTED:
+            raise ConfigError(f"{where}: expected {_EXPECTED[error['type']]}, got {error['input']!r}") from None
+        if error["type"] == "literal_error":
+            raise ConfigError(f"{where}: expected {error['ctx']['expected']}, got {error['input']!r}") from None
+        prefix = f"{where}: " if where and not error["msg"].startswith("model.") else ""
+        raise ConfigError(f"{prefix}{error['msg']}") from None
