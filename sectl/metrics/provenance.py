@@ -21,6 +21,7 @@ BACKENDS = {
     "lsd": ("sectl", "512-point Hann STFT, hop 128, power floored at 1e-10"),
     "mcd": ("sectl", "c1..c24 of an 80-band mel spectrum, floor 80 dB below the reference peak, no DTW"),
     "mel_distance": ("sectl", "mean |log10 mel power| difference, 80 bands, floor 1e-5"),
+    "composite": ("sectl", "Hu and Loizou 2008 (composite.m): PESQ-WB, order-16 LLR, Klatt WSS, segSNR [-10, 35] dB"),
     "dnsmos": ("onnxruntime", "DNSMOS P.835 (sig_bak_ovr.onnx) and P.808 (model_v8.onnx), 9.01 s windows hopped by 1 s"),
 }
 
@@ -46,7 +47,8 @@ def provenance(metrics: list[str]) -> dict[str, Any]:
         "metrics": {},
     }
     for name in metrics:
-        backend, method = BACKENDS["dnsmos" if name.startswith("dnsmos_") else name]
+        family = "dnsmos" if name.startswith("dnsmos_") else "composite" if name in ("csig", "cbak", "covl", "segsnr") else name
+        backend, method = BACKENDS[family]
         record["metrics"][name] = {"backend": backend, "version": _version(backend), "method": method}
     if any(name.startswith("dnsmos_") for name in metrics):
         record["dnsmos"] = _dnsmos_record()

@@ -30,6 +30,12 @@ class Metric:
     group: str | None = None
 
 
+def _composite_scores(est: np.ndarray, *, ref: np.ndarray) -> dict[str, float]:
+    from sectl.metrics.composite import composite
+
+    return composite(est, ref=ref)
+
+
 def _dnsmos_scores(est: np.ndarray) -> dict[str, float]:
     from sectl.metrics.dnsmos import score_signal  # imported lazily: needs onnxruntime + model files
 
@@ -47,6 +53,8 @@ METRICS: dict[str, Metric] = {
         Metric("lsd", intrusive.lsd, higher_is_better=False, unit="dB"),
         Metric("mcd", intrusive.mcd, higher_is_better=False, unit="dB"),
         Metric("mel_distance", intrusive.mel_distance, higher_is_better=False),
+        *[Metric(k, _composite_scores, group="composite") for k in ("csig", "cbak", "covl")],
+        Metric("segsnr", _composite_scores, unit="dB", group="composite"),
         *[
             Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos")
             for k in ("sig", "bak", "ovrl", "p808")
@@ -88,7 +96,9 @@ def score_signals(
             if metric.group is not None:
                 if metric.group not in group_results:
                     try:
-                        group_results[metric.group] = metric.compute(est)  # type: ignore[assignment]
+                        group_results[metric.group] = (  # type: ignore[assignment]
+                            metric.compute(est, ref=ref) if metric.intrusive else metric.compute(est)
+                        )
                     except SectlError:
                         raise
                     except Exception as exc:  # noqa: BLE001 - recorded per metric below
