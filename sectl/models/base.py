@@ -6,11 +6,32 @@ losses without copying a ``forward``.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import torch
 from torch import nn
 
 
-class Enhancer(nn.Module):
+class Configurable:
+    """A model built from one config dataclass (``config_class``): its fields are the constructor
+    arguments that checkpoints store and presets validate; ``sample_rate`` is one of them."""
+
+    config_class: type
+    config: Any
+    sample_rate: int
+
+    def configure(self, kwargs: dict[str, Any]) -> Any:
+        self.config = self.config_class(**kwargs)
+        self.sample_rate = self.config.sample_rate
+        return self.config
+
+    @property
+    def constructor_args(self) -> dict[str, Any]:
+        return asdict(self.config)
+
+
+class Enhancer(Configurable, nn.Module):
     """A waveform-to-waveform enhancer ``y = scale * decode(encode(x / scale))`` at ``sample_rate``.
 
     Subclasses set ``sample_rate`` from a constructor argument, so it is saved in checkpoints and

@@ -24,7 +24,7 @@ complex path) and the embedding, deepest last.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -226,9 +226,7 @@ class DeepFilterNet3(Enhancer):
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
-        self.config = DeepFilterNet3Config(**kwargs)
-        c = self.config
-        self.sample_rate = c.sample_rate
+        c = self.configure(kwargs)
         self.hop = c.n_fft // 2
         widths = erb_band_widths(c.sample_rate, c.n_fft, c.erb_bands, c.min_erb_bins)
         self.alpha = norm_alpha(c.sample_rate, self.hop, c.norm_tau_s)
@@ -240,10 +238,6 @@ class DeepFilterNet3(Enhancer):
         self.encoder = DfnEncoder(c)
         self.erb_decoder = ErbDecoder(c)
         self.df_decoder = DfDecoder(c)
-
-    @property
-    def constructor_args(self) -> dict:
-        return asdict(self.config)
 
     def encoder_levels(self) -> list[nn.Module]:
         e = self.encoder

@@ -8,7 +8,7 @@ convolutional bottleneck for fully convolutional models.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -43,9 +43,7 @@ class Demucs(Enhancer):
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
-        self.config = DemucsConfig(**kwargs)
-        c = self.config
-        self.sample_rate = c.sample_rate
+        c = self.configure(kwargs)
         self.encoder = nn.ModuleList()
         decoder = []
         chin, channels = 1, c.hidden
@@ -60,10 +58,6 @@ class Demucs(Enhancer):
             self.bottleneck = ConvBottleneck(chin, causal=c.causal)
         else:
             raise ValueError(f"unknown bottleneck {c.bottleneck!r}; use 'lstm' or 'conv'")
-
-    @property
-    def constructor_args(self) -> dict:
-        return asdict(self.config)
 
     def valid_length(self, length: int) -> int:
         c = self.config

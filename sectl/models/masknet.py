@@ -9,7 +9,7 @@ returns the per-level features (the noisy STFT, the frame embedding, the recurre
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -41,18 +41,12 @@ class MaskNet(Enhancer):
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
-        self.config = MaskNetConfig(**kwargs)
-        c = self.config
-        self.sample_rate = c.sample_rate
+        c = self.configure(kwargs)
         bins = c.n_fft // 2 + 1
         self.register_buffer("window", torch.hann_window(c.n_fft), persistent=False)
         self.embed = nn.Sequential(nn.Linear(bins, c.hidden), nn.LayerNorm(c.hidden), nn.ReLU())
         self.rnn = nn.LSTM(c.hidden, c.hidden, c.layers, batch_first=True, bidirectional=not c.causal)
         self.mask = nn.Linear(c.hidden * (1 if c.causal else 2), bins)
-
-    @property
-    def constructor_args(self) -> dict:
-        return asdict(self.config)
 
     def valid_length(self, length: int) -> int:
         hop = self.config.hop

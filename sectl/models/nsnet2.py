@@ -12,7 +12,7 @@ states; ``decode`` maps the GRU states to the gain.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -44,9 +44,7 @@ class NSNet2(Enhancer):
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
-        self.config = NSNet2Config(**kwargs)
-        c = self.config
-        self.sample_rate = c.sample_rate
+        c = self.configure(kwargs)
         bins = c.n_fft // 2 + 1
         # Symmetric, as the published feature code (``np.hanning``) uses for analysis and synthesis.
         self.register_buffer("window", sqrt_hann_window(c.n_fft, periodic=False), persistent=False)
@@ -57,10 +55,6 @@ class NSNet2(Enhancer):
             nn.Linear(c.fc_hidden, c.fc_hidden), nn.ReLU(),
             nn.Linear(c.fc_hidden, bins), nn.Sigmoid(),
         )  # fmt: skip
-
-    @property
-    def constructor_args(self) -> dict:
-        return asdict(self.config)
 
     def encoder_levels(self) -> list[nn.Module]:
         return [nn.Identity(), self.fc_in, self.gru]

@@ -13,13 +13,14 @@ Sizes: ``tiny`` (tests), ``small`` (trains on a CPU in hours), ``paper`` (about 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 from sectl.models.activations import AntiAliased, Snake, SnakeBeta
+from sectl.models.base import Configurable
 
 
 def wn_conv(cin: int, cout: int, kernel: int, stride: int = 1, dilation: int = 1, padding: int | None = None) -> nn.Module:
@@ -97,7 +98,7 @@ class DecoderBlock(nn.Module):
         return sum(block(x) for block in self.resblocks) / len(self.resblocks)
 
 
-class SpeechVAE(nn.Module):
+class SpeechVAE(Configurable, nn.Module):
     """``encode(wave) -> (mean, std)`` latents ``(B, latent_dim, frames)``; ``decode(z, length) -> wave``."""
 
     name = "speech_vae"
@@ -105,11 +106,10 @@ class SpeechVAE(nn.Module):
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
-        self.config = SpeechVAEConfig(**kwargs)
-        c = self.config
+        c = self.configure(kwargs)
         if math.prod(c.encoder_strides) != math.prod(c.decoder_strides):
             raise ValueError("encoder and decoder strides must have the same product (the hop)")
-        self.sample_rate, self.hop = c.sample_rate, math.prod(c.encoder_strides)
+        self.hop = math.prod(c.encoder_strides)
         channels = c.encoder_channels
         layers: list[nn.Module] = [wn_conv(1, channels, 7)]
         for stride in c.encoder_strides:
@@ -123,10 +123,6 @@ class SpeechVAE(nn.Module):
             blocks.append(DecoderBlock(channels, stride, c.resblock_kernels))
             channels //= 2
         self.decoder = nn.Sequential(*blocks, AntiAliased(SnakeBeta(channels)), wn_conv(channels, 1, 7), nn.Tanh())
-
-    @property
-    def constructor_args(self) -> dict:
-        return asdict(self.config)
 
     def frames(self, length: int) -> int:
         return max(1, -(-length // self.hop))
