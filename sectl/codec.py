@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from sectl.audio import STDIO, find_audio_files, read_audio, write_audio
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.fileutil import atomic_write_bytes
 from sectl.models.vae import SpeechVAE
 
@@ -154,7 +154,7 @@ def plan(inputs: list[str | Path], output: str | Path, suffix: str, accept: Call
     """``(src, dst)`` pairs: folders keep relative paths, a single file may name its output, ``-`` pairs with ``-``."""
     if any(str(i) == STDIO for i in inputs):
         if len(inputs) != 1 or str(output) != STDIO:
-            raise SectlError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
+            raise UsageError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
         return [(STDIO, STDIO)]
     out = Path(output)
     if len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix:

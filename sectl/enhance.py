@@ -8,6 +8,7 @@ any channel count) -> :func:`enhance_file` (streams a file to an atomic output) 
 from __future__ import annotations
 
 import multiprocessing
+import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +19,7 @@ import torch
 from sectl.audio import STDIO, find_audio_files, read_audio, resample, write_audio
 from sectl.audio.io import AUDIO_EXTENSIONS, default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.models import Enhancer
 
 CHUNK_S = 10.0
@@ -117,6 +118,15 @@ def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> 
     return fn
 
 
+def chunking(chunk_s: float, overlap_s: float, rate: int) -> tuple[int, int]:
+    """Chunk and overlap in samples; the overlap is capped at half the chunk (``--chunk 1`` with the
+    default 1 s overlap would otherwise leave no hop)."""
+    if chunk_s <= 0:
+        raise UsageError(f"chunk length must be positive, got {chunk_s} s")
+    chunk = max(2, int(chunk_s * rate))
+    return chunk, min(int(overlap_s * rate), chunk // 2)
+
+
 def enhance_tensor(
     model: Enhancer,
     wave: torch.Tensor,
@@ -127,7 +137,7 @@ def enhance_tensor(
 ) -> torch.Tensor:
     """Enhance ``(C, T)`` (or ``(T,)``) at any rate; returns the same shape and rate."""
     x = wave if wave.dim() == 2 else wave.unsqueeze(0)
-    ola = OverlapAdd(model_fn(model, sample_rate, dry_wet), int(chunk_s * sample_rate), int(overlap_s * sample_rate))
+    ola = OverlapAdd(model_fn(model, sample_rate, dry_wet), *chunking(chunk_s, overlap_s, sample_rate))
     y = ola(x)
     return y if wave.dim() == 2 else y[0]
 
@@ -148,7 +158,7 @@ def enhance_file(
         return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src])
     info, blocks = read_blocks(src, block_frames=int(chunk_s * 1000))
     rate = info.samplerate
-    ola = OverlapAdd(model_fn(model, rate, dry_wet), int(chunk_s * rate), int(overlap_s * rate))
+    ola = OverlapAdd(model_fn(model, rate, dry_wet), *chunking(chunk_s, overlap_s, rate))
     return write_blocks(
         dst,
         ola.stream(blocks),
@@ -176,11 +186,11 @@ def plan_outputs(inputs: list[str | Path], output: str | Path) -> list[tuple[str
     """
     if any(str(i) == STDIO for i in inputs):
         if len(inputs) != 1 or str(output) != STDIO:
-            raise SectlError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
+            raise UsageError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
         return [(STDIO, STDIO)]
     out = Path(output)
     if str(output) == STDIO:
-        raise SectlError("'-o -' (stdout) needs '-' (stdin) as the input")
+        raise UsageError("'-o -' (stdout) needs '-' (stdin) as the input")
     single_file = len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in AUDIO_EXTENSIONS
     if single_file:
         return [(str(inputs[0]), str(out))]
@@ -235,6 +245,14 @@ def enhance_paths(
     Pass a loaded ``model``, or ``model_source`` (a name, run folder, checkpoint, ``None`` for the
     default), which ``jobs > 1`` workers load once each. ``dry_wet`` keeps some of each input.
     """
+    if jobs > 1 and model is not None:
+        # Worker processes load their model from a file: hand them this one, not the named source.
+        from sectl.models.checkpoint import save_checkpoint
+
+        with tempfile.TemporaryDirectory() as tmp:
+            save_checkpoint(Path(tmp) / "model.pt", model)
+            return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite,
+                                 jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet)  # fmt: skip
     plan = plan_outputs(inputs, output)
     if not plan:
         raise SectlError("no audio files found in the inputs")

@@ -26,5 +26,9 @@ class OutputExistsError(SectlError):
     """An output would overwrite an existing file (or an input) without permission."""
 
 
-class ConfigError(SectlError):
+class UsageError(SectlError):
+    """The request itself is wrong (arguments that exclude each other, a bad setting): exit code 2."""
+
+
+class ConfigError(UsageError):
     """A preset or override is invalid; the message names the key."""

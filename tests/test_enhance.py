@@ -142,3 +142,29 @@ def test_cli_atten_lim_zero_writes_the_input(vctk, tmp_path):
     assert np.abs(written.astype(int) - original).max() <= 1  # the same PCM, up to rounding
     bad = CliRunner().invoke(app, ["enhance", str(src), "-o", str(tmp_path / "x.wav"), "--mix", "2"])
     assert bad.exit_code == 2
+
+
+def test_a_one_second_chunk_works_and_bad_settings_exit_2(vctk, tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    src = vctk / "noisy" / "p287_001.wav"
+    result = CliRunner().invoke(app, ["enhance", str(src), "-o", str(tmp_path / "x.wav"), "--chunk", "1", "--model", "nsnet2"])
+    assert result.exit_code == 0, result.output
+    assert sf.info(tmp_path / "x.wav").frames == sf.info(src).frames
+    piped = CliRunner().invoke(app, ["enhance", str(src), "-o", "-"])
+    assert piped.exit_code == 2 and "needs '-' (stdin)" in piped.stderr
+    config = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "r"), "--set", "model.hidden=wide"])
+    assert config.exit_code == 2 and "model.hidden: expected int, got 'wide'" in config.stderr
+
+
+def test_parallel_jobs_run_the_given_model_not_the_default(model, tmp_path):
+    for name in "ab":
+        write_wav(tmp_path / "in" / f"{name}.wav", tone(0.3))
+    enhance_paths([tmp_path / "in"], tmp_path / "one", model=model, jobs=1)
+    enhance_paths([tmp_path / "in"], tmp_path / "two", model=model, jobs=2)
+    for name in "ab":
+        one, _ = sf.read(tmp_path / "one" / f"{name}.wav")
+        two, _ = sf.read(tmp_path / "two" / f"{name}.wav")
+        assert np.array_equal(one, two)  # the tiny model in both, not DeepFilterNet3 in the workers

@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
@@ -39,12 +39,15 @@ def warn(message: str) -> None:
 
 
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn :class:`SectlError` into one line on stderr and exit code 1 (no traceback)."""
+    """Turn :class:`SectlError` into one line on stderr and an exit code (no traceback): 2 for bad
+    arguments or configuration (:class:`UsageError`), 1 for everything else."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except UsageError as exc:
+            fail(str(exc), code=EXIT_USAGE)
         except SectlError as exc:
             fail(str(exc))
         except KeyboardInterrupt:

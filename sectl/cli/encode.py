@@ -45,12 +45,12 @@ def encode_command(
 @handle_errors
 def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json) -> None:
     from sectl import codec
-    from sectl.errors import SectlError
+    from sectl.errors import UsageError
     from sectl.metrics import parse_metric_names
     from sectl.models.loading import load_codec, resolve_model_path
 
     if decode and roundtrip:
-        raise SectlError("--decode and --roundtrip exclude each other")
+        raise UsageError("--decode and --roundtrip exclude each other")
     vae = load_codec(model)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]

@@ -27,7 +27,7 @@ def test_train_then_enhance_from_the_command_line(data_dir, tmp_path):
 
 def test_train_bad_override_is_one_line_error(tmp_path):
     result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--set", "train.stepz=1"])
-    assert result.exit_code == 1 and "train.stepz" in result.stderr
+    assert result.exit_code == 2 and "train.stepz" in result.stderr  # bad configuration: exit 2, as documented
 
 
 def test_enhance_bad_file_exit_code(tiny_checkpoint, tmp_path):
