@@ -51,12 +51,32 @@ def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tens
     return AF.resample(samples, orig_rate, new_rate)
 
 
+def _check_wav_length(name: str, header: bytes, size: int) -> None:
+    """Refuse a WAV whose ``data`` chunk declares more bytes than the file holds (an interrupted copy).
+
+    libsndfile silently reads what is there, so a cut-off file would be processed as a short one.
+    Streaming writers put 0 or 0xFFFFFFFF in the size field: those are not declarations.
+    """
+    if header[:4] != b"RIFF" or header[8:12] != b"WAVE":
+        return
+    offset = 12
+    while offset + 8 <= len(header):
+        chunk, length = header[offset : offset + 4], int.from_bytes(header[offset + 4 : offset + 8], "little")
+        if chunk == b"data":
+            available = size - (offset + 8)
+            if 0 < length < 0xFFFFFFFF and length > available:
+                raise AudioError(name, f"truncated: the header declares {length} bytes of audio, the file holds {max(0, available)}")
+            return
+        offset += 8 + length + (length & 1)
+
+
 def _open_source(path: str | Path) -> tuple[str, BinaryIO | str]:
     """Name used in messages and what soundfile should read (stdin is buffered first)."""
     if str(path) == STDIO:
         data = sys.stdin.buffer.read()
         if not data:
             raise AudioError("<stdin>", "no data on standard input")
+        _check_wav_length("<stdin>", data[:65536], len(data))
         return "<stdin>", io.BytesIO(data)
     p = Path(path)
     if not p.exists():
@@ -65,6 +85,8 @@ def _open_source(path: str | Path) -> tuple[str, BinaryIO | str]:
         raise AudioError(p, "is a folder, not an audio file")
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
+    with open(p, "rb") as handle:
+        _check_wav_length(str(p), handle.read(65536), p.stat().st_size)
     return str(p), str(p)
 
 

@@ -134,3 +134,16 @@ def test_multichannel_write_keeps_channels(tmp_path):
     stereo = torch.stack([torch.from_numpy(tone(0.1)), torch.zeros(1600)])
     write_audio(tmp_path / "st.flac", stereo, 16000)
     assert read_audio(tmp_path / "st.flac", mono=False).samples.shape == (2, 1600)
+
+
+def test_an_interrupted_copy_is_reported_as_truncated_by_name(tmp_path, vctk):
+    from sectl.audio.stream import read_blocks
+
+    whole = (vctk / "noisy" / "p287_001.wav").read_bytes()
+    cut = tmp_path / "cut.wav"
+    cut.write_bytes(whole[:100])  # the first 100 bytes of a 2 s file
+    with pytest.raises(AudioError, match=r"cut.wav: truncated: the header declares \d+ bytes of audio, the file holds 56"):
+        read_audio(cut)
+    with pytest.raises(AudioError, match="truncated"):
+        read_blocks(cut, 1000)
+    read_audio(vctk / "noisy" / "p287_001.wav")  # complete files still read
