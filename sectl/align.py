@@ -118,7 +118,7 @@ def align_files(
     return align_waves(wave_a, wave_b, fn, hop_s, gamma, band)
 
 
-def plot_alignment(alignment: Alignment, path: str | Path, labels: tuple[str, str] = ("A", "B")) -> None:
+def plot_alignment(alignment: Alignment, path: str | Path, labels: tuple[str, str] = ("A", "B"), overwrite: bool = False) -> None:
     """Cost matrix with the hard path, time axes in seconds, saved as PNG."""
     plt = pyplot()
     n, m = alignment.frames
@@ -132,4 +132,4 @@ def plot_alignment(alignment: Alignment, path: str | Path, labels: tuple[str, st
     ax.set_title(f"soft-DTW cost {alignment.cost:.3g}, divergence {alignment.divergence:.3g}")
     ax.legend(loc="upper left")
     fig.tight_layout()
-    save_png(fig, path)
+    save_png(fig, path, overwrite)

@@ -38,6 +38,15 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+def write_new(path: str | Path, payload: bytes, overwrite: bool = False) -> None:
+    """Write a report or plot atomically, refusing to replace an existing file unless ``overwrite``."""
+    from sectl.errors import OutputExistsError
+
+    if Path(path).exists() and not overwrite:
+        raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
+    atomic_write_bytes(path, payload)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

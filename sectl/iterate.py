@@ -113,7 +113,7 @@ def read_mono16(wave: torch.Tensor, rate: int) -> np.ndarray:
     return resample(wave.mean(dim=0), rate, METRIC_RATE).double().numpy()
 
 
-def plot_iterations(report: IterationReport, path: str | Path) -> None:
+def plot_iterations(report: IterationReport, path: str | Path, overwrite: bool = False) -> None:
     """One panel per reported quantity against the step number, saved as PNG."""
     from sectl.plotting import pyplot, save_png
 
@@ -132,4 +132,4 @@ def plot_iterations(report: IterationReport, path: str | Path) -> None:
     for ax in list(axes.flat)[len(keys) :]:
         ax.axis("off")
     fig.tight_layout()
-    save_png(fig, path)
+    save_png(fig, path, overwrite)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
-from sectl.fileutil import atomic_write_bytes
+from sectl.fileutil import write_new
 
 
 def pyplot():
@@ -18,8 +18,9 @@ def pyplot():
     return plt
 
 
-def save_png(fig, path: str | Path, dpi: int = 120) -> None:
+def save_png(fig, path: str | Path, overwrite: bool = False, dpi: int = 120) -> None:
+    """Write ``fig`` as a PNG atomically; an existing file is replaced only with ``overwrite``."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     pyplot().close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
+    write_new(path, buffer.getvalue(), overwrite)

@@ -33,18 +33,19 @@ def align_command(
     band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
 ) -> None:
     """Align two recordings with soft-DTW."""
-    _run(a, b, features, model, gamma, band, as_json, plot)
+    _run(a, b, features, model, gamma, band, as_json, plot, overwrite)
 
 
 @handle_errors
-def _run(a, b, features, model, gamma, band, as_json, plot) -> None:
+def _run(a, b, features, model, gamma, band, as_json, plot, overwrite) -> None:
     from sectl.align import align_files, plot_alignment
 
     alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band)
     if plot is not None:
-        plot_alignment(alignment, plot, labels=(a.name, b.name))
+        plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)
     if as_json:
         print_json(alignment.to_json())
         return

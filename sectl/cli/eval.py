@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
-from sectl.fileutil import atomic_write_text
+from sectl.errors import OutputExistsError
+from sectl.fileutil import write_new
 from sectl.metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
@@ -46,22 +47,26 @@ def eval_command(
         None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."
     ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With several --est: box plots per metric, systems side by side (PNG)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
-    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot)
+    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite)
 
 
 @handle_errors
-def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot) -> None:
+def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite) -> None:
+    for path in (csv_path, plot):  # fail before scoring, not after
+        if path is not None and path.exists() and not overwrite:
+            raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
     if len(est) > 1 or plot is not None:
-        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir)
+        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overwrite)
     with progress_bar("scoring", total=0) as on_progress:
         from sectl.metrics import evaluate
 
         report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
     _report_problems(report)
     if csv_path is not None:
-        atomic_write_text(csv_path, report.to_csv())
+        write_new(csv_path, report.to_csv().encode(), overwrite)
     if as_json:
         print_json(report.to_json())
     else:
@@ -105,7 +110,7 @@ def system_names(paths: list[Path]) -> list[str]:
     return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
 
 
-def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir) -> None:
+def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overwrite) -> None:
     from sectl.metrics import evaluate
     from sectl.metrics.compare import compare, plot_comparison
 
@@ -117,12 +122,12 @@ def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir) -> No
         _report_problems(report)
     summaries = compare(reports)
     if csv_path is not None:
-        atomic_write_text(csv_path, "".join(
+        write_new(csv_path, "".join(
             s.report.to_csv(system=s.name) if i == 0 else s.report.to_csv(system=s.name).split("\n", 1)[1]
             for i, s in enumerate(summaries)
-        ))  # fmt: skip
+        ).encode(), overwrite)  # fmt: skip
     if plot is not None:
-        plot_comparison(summaries, str(plot))
+        plot_comparison(summaries, str(plot), overwrite)
     if as_json:
         print_json({"systems": [s.to_json() for s in summaries]})
     else:

@@ -35,7 +35,7 @@ def iterate_command(
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the metrics against the step."),
     dnsmos: bool = typer.Option(True, "--dnsmos/--no-dnsmos", help="Report DNSMOS OVRL and P.808 at every step."),
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step files in --output."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step files in --output and an existing --plot."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Self-consistency test: apply the enhancer to its own output n times."""
@@ -54,7 +54,7 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     for line in report.warnings:
         warn(line)
     if plot is not None:
-        plot_iterations(report, plot)
+        plot_iterations(report, plot, overwrite)
     if as_json:
         print_json(report.to_json())
         return

@@ -31,7 +31,7 @@ Examples:
 
 
 def train_command(
-    out_dir: Path = typer.Option(..., "--out", "-o", help="Run folder."),
+    out_dir: Path = typer.Option(..., "--output", "-o", "--out", help="Run folder (--out is the older spelling)."),
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or YAML file (default: baseline)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="dotted.key=value override (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run's checkpoints/last.pt."),

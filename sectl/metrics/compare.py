@@ -75,7 +75,7 @@ def compare(reports: dict[str, EvalReport]) -> list[SystemSummary]:
     ]
 
 
-def plot_comparison(summaries: list[SystemSummary], path: str) -> None:
+def plot_comparison(summaries: list[SystemSummary], path: str, overwrite: bool = False) -> None:
     """One box plot per metric, the systems side by side, written atomically as a PNG."""
     from sectl.plotting import pyplot, save_png
 
@@ -86,4 +86,4 @@ def plot_comparison(summaries: list[SystemSummary], path: str) -> None:
         ax.set_title(metric + (f" ({METRICS[metric].unit})" if METRICS[metric].unit else ""))
         ax.tick_params(axis="x", labelrotation=30)
     fig.tight_layout()
-    save_png(fig, path)
+    save_png(fig, path, overwrite)

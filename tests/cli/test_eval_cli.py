@@ -64,3 +64,22 @@ def test_start_up_imports_no_heavy_module():
     code = "import sys, sectl.cli.app; print(sorted(m for m in ('torch', 'pesq', 'pystoi', 'torchaudio') if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_reports_and_plots_never_replace_existing_files_without_overwrite(vctk, tmp_path):
+    csv_file, plot = tmp_path / "scores.csv", tmp_path / "path.png"
+    csv_file.write_text("keep me")
+    plot.write_text("keep me")
+    args = ["eval", "--ref", str(vctk / "clean" / "p287_001.wav"), "--est", str(vctk / "noisy" / "p287_001.wav"), "-m", "si_sdr"]
+    refused = runner.invoke(app, [*args, "--csv", str(csv_file)])
+    assert refused.exit_code == 1 and "use --overwrite" in refused.stderr and csv_file.read_text() == "keep me"
+    assert runner.invoke(app, [*args, "--csv", str(csv_file), "--overwrite"]).exit_code == 0
+    assert csv_file.read_text().startswith("file,si_sdr")
+    align = ["align", str(vctk / "clean" / "p287_001.wav"), str(vctk / "noisy" / "p287_001.wav"), "--plot", str(plot)]
+    assert runner.invoke(app, align).exit_code == 1 and plot.read_text() == "keep me"
+    assert runner.invoke(app, [*align, "--overwrite"]).exit_code == 0 and plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_takes_output_like_every_command_and_keeps_out_as_an_alias():
+    result = runner.invoke(app, ["train", "--help"])
+    assert "--output" in result.stdout and "--out" in result.stdout
