@@ -17,7 +17,8 @@ import yaml
 from sectl.errors import ConfigError
 from sectl.train.schema import validate
 
-PRESET_DIR = Path(os.environ.get("SECTL_PRESETS", Path(__file__).resolve().parents[2] / "presets"))
+PRESET_DIR = Path(os.environ.get("SECTL_PRESETS", Path(__file__).resolve().parents[1] / "presets"))
+"""Inside the package (so wheels carry them); the repository's top-level ``presets`` links here."""
 BASE = "base"
 
 
@@ -30,8 +31,7 @@ def preset_path(name_or_path: str | Path) -> Path:
         return path
     if not PRESET_DIR.is_dir():
         raise ConfigError(
-            f"preset folder {PRESET_DIR} not found: install sectl editable from a checkout "
-            f"(pip install -e .) or point SECTL_PRESETS at a presets folder"
+            f"preset folder {PRESET_DIR} not found (a broken installation?); point SECTL_PRESETS at a presets folder"
         )
     candidate = PRESET_DIR / f"{name_or_path}.yaml"
     if not candidate.is_file():
