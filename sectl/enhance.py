@@ -21,6 +21,7 @@ from sectl.audio.io import AUDIO_EXTENSIONS, default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
 from sectl.models import Enhancer
+from sectl.sharding import select_shard
 
 CHUNK_S = 10.0
 OVERLAP_S = 1.0
@@ -239,11 +240,13 @@ def enhance_paths(
     chunk_s: float = CHUNK_S,
     on_progress: Callable[[int, int], None] | None = None,
     dry_wet: DryWet = FULLY_WET,
+    shard: tuple[int, int] | None = None,
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
     Pass a loaded ``model``, or ``model_source`` (a name, run folder, checkpoint, ``None`` for the
     default), which ``jobs > 1`` workers load once each. ``dry_wet`` keeps some of each input.
+    ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
     """
     if jobs > 1 and model is not None:
         # Worker processes load their model from a file: hand them this one, not the named source.
@@ -252,9 +255,9 @@ def enhance_paths(
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(Path(tmp) / "model.pt", model)
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite,
-                                 jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet)  # fmt: skip
-    plan = plan_outputs(inputs, output)
-    if not plan:
+                                 jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard)  # fmt: skip
+    plan = select_shard(plan_outputs(inputs, output), shard, key=lambda pair: pair[0])
+    if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
     report = BatchReport()
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]

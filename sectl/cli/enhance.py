@@ -26,6 +26,8 @@ Examples:
 
   cat noisy.wav | sectl enhance - -o - > clean.wav
 
+  for k in 1 2 3 4; do sectl enhance corpus/ -o out/ --shard $k/4 & done; wait   # 4 parallel jobs, no overlap
+
 Models (--model): 'default' = DeepFilterNet3 as published (bundled, 48 kHz; Schröter et al. 2023),
 'deepfilternet3' and 'nsnet2' (converted from the official files in $SECTL_MODELS_DIR/<name>/),
 'sectl-demucs' (bundled), a run folder, or a checkpoint file.
@@ -43,15 +45,17 @@ def enhance_command(
         None, "--atten-lim", min=0.0, metavar="DB", help="Attenuate noise by at most about DB dB (0 returns the input)."
     ),
     mix: float = typer.Option(1.0, "--mix", min=0.0, max=1.0, help="Dry/wet mix: 1 = enhanced, 0 = the input."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
 ) -> None:
     """Enhance audio files or folders."""
-    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, as_json)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json)
 
 
 @handle_errors
-def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, as_json) -> None:
+def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json) -> None:
     from sectl.enhance import DryWet, enhance_paths
+    from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
 
     if model is not None:
@@ -61,7 +65,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, as_jso
     with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
-            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=DryWet(atten_lim, mix),
+            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=DryWet(atten_lim, mix), shard=parse_shard(shard),
         )
     for line in report.limited:
         warn(line)

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
-from sectl.errors import OutputExistsError
+from sectl.errors import OutputExistsError, SectlError, UsageError
 from sectl.fileutil import write_new
 from sectl.metrics import DEFAULT_METRICS
 
@@ -32,12 +32,15 @@ Examples:
 
   sectl eval --ref clean/ --est noisy/ --est runA/ --est runB/ --plot systems.png   # compare systems
 
+  sectl eval --ref clean/ --est out/ --shard 2/4 --json > part2.json; sectl eval --merge part*.json
+
 Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
 """
 
 
 def eval_command(
-    est: List[Path] = typer.Option(..., "--est", help="Enhanced file or folder; repeat to compare systems (the first is the baseline)."),
+    reports: Optional[List[Path]] = typer.Argument(None, help="With --merge: the --json reports of shard runs."),
+    est: Optional[List[Path]] = typer.Option(None, "--est", help="Enhanced file or folder; repeat to compare systems (the first is the baseline)."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder."),
     metrics: str = typer.Option(",".join(DEFAULT_METRICS), "--metrics", "-m", help="Comma-separated metric names."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout, nothing else."),
@@ -48,22 +51,33 @@ def eval_command(
     ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With several --est: box plots per metric, systems side by side (PNG)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Score only the K-th of N deterministic parts of the pairs."),
+    merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shard runs) into one."),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
-    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite)
+    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite, shard, reports if merge else None, reports)
 
 
 @handle_errors
-def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite) -> None:
+def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite, shard, merge, positional) -> None:
+    if positional and not merge:
+        raise UsageError("report files as arguments need --merge; audio goes after --est")
+    if bool(est) == bool(merge):
+        raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
     for path in (csv_path, plot):  # fail before scoring, not after
         if path is not None and path.exists() and not overwrite:
             raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
-    if len(est) > 1 or plot is not None:
+    if merge:
+        report = _merged(merge)
+    elif len(est) > 1 or plot is not None:
         return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overwrite)
-    with progress_bar("scoring", total=0) as on_progress:
+    else:
         from sectl.metrics import evaluate
+        from sectl.sharding import parse_shard
 
-        report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
+        with progress_bar("scoring", total=0) as on_progress:
+            report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir,
+                              shard=parse_shard(shard))  # fmt: skip
     _report_problems(report)
     if csv_path is not None:
         write_new(csv_path, report.to_csv().encode(), overwrite)
@@ -102,6 +116,20 @@ def to_table(report: EvalReport) -> Table:
     table.add_row("[bold]mean", *[_fmt(report.mean[m]) for m in report.metrics])
     table.add_row("[bold]std", *[_fmt(report.std[m]) for m in report.metrics])
     return table
+
+
+def _merged(paths: list[Path]) -> "EvalReport":
+    import json
+
+    from sectl.metrics import merge_reports
+
+    parts = []
+    for path in paths:
+        try:
+            parts.append(json.loads(Path(path).read_text()))
+        except (OSError, ValueError) as exc:
+            raise SectlError(f"{path}: not a readable sectl eval --json report ({exc})") from None
+    return merge_reports(parts)
 
 
 def system_names(paths: list[Path]) -> list[str]:

@@ -17,6 +17,7 @@ _LAZY = {
     "EvalReport": "sectl.metrics.evaluation",
     "FileResult": "sectl.metrics.evaluation",
     "evaluate": "sectl.metrics.evaluation",
+    "merge_reports": "sectl.metrics.evaluation",
     "score_files": "sectl.metrics.evaluation",
     "METRICS": "sectl.metrics.registry",
     "Metric": "sectl.metrics.registry",

@@ -21,6 +21,7 @@ from sectl.metrics import DEFAULT_METRICS
 from sectl.metrics.dnsmos import set_model_dir
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.metrics.provenance import provenance
+from sectl.sharding import select_shard
 from sectl.metrics.registry import METRICS, parse_metric_names, score_signals
 
 DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
@@ -133,12 +134,14 @@ def evaluate(
     jobs: int = 1,
     on_progress: Callable[[int, int], None] | None = None,
     dnsmos_dir: str | Path | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> EvalReport:
     """Score enhanced audio ``est`` against ``ref`` (files or folders paired by relative path).
 
     Without ``ref`` only non-intrusive metrics may be asked for. ``jobs > 1`` scores files in
     parallel processes. ``on_progress(done, total)`` is called after each file. ``dnsmos_dir`` is
-    the folder of the DNSMOS models, searched first (in the worker processes too).
+    the folder of the DNSMOS models, searched first (in the worker processes too). ``shard=(K, N)``
+    scores only that deterministic 1/N of the files; :func:`merge_reports` joins the parts.
 
     Example:
         >>> report = evaluate("enhanced/", ref="clean/", metrics="pesq_wb,si_sdr")  # doctest: +SKIP
@@ -159,7 +162,8 @@ def evaluate(
             f"est only: {n}" for n in pairing.only_est
         ]
         tasks = [(name, r, e, names) for name, r, e in pairing.pairs]
-    if not tasks:
+    tasks = select_shard(tasks, shard, key=lambda task: task[0])
+    if not tasks and shard is None:
         raise SectlError(f"{est}: no audio files to evaluate")
     if dnsmos_dir is not None:
         set_model_dir(dnsmos_dir)
@@ -200,3 +204,26 @@ def _init_worker(dnsmos_dir: str | Path | None) -> None:
 def finite_or_none(value: float | None) -> float | None:
     """JSON has no NaN/Inf: map them to null."""
     return None if value is None or not math.isfinite(value) else value
+
+
+def merge_reports(parts: list[dict]) -> EvalReport:
+    """One report from the ``to_json()`` payloads of shard runs: the same files, means and stds as one run.
+
+    A file scored by several parts is counted once; parts must use the same metrics.
+    """
+    if not parts:
+        raise SectlError("nothing to merge")
+    metrics = list(parts[0]["mean"])
+    report = EvalReport(metrics=metrics)
+    seen: set[str] = set()
+    for part in parts:
+        if list(part["mean"]) != metrics:
+            raise SectlError(f"cannot merge reports of different metrics ({', '.join(part['mean'])} vs {', '.join(metrics)})")
+        for row in part["files"]:
+            if row["file"] not in seen:
+                seen.add(row["file"])
+                report.files.append(FileResult(file=row["file"], scores={m: row[m] for m in metrics}))
+        report.errors += [e for e in part["errors"] if e not in report.errors]
+        report.unpaired += [u for u in part["unpaired"] if u not in report.unpaired]
+    report.files.sort(key=lambda r: r.file)
+    return report
