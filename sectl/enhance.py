@@ -178,6 +178,7 @@ class BatchReport:
     written: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     limited: list[str] = field(default_factory=list)
+    interrupted: bool = False  # Ctrl-C: the files finished before it are written, no partial output remains
 
 
 def plan_outputs(inputs: list[str | Path], output: str | Path) -> list[tuple[str, str]]:
@@ -281,7 +282,9 @@ def enhance_paths(
                     report.limited.append(f"{dst}: peak-limited by {20 * torch.log10(torch.tensor(gain)).item():.1f} dB")
             if on_progress:
                 on_progress(i + 1, len(tasks))
+    except KeyboardInterrupt:
+        report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
     finally:
         if pool is not None:
-            pool.shutdown()
+            pool.shutdown(wait=not report.interrupted, cancel_futures=True)
     return report

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import json
 import sys
 
 import numpy as np
@@ -168,3 +169,46 @@ def test_parallel_jobs_run_the_given_model_not_the_default(model, tmp_path):
         one, _ = sf.read(tmp_path / "one" / f"{name}.wav")
         two, _ = sf.read(tmp_path / "two" / f"{name}.wav")
         assert np.array_equal(one, two)  # the tiny model in both, not DeepFilterNet3 in the workers
+
+
+def test_ctrl_c_keeps_finished_files_leaves_no_partial_output_and_exits_130(tmp_path, monkeypatch, tiny_checkpoint):
+    from typer.testing import CliRunner
+
+    import sectl.enhance as enhance_module
+    from sectl.cli.app import app
+
+    for name in "abc":
+        write_wav(tmp_path / "in" / f"{name}.wav", tone(0.3))
+    original = enhance_module.enhance_file
+
+    def interrupted_on_b(model, src, dst, *args, **kwargs):
+        if src.endswith("b.wav"):
+            raise KeyboardInterrupt
+        return original(model, src, dst, *args, **kwargs)
+
+    monkeypatch.setattr(enhance_module, "enhance_file", interrupted_on_b)
+    result = CliRunner().invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 130 and "1 file(s) finished and kept" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.wav"]  # no temp or partial files
+
+
+def test_ctrl_c_during_eval_reports_what_was_scored(vctk, monkeypatch):
+    from typer.testing import CliRunner
+
+    import sectl.metrics.evaluation as evaluation
+    from sectl.cli.app import app
+
+    original = evaluation._score_job
+    calls = []
+
+    def interrupted_on_third(task):
+        calls.append(task)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return original(task)
+
+    monkeypatch.setattr(evaluation, "_score_job", interrupted_on_third)
+    result = CliRunner().invoke(app, ["eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "noisy"), "-m", "si_sdr", "--json"])
+    assert result.exit_code == 130
+    payload = json.loads(result.stdout)
+    assert payload["interrupted"] is True and len(payload["files"]) == 2

@@ -17,6 +17,7 @@ from sectl.errors import SectlError, UsageError
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
 EXIT_USAGE = 2  # bad arguments
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
 
 out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
@@ -51,7 +52,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except SectlError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            fail("interrupted", code=130)
+            fail("interrupted", code=EXIT_INTERRUPTED)
 
     return wrapper
 

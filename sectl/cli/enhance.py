@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -76,5 +76,8 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     elif not piped:
         summary = f"enhanced {len(report.written)} file(s) into {output}"
         out.print(summary + (f", {len(report.failed)} failed" if report.failed else ""))
+    if report.interrupted:
+        err.print(f"interrupted: {len(report.written)} file(s) finished and kept, no partial output", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if report.failed:
         raise typer.Exit(EXIT_FAILURE)

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import OutputExistsError, SectlError, UsageError
 from sectl.fileutil import write_new
 from sectl.metrics import DEFAULT_METRICS
@@ -85,6 +85,9 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite
         print_json(report.to_json())
     else:
         out.print(to_table(report))
+    if report.interrupted:
+        err.print(f"interrupted: the {len(report.files)} file(s) scored before it are reported", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED)
     if report.errors:
         raise typer.Exit(EXIT_FAILURE)
 

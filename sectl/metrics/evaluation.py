@@ -48,6 +48,7 @@ class EvalReport:
     files: list[FileResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # files that could not be read
     unpaired: list[str] = field(default_factory=list)  # "ref only: x" / "est only: y"
+    interrupted: bool = False  # Ctrl-C: the files scored before it are reported
 
     def column(self, name: str) -> list[float]:
         return [r.scores[name] for r in self.files if r.scores.get(name) is not None]  # type: ignore[misc]
@@ -77,6 +78,7 @@ class EvalReport:
             "std": _clean(self.std),
             "unpaired": self.unpaired,
             "errors": self.errors,
+            "interrupted": self.interrupted,
             "provenance": provenance(self.metrics),
         }
 
@@ -168,6 +170,7 @@ def evaluate(
     if dnsmos_dir is not None:
         set_model_dir(dnsmos_dir)
     results = _run(tasks, jobs, on_progress, dnsmos_dir)
+    report.interrupted = len(results) < len(tasks)
     for result in results:
         if isinstance(result, str):
             report.errors.append(result)
@@ -179,18 +182,27 @@ def evaluate(
 def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, dnsmos_dir=None) -> list:
     results = []
     if jobs <= 1:
-        for i, task in enumerate(tasks):
-            results.append(_score_job(task))
-            if on_progress:
-                on_progress(i + 1, len(tasks))
+        try:
+            for i, task in enumerate(tasks):
+                results.append(_score_job(task))
+                if on_progress:
+                    on_progress(i + 1, len(tasks))
+        except KeyboardInterrupt:
+            pass  # the caller sees fewer results than tasks: an interrupted run
         return results
     # spawn: forked children can deadlock in torch's thread pools once the parent has used them.
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(dnsmos_dir,)) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(dnsmos_dir,))
+    interrupted = False
+    try:
         for i, result in enumerate(pool.map(_score_job, tasks)):
             results.append(result)
             if on_progress:
                 on_progress(i + 1, len(tasks))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        pool.shutdown(wait=not interrupted, cancel_futures=True)
     return results
 
 
