@@ -10,13 +10,20 @@ from sectl.errors import SectlError
 
 
 def find_audio_files(root: str | Path) -> list[Path]:
-    """Audio files under ``root`` (recursively, sorted); a file path returns itself."""
+    """Audio files under ``root`` (recursively, sorted); a file path returns itself.
+
+    Broken or looping symbolic links with an audio suffix are listed too, so a batch reports them by
+    name instead of skipping them silently; folders (even one named ``x.wav``) are walked, not read.
+    """
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise SectlError(f"{root}: no such file or folder")
-    return sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+    return sorted(
+        p for p in root.rglob("*")
+        if p.suffix.lower() in AUDIO_EXTENSIONS and (p.is_file() or (p.is_symlink() and not p.exists()))
+    )  # fmt: skip
 
 
 @dataclass

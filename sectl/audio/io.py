@@ -79,6 +79,8 @@ def _open_source(path: str | Path) -> tuple[str, BinaryIO | str]:
         _check_wav_length("<stdin>", data[:65536], len(data))
         return "<stdin>", io.BytesIO(data)
     p = Path(path)
+    if p.is_symlink() and not p.exists():
+        raise AudioError(p, "broken or looping symbolic link")
     if not p.exists():
         raise AudioError(p, "file not found")
     if p.is_dir():
