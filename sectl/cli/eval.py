@@ -154,7 +154,7 @@ def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overw
     summaries = compare(reports)
     if csv_path is not None:
         write_new(csv_path, "".join(
-            s.report.to_csv(system=s.name) if i == 0 else s.report.to_csv(system=s.name).split("\n", 1)[1]
+            s.report.to_csv(system=s.name, header=i == 0)
             for i, s in enumerate(summaries)
         ).encode(), overwrite)  # fmt: skip
     if plot is not None:

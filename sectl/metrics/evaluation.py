@@ -61,12 +61,14 @@ class EvalReport:
     def std(self) -> dict[str, float | None]:
         return {m: (float(np.std(v)) if (v := self.column(m)) else None) for m in self.metrics}
 
-    def to_csv(self, system: str | None = None) -> str:
-        """Per-file scores as CSV; with ``system``, a first column naming it (several systems in one file)."""
+    def to_csv(self, system: str | None = None, header: bool = True) -> str:
+        """Per-file scores as CSV; with ``system``, a first column naming it, so several systems' rows
+        (the later ones with ``header=False``) make one file."""
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
         lead = [] if system is None else [system]
-        writer.writerow([*(["system"] if system is not None else []), "file", *self.metrics])
+        if header:
+            writer.writerow([*(["system"] if system is not None else []), "file", *self.metrics])
         for r in self.files:
             writer.writerow([*lead, r.file, *["" if r.scores[m] is None else r.scores[m] for m in self.metrics]])
         return buffer.getvalue()

@@ -46,7 +46,6 @@ class TrainingTask:
         return {
             "modules": {name: m.state_dict() for name, m in self.modules().items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
-            **self.extra_state(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -54,13 +53,6 @@ class TrainingTask:
             module.load_state_dict(state["modules"][name])
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
-        self.load_extra_state(state)
-
-    def extra_state(self) -> dict[str, Any]:
-        return {}
-
-    def load_extra_state(self, state: dict[str, Any]) -> None:
-        pass
 
     def to(self, device: torch.device) -> "TrainingTask":
         for module in self.modules().values():
@@ -68,11 +60,10 @@ class TrainingTask:
         return self
 
 
-def adamw(params, train: dict, betas: tuple[float, float] | None = None) -> torch.optim.AdamW:
-    return torch.optim.AdamW(
-        [p for p in params if p.requires_grad], lr=train["lr"], betas=betas or tuple(train["betas"]),
-        weight_decay=train["weight_decay"],
-    )  # fmt: skip
+def adamw(params, train: dict) -> torch.optim.AdamW:
+    """AdamW over the trainable ``params`` with the ``train`` section's rate, betas and weight decay."""
+    trainable = [p for p in params if p.requires_grad]
+    return torch.optim.AdamW(trainable, lr=train["lr"], betas=tuple(train["betas"]), weight_decay=train["weight_decay"])
 
 
 def apply_gradients(
