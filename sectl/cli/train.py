@@ -27,6 +27,11 @@ Examples:
   sectl train --preset vae_jmas --out runs/jmas --set data.clean=speech/ --set ssl.checkpoint=wavlm_large.pt
 
   sectl train --out runs/base --resume
+
+  torchrun --nproc_per_node 4 -m sectl train --preset mal --out runs/mal --set init_from=deepfilternet3
+
+Under torchrun each process takes its share of every batch (train.batch_size is the global batch);
+rank 0 prints progress and writes the run folder.
 """
 
 
@@ -45,8 +50,10 @@ def train_command(
 def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, quiet: bool) -> None:
     from sectl.train import resolve_config, train
     from sectl.train import resume as resume_run
+    from sectl.train.distributed import launched_rank
 
-    reporter = ProgressReporter(enabled=not quiet)
+    main_rank = launched_rank() == 0
+    reporter = ProgressReporter(enabled=not quiet and main_rank)
     with reporter:
         if resume and preset is None and (out_dir / "config.yaml").is_file():
             # The run's own configuration; --set may change execution settings (train.threads, train.device).
@@ -55,7 +62,8 @@ def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, 
             state = train(resolve_config(preset or "baseline", overrides), out_dir, resume=resume, preset=preset or "baseline",
                           overrides=overrides, callback=reporter)  # fmt: skip
     best = "-" if state.best_score is None else f"{state.best_score:.3f} at step {state.best_step}"
-    out.print(f"trained {state.step} steps into {out_dir} (best {state.best_metric}: {best})")
+    if main_rank:
+        out.print(f"trained {state.step} steps into {out_dir} (best {state.best_metric}: {best})")
     raise typer.Exit(EXIT_OK)
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import torchaudio.functional as AF
 
-from sectl.data.sources import ClipCache, list_files, random_crop
+from sectl.data.sources import ClipCache, example_indices, list_files, random_crop
 
 
 def folder_groups(folders: str | list[str], what: str) -> list[list[Path]]:
@@ -56,8 +56,9 @@ class MixingSampler:
     def rng(self, step: int, index: int = 0) -> np.random.Generator:
         return np.random.default_rng([self.seed, step, index])
 
-    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
-        pairs = [self.example(self.rng(step, i)) for i in range(batch_size)]
+    def batch(self, step: int, examples: int | range) -> tuple[torch.Tensor, torch.Tensor]:
+        """Examples ``examples`` (a count, or indices within the global batch) of step ``step``."""
+        pairs = [self.example(self.rng(step, i)) for i in example_indices(examples)]
         return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
 
     def example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:

@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from sectl.audio import pair_files
-from sectl.data.sources import ClipCache, random_crop
+from sectl.data.sources import ClipCache, example_indices, random_crop
 from sectl.errors import SectlError
 
 
@@ -31,9 +31,9 @@ class PairedSampler:
         self.cache = ClipCache(sample_rate)
         self.length, self.seed = int(segment_s * sample_rate), seed
 
-    def batch(self, step: int, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def batch(self, step: int, examples: int | range) -> tuple[torch.Tensor, torch.Tensor]:
         noisy, clean = [], []
-        for i in range(batch_size):
+        for i in example_indices(examples):
             rng = np.random.default_rng([self.seed, step, i])
             _, n_path, c_path = self.pairs[rng.integers(len(self.pairs))]
             n, c = self.cache.get(n_path), self.cache.get(c_path)

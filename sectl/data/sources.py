@@ -48,6 +48,12 @@ def list_files(folders: str | list[str] | None, what: str) -> list[Path]:
     return files
 
 
+def example_indices(examples: int | range) -> range:
+    """``examples`` as indices within a step's global batch: a count ``n`` means ``range(n)``; a rank of a
+    data-parallel run passes its own slice, so each example's randomness is the same whoever draws it."""
+    return range(examples) if isinstance(examples, int) else examples
+
+
 def random_crop(clip: torch.Tensor, length: int, rng: np.random.Generator, loop: bool = False) -> torch.Tensor:
     """A ``length``-sample excerpt along the last axis (the same for every leading channel).
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from sectl.data.mixing import folder_groups, pick
-from sectl.data.sources import ClipCache, random_crop
+from sectl.data.sources import ClipCache, example_indices, random_crop
 
 
 class SpeechSampler:
@@ -18,9 +18,9 @@ class SpeechSampler:
         self.cache = ClipCache(sample_rate)
         self.length, self.seed, self.gain_db = int(segment_s * sample_rate), seed, gain_db
 
-    def batch(self, step: int, batch_size: int) -> torch.Tensor:
+    def batch(self, step: int, examples: int | range) -> torch.Tensor:
         crops = []
-        for i in range(batch_size):
+        for i in example_indices(examples):
             rng = np.random.default_rng([self.seed, step, i])
             crop = random_crop(self.cache.get(pick(self.files, rng)), self.length, rng)
             peak = crop.abs().max().clamp_min(1e-6)

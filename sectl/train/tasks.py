@@ -20,15 +20,22 @@ from sectl.errors import SectlError
 from sectl.models import Enhancer, build_enhancer
 from sectl.models.loading import load_enhancer
 from sectl.train.config import base_config
+from sectl.train.distributed import Workers
 from sectl.train.losses import LossSet, build_losses
 
 
 class TrainingTask:
-    """The interface the trainer drives. Subclasses set ``model``, ``optimizers`` and ``sample_rate``."""
+    """The interface the trainer drives. Subclasses set ``model``, ``optimizers`` and ``sample_rate``.
+
+    Constructed as ``Task(config, device, workers)``; in a data-parallel run each rank draws its
+    ``workers.examples(batch_size)`` of every global batch and averages gradients in
+    :func:`apply_gradients`.
+    """
 
     model: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
     config: dict
+    workers: Workers
 
     def step(self, step: int) -> dict[str, float]:
         """One optimisation step on the batch of ``step``; returns named loss terms (floats)."""
@@ -67,12 +74,15 @@ def adamw(params, train: dict) -> torch.optim.AdamW:
 
 
 def apply_gradients(
-    total: torch.Tensor, terms: dict[str, float], optimizer: torch.optim.Optimizer, params, clip: float, where: str
+    total: torch.Tensor, terms: dict[str, float], optimizer: torch.optim.Optimizer, params, clip: float, where: str,
+    workers: Workers = Workers(),
 ) -> float:
-    """Backward, clip, and step unless the loss or gradient is non-finite (then raise; weights untouched)."""
+    """Backward, average over data-parallel ranks, clip, and step unless the loss or gradient is
+    non-finite (then raise; weights untouched). Ranks see the same averaged gradient, so they agree."""
     params = [p for p in params if p.requires_grad]
     optimizer.zero_grad(set_to_none=True)
     total.backward()
+    workers.average_gradients(params)
     grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
     if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
         detail = ", ".join(f"{k} {v:.3g}" for k, v in terms.items())
@@ -112,10 +122,11 @@ def build_sampler(config: dict, sample_rate: int):
 class EnhancerTask(TrainingTask):
     """A waveform-to-waveform enhancer trained on (noisy, clean) batches with the preset's loss terms."""
 
-    def __init__(self, config: dict, device: torch.device) -> None:
-        self.config, self.device = config, device
+    def __init__(self, config: dict, device: torch.device, workers: Workers = Workers()) -> None:
+        self.config, self.device, self.workers = config, device, workers
         self.model, snapshot = self._initial_model()
         self.model.to(device).train()
+        workers.broadcast(self.model)
         self.sample_rate = self.model.sample_rate
         # Seeded: a randomly initialised (tiny) SSL teacher must be the same in a resumed process.
         self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
@@ -148,9 +159,10 @@ class EnhancerTask(TrainingTask):
 
     def step(self, step: int) -> dict[str, float]:
         t = self.config["train"]
-        noisy, clean = self.sampler.batch(step, t["batch_size"])
+        noisy, clean = self.sampler.batch(step, self.workers.examples(t["batch_size"]))
         noisy, clean = noisy.to(self.device), clean.to(self.device)
         total, terms = self.losses(self.model(noisy), clean)
-        grad_norm = apply_gradients(total, terms, self.optimizers["model"], self.model.parameters(), t["grad_clip"], f"step {step + 1}")
+        grad_norm = apply_gradients(total, terms, self.optimizers["model"], self.model.parameters(), t["grad_clip"],
+                                    f"step {step + 1}", self.workers)  # fmt: skip
         self.losses.check_collapse(self.config["mal"]["collapse_threshold"])
         return {"loss": float(total.detach()), **terms, "grad_norm": grad_norm}

@@ -24,13 +24,14 @@ from sectl import __version__
 from sectl.audio import read_audio
 from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.fileutil import atomic_write_text
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluation import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.checkpoint import load_checkpoint, save_checkpoint
 from sectl.models.export import git_commit
+from sectl.train.distributed import Workers, start_workers
 from sectl.train.tasks import EnhancerTask, TrainingTask
 from sectl.train.vae_task import VAETask
 
@@ -48,21 +49,13 @@ class TrainState:
     history: list[dict] = field(default_factory=list)
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise SectlError("train.device: cuda requested but no CUDA device is available")
-    return torch.device(name)
-
-
 TASKS = {"enhancer": EnhancerTask, "vae": VAETask}
 
 
-def build_task(config: dict, device: torch.device) -> TrainingTask:
+def build_task(config: dict, device: torch.device, workers: Workers = Workers()) -> TrainingTask:
     if config["task"] not in TASKS:
         raise SectlError(f"task: unknown {config['task']!r}; known: {', '.join(TASKS)}")
-    return TASKS[config["task"]](config, device)
+    return TASKS[config["task"]](config, device, workers)
 
 
 def schedule(train: dict) -> Callable[[int], float]:
@@ -107,7 +100,11 @@ def _is_better(metric: str, score: float, best: float | None) -> bool:
 
 
 class Trainer:
-    """Owns a run folder and trains ``config`` into it; ``callback(event, data)`` reports progress."""
+    """Owns a run folder and trains ``config`` into it; ``callback(event, data)`` reports progress.
+
+    Under ``torchrun`` every rank runs this loop on its share of each batch (see
+    :mod:`sectl.train.distributed`); rank 0 alone writes the run folder, logs and validates.
+    """
 
     def __init__(self, config: dict, out: str | Path, callback: Callback | None = None) -> None:
         self.config, self.out = config, Path(out)
@@ -115,8 +112,8 @@ class Trainer:
         t = config["train"]
         if t["threads"]:
             torch.set_num_threads(int(t["threads"]))
-        self.device = pick_device(t["device"])
-        self.task = build_task(config, self.device)
+        self.workers, self.device = start_workers(t["device"])
+        self.task = build_task(config, self.device, self.workers)
         self.config = self.task.config  # init_from may have filled in the model section
         self.schedulers = {
             name: torch.optim.lr_scheduler.LambdaLR(optimizer, schedule(t))
@@ -153,24 +150,35 @@ class Trainer:
             if diff:
                 raise SectlError(f"{self.out}: configuration differs from the run's config.yaml ({', '.join(diff)})")
             self._restore(load_checkpoint(self.checkpoint_dir / "last.pt"))
-            self._truncate_log(self.state.step)
+            if self.workers.is_main:
+                self._truncate_log(self.state.step)
+            self.workers.barrier()
             return
         if (self.checkpoint_dir / "last.pt").exists():
             raise SectlError(f"{self.out}: run folder already has checkpoints; use --resume or another --out")
-        torch.manual_seed(self.config["seed"])  # the training RNG (latent samples, SSL draws); checkpointed from here on
+        # The training RNG (latent samples); checkpointed from here on. Ranks draw different noise.
+        torch.manual_seed(self.config["seed"] + self.workers.rank)
+        if self.workers.is_main:
+            self._write_run_folder(config_path, preset, overrides)
+        self.workers.barrier()
+
+    def _write_run_folder(self, config_path: Path, preset: str, overrides: list[str]) -> None:
         self.out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(config_path, yaml.safe_dump(self.config, sort_keys=False))
         run_info = {
             "preset": preset, "overrides": overrides, "sectl_version": __version__,
-            "torch_version": str(torch.__version__), "device": str(self.device), "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "torch_version": str(torch.__version__), "device": str(self.device), "processes": self.workers.world_size,
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S"),
             "commit": git_commit(),
         }
         atomic_write_text(self.out / "run.json", json.dumps(run_info, indent=2))
 
     # ----------------------------------------------------------------------------------- checkpoints
-    def _save(self, name: str) -> None:
+    def _save(self, name: str, rng_states: list[dict] | None = None) -> None:
         """The inference weights as the checkpoint's model (loadable by name like any model), and the
-        task's full state (every module and optimizer) for ``--resume``."""
+        task's full state (every module and optimizer, every rank's RNG) for ``--resume``. Rank 0 writes."""
+        if not self.workers.is_main:
+            return
         save_checkpoint(
             self.checkpoint_dir / name,
             self.task.inference_model(),
@@ -179,26 +187,49 @@ class Trainer:
             best_step=self.state.best_step,
             task=self.task.state_dict(),
             schedulers={k: s.state_dict() for k, s in self.schedulers.items()},
-            torch_rng=torch.get_rng_state(),
+            rng=rng_states or [self._rng_state()],
             config=self.config,
         )
 
+    def _save_last(self) -> None:
+        """``last.pt``; a collective call in a data-parallel run (every rank sends its RNG state)."""
+        self._save("last.pt", self.workers.gather(self._rng_state()))
+
+    def _rng_state(self) -> dict[str, torch.Tensor]:
+        state = {"cpu": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            state["cuda"] = torch.cuda.get_rng_state(self.device)
+        return state
+
     def _restore(self, payload: dict[str, Any]) -> None:
+        rng_states = payload.get("rng") or [{"cpu": payload["torch_rng"]}]  # before 0.2: one process, CPU state
+        saved = len(rng_states)
+        if saved != self.workers.world_size:
+            raise UsageError(
+                f"{self.checkpoint_dir / 'last.pt'}: the run was trained with {saved} process(es); resume it with "
+                f"{saved} (this is {self.workers.world_size}), so every random draw continues exactly"
+            )
         self.task.load_state_dict(payload["task"])
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(payload["schedulers"][name])
-        torch.set_rng_state(payload["torch_rng"])
+        rng = rng_states[self.workers.rank]
+        torch.set_rng_state(rng["cpu"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
         self.state.step = int(payload["step"])
         self.state.best_score, self.state.best_step = payload["best_score"], payload["best_step"]
 
     def _truncate_log(self, step: int) -> None:
-        """Drop log records written after the checkpoint we resume from: those steps run again."""
+        """Drop log records written after the checkpoint we resume from (those steps run again), and a
+        last line torn by a hard kill mid-write."""
         log = self.out / "metrics.jsonl"
         if log.is_file():
-            kept = [line for line in log.read_text().splitlines() if line and json.loads(line)["step"] <= step]
-            atomic_write_text(log, "".join(f"{line}\n" for line in kept))
+            kept = [record for record in map(_parse_record, log.read_text().splitlines()) if record and record["step"] <= step]
+            atomic_write_text(log, "".join(f"{json.dumps(record)}\n" for record in kept))
 
     def _log(self, record: dict) -> None:
+        if not self.workers.is_main:
+            return
         with open(self.out / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
 
@@ -233,7 +264,7 @@ class Trainer:
         clock = time.perf_counter()
         while self.state.step < t["steps"]:
             self._between_steps = False
-            record = self.train_step(self.state.step)
+            record = self.workers.mean(self.train_step(self.state.step))
             self.state.step += 1
             self._between_steps = True
             step = self.state.step
@@ -243,10 +274,10 @@ class Trainer:
                 self._log({"step": step, "lr": lr, "it_s": rate, **record})
             self.callback("step", {"step": step, **record})
             validate_now = self.validation_pairs and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
-            if validate_now and self.run_validation()["improved"]:
+            if validate_now and self.workers.is_main and self.run_validation()["improved"]:
                 self._save("best.pt")
             if step % t["checkpoint_every"] == 0 or step == t["steps"]:
-                self._save("last.pt")
+                self._save_last()
         if not self.validation_pairs:
             self._save("best.pt")  # nothing to rank by: the final weights are the best we know
         self.callback("end", {"step": self.state.step, "best_score": self.state.best_score, "best_step": self.state.best_step})
@@ -256,9 +287,18 @@ class Trainer:
         """Save ``last`` after an interrupt between steps, so ``--resume`` loses nothing.
 
         An interrupt inside a step may leave parameters half-updated: then the previous ``last`` stays.
+        A data-parallel run keeps its last periodic checkpoint: its ranks stop at different moments, so
+        they cannot agree on a state to save.
         """
-        if self._between_steps:
-            self._save("last.pt")
+        if self._between_steps and not self.workers.distributed:
+            self._save_last()
+
+
+def _parse_record(line: str) -> dict | None:
+    try:
+        return json.loads(line)
+    except json.JSONDecodeError:
+        return None
 
 
 def _diff_keys(a: Any, b: Any, prefix: str = "") -> set[str]:

@@ -32,6 +32,7 @@ from sectl.models.discriminators import Discriminators
 from sectl.models.ssl import SSL_RATE
 from sectl.models.teachers import build_teacher
 from sectl.models.vae import SpeechVAE
+from sectl.train.distributed import Workers
 from sectl.train.tasks import TrainingTask, adamw, apply_gradients, seeded
 
 MRSTFT_SIZES = (2048, 1024, 512, 256, 128, 64, 32)  # hop = FFT / 4, window = FFT
@@ -79,8 +80,8 @@ def gradient_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tenso
 
 
 class VAETask(TrainingTask):
-    def __init__(self, config: dict, device: torch.device) -> None:
-        self.config, self.device = config, device
+    def __init__(self, config: dict, device: torch.device, workers: Workers = Workers()) -> None:
+        self.config, self.device, self.workers = config, device, workers
         m, v, t = config["model"], config["vae"], config["train"]
         if config["init_from"] is not None:
             raise SectlError("init_from: not supported for task vae yet (train from scratch)")
@@ -93,6 +94,8 @@ class VAETask(TrainingTask):
         self.distill = seeded(config, lambda: Distillation(config, latent_dim)) if config["distill"]["method"] != "none" else None
         self.mrstft = MultiResolutionSTFTLoss(MRSTFT_SIZES, [n // 4 for n in MRSTFT_SIZES], MRSTFT_SIZES)
         self.to(device)
+        for module in self.modules().values():
+            workers.broadcast(module)
         self.optimizers = {
             "generator": adamw(self.generator_parameters(), t),
             "discriminators": adamw(self.discriminators.parameters(), t),
@@ -125,14 +128,14 @@ class VAETask(TrainingTask):
     # ------------------------------------------------------------------------------ one step
     def step(self, step: int) -> dict[str, float]:
         t, v = self.config["train"], self.config["vae"]
-        x = self.sampler.batch(step, t["batch_size"]).to(self.device)
+        x = self.sampler.batch(step, self.workers.examples(t["batch_size"])).to(self.device)
         mean, std = self.model.encode(x)
         z = mean + std * torch.randn_like(std)
         y = self.model.decode(z, x.shape[-1])
 
         d_loss = discriminator_loss(self.discriminators(x), self.discriminators(y.detach()))
         apply_gradients(d_loss, {"disc": float(d_loss.detach())}, self.optimizers["discriminators"],
-                        self.discriminators.parameters(), t["grad_clip"], f"step {step + 1} (discriminators)")  # fmt: skip
+                        self.discriminators.parameters(), t["grad_clip"], f"step {step + 1} (discriminators)", self.workers)  # fmt: skip
 
         on_fake = self.discriminators(y)
         with torch.no_grad():
@@ -151,7 +154,7 @@ class VAETask(TrainingTask):
             record |= {name: float(value.detach()) for name, value in terms.items()}
             record |= {f"w_{name}": w for name, w in weights.items()}
         grad_norm = apply_gradients(total, record, self.optimizers["generator"], self.generator_parameters(),
-                                    t["grad_clip"], f"step {step + 1} (generator)")  # fmt: skip
+                                    t["grad_clip"], f"step {step + 1} (generator)", self.workers)  # fmt: skip
         # Warm-up of the decay (as TensorFlow's num_updates): the average follows the first steps instead of
         # staying near the random initialisation for ~1/(1 - decay) steps.
         self._update_ema(min(v["ema_decay"], (1 + step) / (10 + step)))

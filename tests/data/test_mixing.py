@@ -17,12 +17,36 @@ def mixing(data_dir):
 
 
 def test_batches_are_a_pure_function_of_seed_and_step(mixing):
-    a = MixingSampler(mixing, seed=1).batch(step=5, batch_size=3)
-    b = MixingSampler(mixing, seed=1).batch(step=5, batch_size=3)
-    c = MixingSampler(mixing, seed=1).batch(step=6, batch_size=3)
+    a = MixingSampler(mixing, seed=1).batch(step=5, examples=3)
+    b = MixingSampler(mixing, seed=1).batch(step=5, examples=3)
+    c = MixingSampler(mixing, seed=1).batch(step=6, examples=3)
     assert a[0].shape == a[1].shape == (3, 16000)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
     assert not torch.equal(a[0], c[0])
+
+
+def test_rank_slices_of_a_batch_together_are_the_whole_batch(mixing, data_dir):
+    """Data-parallel ranks draw disjoint slices; concatenated they equal the one-process batch."""
+    from sectl.data.paired import PairedSampler
+    from sectl.data.speech import SpeechSampler
+    from sectl.train.distributed import Workers
+
+    vctk = data_dir / "vctk"
+    samplers = [
+        MixingSampler(mixing, seed=3),
+        PairedSampler(str(vctk / "noisy"), str(vctk / "clean"), segment_s=0.5, seed=3),
+        SpeechSampler(str(data_dir / "speech"), 0.5, 16000, seed=3),
+    ]
+    for sampler in samplers:
+        whole = sampler.batch(7, 4)
+        parts = [sampler.batch(7, Workers(rank, 2).examples(4)) for rank in range(2)]
+        if isinstance(whole, torch.Tensor):
+            whole, parts = (whole,), [(p,) for p in parts]
+        for k, tensor in enumerate(whole):
+            assert torch.equal(torch.cat([p[k] for p in parts]), tensor)
+    assert Workers(1, 2).examples(4) == range(2, 4)
+    with pytest.raises(SectlError, match="multiple of 2"):
+        Workers(0, 2).examples(3)
 
 
 def test_mixture_hits_the_requested_snr_and_level(data_dir):

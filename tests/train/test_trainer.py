@@ -77,6 +77,8 @@ def test_a_hard_kill_resumes_from_the_last_checkpoint_without_stale_log_lines(da
     with pytest.raises(RuntimeError):
         train(config, tmp_path / "killed")
     monkeypatch.setattr(Trainer, "train_step", original)
+    with open(tmp_path / "killed" / "metrics.jsonl", "a") as log:
+        log.write('{"step": 5, "lo')  # a line torn by the kill
     train(config, tmp_path / "killed", resume=True)
     full, resumed = params(tmp_path / "full"), params(tmp_path / "killed")
     assert all(torch.equal(full[k], resumed[k]) for k in full)

@@ -1,0 +1,133 @@
+"""Data-parallel training with 2 gloo processes on CPU, launched by torchrun as a user would."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from sectl.models.checkpoint import load_checkpoint
+from sectl.train import train
+from tests.conftest import REPO
+from tests.train.test_trainer import params, tiny_config
+
+TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+RANK_SCRIPT = """
+import sys, torch, yaml
+from sectl.train.trainer import Trainer
+trainer = Trainer(yaml.safe_load(open(sys.argv[1])), sys.argv[2])
+trainer.prepare_run_folder(False, "test", [])
+trainer.fit()
+torch.save(trainer.task.model.state_dict(), f"{sys.argv[2]}/rank{trainer.workers.rank}.pt")
+"""
+
+
+# Loss terms that are means over examples, so 2 x 2 examples give the gradient of 1 x 4 exactly. (MR-STFT's
+# spectral convergence is a ratio over the whole batch: each rank computes it on its share.)
+PER_EXAMPLE_LOSSES = ["loss.l1=1", "loss.sisdr=0.1", "loss.mrstft=0"]
+
+
+def distributed_config(data_dir, *extra):
+    return tiny_config(data_dir, "baseline", "train.batch_size=4", "train.steps=4", "train.warmup_steps=1",
+                       "train.log_every=1", "train.device=cpu", *PER_EXAMPLE_LOSSES, *extra)  # fmt: skip
+
+
+def worker_env() -> dict[str, str]:
+    """One thread per rank (2 ranks share 2 cores), and this checkout importable from any script."""
+    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+
+
+def launch(args: list[str], **kwargs) -> subprocess.CompletedProcess:
+    env = worker_env()
+    return subprocess.run(args, capture_output=True, text=True, env=env, timeout=300, **kwargs)
+
+
+def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_same_global_batch(data_dir, tmp_path):
+    config = distributed_config(data_dir)
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "rank_script.py").write_text(RANK_SCRIPT)
+    result = launch([*TORCHRUN, str(tmp_path / "rank_script.py"), str(tmp_path / "config.yaml"), str(tmp_path / "ddp")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
+    assert all(torch.equal(rank0[k], rank1[k]) for k in rank0)
+
+    train(config, tmp_path / "single")
+    single = params(tmp_path / "single")
+    moved = max(float((single[k] - rank0[k]).abs().max()) for k in single)
+    assert moved < 1e-6, f"2 ranks x 2 examples differ from 1 process x 4 examples by {moved:.2e}"
+    # The tolerance must be far below what training changes: compare with a run on other data.
+    other = train(distributed_config(data_dir, "seed=1"), tmp_path / "other")
+    assert other.step == 4
+    changed = max(float((single[k] - params(tmp_path / "other")[k]).abs().max()) for k in single)
+    assert changed > 100 * max(moved, 1e-7)
+
+
+def test_torchrun_cli_run_matches_one_process_and_only_rank_0_writes(data_dir, tmp_path):
+    overrides = ["model.size=tiny", "train.batch_size=4", "train.steps=3", "train.warmup_steps=1", "train.log_every=1",
+                 "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}",
+                 "train.device=cpu", "train.threads=1", *PER_EXAMPLE_LOSSES]  # fmt: skip
+    sets = [a for o in overrides for a in ("--set", o)]
+    result = launch([*TORCHRUN, "-m", "sectl", "train", "-o", str(tmp_path / "ddp"), *sets])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.count("trained 3 steps") == 1  # rank 0 reports; rank 1 is silent
+    assert json_lines(tmp_path / "ddp" / "metrics.jsonl") == [1, 2, 3]  # one log, not one per rank
+    assert yaml.safe_load((tmp_path / "ddp" / "run.json").read_text())["processes"] == 2
+    single = launch([sys.executable, "-m", "sectl", "train", "-o", str(tmp_path / "single"), "-q", *sets])
+    assert single.returncode == 0, single.stderr[-3000:]
+    a, b = params(tmp_path / "ddp"), params(tmp_path / "single")
+    assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+
+
+def json_lines(path) -> list[int]:
+    import json
+
+    return [json.loads(line)["step"] for line in path.read_text().splitlines() if "loss" in json.loads(line)]
+
+
+def test_sigkill_of_a_distributed_run_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path):
+    config = distributed_config(data_dir, "train.steps=12", "train.checkpoint_every=1")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    full = launch([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(tmp_path / "full"), "-q"])
+    assert full.returncode == 0, full.stderr[-3000:]
+
+    killed = tmp_path / "killed"
+    env = worker_env()
+    process = subprocess.Popen([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(killed), "-q"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        log = killed / "metrics.jsonl"
+        if log.is_file() and len(log.read_text().splitlines()) >= 4:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    os.killpg(process.pid, signal.SIGKILL)  # torchrun and both ranks, mid-run, with no chance to clean up
+    process.wait()
+    at_kill = load_checkpoint(killed / "checkpoints" / "last.pt")["step"]  # readable: writes are atomic
+    assert 1 <= at_kill < 12
+
+    resumed = launch([*TORCHRUN, "-m", "sectl", "train", "-o", str(killed), "--resume", "-q"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = params(tmp_path / "full"), params(killed)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert json_lines(killed / "metrics.jsonl") == list(range(1, 13))
+
+    one_process = launch([sys.executable, "-m", "sectl", "train", "-o", str(killed), "--resume", "-q"])
+    assert one_process.returncode == 2 and "trained with 2 process(es)" in one_process.stderr
+
+
+@pytest.mark.parametrize("batch", [3])
+def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(data_dir, tmp_path, batch):
+    config = distributed_config(data_dir, f"train.batch_size={batch}")
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    result = launch([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(tmp_path / "run"), "-q"])
+    assert result.returncode != 0
+    assert "does not split evenly over 2 processes" in result.stderr
