@@ -20,6 +20,7 @@ from sectl.audio import STDIO, find_audio_files, read_audio, resample, write_aud
 from sectl.audio.io import AUDIO_EXTENSIONS, default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
+from sectl.fileutil import make_folder
 from sectl.models import Enhancer
 from sectl.sharding import select_shard
 
@@ -260,6 +261,9 @@ def enhance_paths(
     plan = select_shard(plan_outputs(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
+    if plan and str(output) != STDIO:  # an unwritable output folder fails once, before any work
+        single_target = len(plan) == 1 and plan[0][1] == str(output)
+        make_folder(Path(output).parent if single_target else output)
     report = BatchReport()
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
     pool = None

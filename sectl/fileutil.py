@@ -4,21 +4,47 @@ from __future__ import annotations
 
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
+
+from sectl.errors import SectlError
+
+
+@contextmanager
+def writing(path: str | Path) -> Iterator[None]:
+    """Turn a file-system error while writing ``path`` (permissions, a full disk, a file where a folder
+    should be) into one :class:`SectlError` that names it."""
+    try:
+        yield
+    except OSError as exc:
+        raise SectlError(f"{path}: cannot write ({exc.strerror or type(exc).__name__})") from None
+
+
+def make_folder(folder: str | Path) -> Path:
+    """Create ``folder`` (and parents) and check that files can be created in it."""
+    folder = Path(folder)
+    with writing(folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".sectl-write-check.", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    return folder
 
 
 def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     """Write via a temporary file in the same folder, then rename: readers never see half a file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-        commit(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(payload)
+            commit(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def temp_beside(target: Path, suffix: str = ".tmp") -> str:
@@ -41,7 +67,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def write_new(path: str | Path, payload: bytes, overwrite: bool = False) -> None:
     """Write a report or plot atomically, refusing to replace an existing file unless ``overwrite``."""
     from sectl.errors import OutputExistsError
-
     if Path(path).exists() and not overwrite:
         raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
     atomic_write_bytes(path, payload)

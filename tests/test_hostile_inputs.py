@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -108,3 +111,97 @@ def test_outputs_never_replace_inputs_and_output_inside_input_is_safe(corpus, tm
     assert same.exit_code == 1 and "refusing to write over an input file" in same.stderr and src.read_bytes() == original
     inside = runner.invoke(app, ["enhance", str(tmp_path), "-o", str(tmp_path / "enhanced"), "--model", str(tiny_checkpoint)])
     assert inside.exit_code == 0 and (tmp_path / "enhanced" / "a.wav").is_file() and src.read_bytes() == original
+
+
+def permission_bits_enforced(probe) -> list[str]:
+    """A command prefix under which file permission bits apply. Root bypasses them, so as root the
+    command runs with the capabilities that do so (CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH) dropped."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    caps = "-dac_override,-dac_read_search"
+    prefix = [setpriv, "--bounding-set", caps, "--inh-caps", caps, "--"] if setpriv else []
+    if not prefix or subprocess.run([*prefix, "cat", str(probe)], capture_output=True).returncode == 0:
+        pytest.skip("running as root where setpriv cannot drop CAP_DAC_OVERRIDE: permission bits are not enforced")
+    return prefix
+
+
+def sectl_cli(prefix: list[str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "sectl", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_unreadable_file_and_unwritable_output_folder(tmp_path, tiny_checkpoint):
+    source = tmp_path / "in"
+    source.mkdir()
+    sf.write(source / "ok.wav", X, 16000)
+    sf.write(source / "locked.wav", X, 16000)
+    (source / "locked.wav").chmod(0)
+    locked_out = tmp_path / "read_only"
+    locked_out.mkdir()
+    locked_out.chmod(0o555)
+    prefix = permission_bits_enforced(source / "locked.wav")
+    model = ["--model", str(tiny_checkpoint)]
+
+    batch = sectl_cli(prefix, "enhance", str(source), "-o", str(tmp_path / "out"), *model, "--json")
+    assert batch.returncode == 1, batch.stderr
+    report = json.loads(batch.stdout)
+    assert [os.path.basename(p) for p in report["written"]] == ["ok.wav"]
+    assert report["failed"] == [f"{source / 'locked.wav'}: cannot read the file (Permission denied)"]
+    scores = sectl_cli(prefix, "eval", "--ref", str(source), "--est", str(source), "-m", "si_sdr", "--json")
+    assert scores.returncode == 1 and "locked.wav: cannot read the file (Permission denied)" in scores.stdout
+
+    for target in (locked_out, locked_out / "sub", locked_out / "x.wav"):
+        result = sectl_cli(prefix, "enhance", str(source / "ok.wav"), "-o", str(target), *model)
+        assert result.returncode == 1
+        assert result.stderr.strip().splitlines()[-1].startswith("error: ") and "cannot write (Permission denied)" in result.stderr
+        assert "Traceback" not in result.stderr
+    run = sectl_cli(prefix, "train", "-o", str(locked_out / "run"), "--set", f"data.clean={source}", "--set", f"data.noise={source}")
+    assert run.returncode == 1 and "run: cannot write (Permission denied)" in run.stderr
+    assert list(locked_out.iterdir()) == []
+
+
+def test_output_folder_below_a_file_is_reported(tmp_path, tiny_checkpoint):
+    source = tmp_path / "a.wav"
+    sf.write(source, X, 16000)
+    (tmp_path / "plain_file").write_text("x")
+    result = runner.invoke(app, ["enhance", str(source), "-o", str(tmp_path / "plain_file" / "out"), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 1 and "plain_file/out: cannot write (Not a directory)" in result.stderr
+
+
+MEASURED_CLI = """
+import resource, sys
+from sectl.cli.app import app
+try:
+    app(args=sys.argv[1:], prog_name="sectl")
+    code = 0
+except SystemExit as exc:
+    code = exc.code
+print("peak_rss_kib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def write_noise(path, minutes: int) -> None:
+    rng = np.random.default_rng(minutes)
+    with sf.SoundFile(path, "w", 16000, 1, subtype="PCM_16") as f:
+        for _ in range(minutes):
+            f.write((0.1 * rng.standard_normal(16000 * 60)).astype(np.float32))
+
+
+def test_a_one_hour_file_is_streamed_with_the_memory_of_a_ten_minute_one(tmp_path, tiny_checkpoint):
+    """Peak memory must not grow with duration: holding the extra 50 minutes as float32 alone would
+    add 192 MB; the test allows 64 MB of growth."""
+    peaks = {}
+    for minutes in (10, 60):
+        source = tmp_path / f"{minutes}min.wav"
+        write_noise(source, minutes)
+        result = subprocess.run(
+            [sys.executable, "-c", MEASURED_CLI, "enhance", str(source), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint)],
+            capture_output=True, text=True, timeout=600,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr[-2000:]
+        peaks[minutes] = int(result.stderr.split("peak_rss_kib")[-1]) / 1024
+        assert sf.info(tmp_path / "out" / source.name).frames == minutes * 60 * 16000
+        source.unlink()
+    growth = peaks[60] - peaks[10]
+    assert growth < 64, f"peak RSS 10 min {peaks[10]:.0f} MiB, 60 min {peaks[60]:.0f} MiB"

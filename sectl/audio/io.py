@@ -87,8 +87,11 @@ def _open_source(path: str | Path) -> tuple[str, BinaryIO | str]:
         raise AudioError(p, "is a folder, not an audio file")
     if p.stat().st_size == 0:
         raise AudioError(p, "file is empty")
-    with open(p, "rb") as handle:
-        _check_wav_length(str(p), handle.read(65536), p.stat().st_size)
+    try:
+        with open(p, "rb") as handle:
+            _check_wav_length(str(p), handle.read(65536), p.stat().st_size)
+    except OSError as exc:  # permissions, I/O errors: the file exists but cannot be read
+        raise AudioError(p, f"cannot read the file ({exc.strerror or type(exc).__name__})") from None
     return str(p), str(p)
 
 

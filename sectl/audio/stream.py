@@ -18,7 +18,7 @@ from sectl.audio.io import (
     output_format,
 )
 from sectl.errors import AudioError
-from sectl.fileutil import commit, temp_beside
+from sectl.fileutil import commit, temp_beside, writing
 
 _COPY_BLOCK = 1 << 16
 
@@ -72,25 +72,29 @@ def write_blocks(
     Returns the gain applied (1.0 when none was needed).
     """
     target = check_output(path, overwrite, inputs)
-    target.parent.mkdir(parents=True, exist_ok=True)
     fmt = output_format(target)
     subtype = subtype or default_subtype(target)
-    raw = temp_beside(target, ".raw.wav")
-    final = temp_beside(target, ".tmp")
+    temps: list[str] = []
     try:
-        peak = 0.0
-        with sf.SoundFile(raw, "w", sample_rate, channels, subtype="FLOAT", format="WAV") as f:
-            for block in blocks:
-                data = block.detach().cpu().float().numpy().T
-                peak = max(peak, float(np.abs(data).max(initial=0.0)))
-                f.write(data)
-        gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
-        with sf.SoundFile(raw) as src, sf.SoundFile(final, "w", sample_rate, channels, subtype=subtype, format=fmt) as dst:
-            for data in src.blocks(_COPY_BLOCK, dtype="float32", always_2d=True):
-                dst.write(data * gain if gain != 1.0 else data)
-        commit(final, target)
-        return gain
+        with writing(target):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            raw = temp_beside(target, ".raw.wav")
+            temps.append(raw)
+            final = temp_beside(target, ".tmp")
+            temps.append(final)
+            peak = 0.0
+            with sf.SoundFile(raw, "w", sample_rate, channels, subtype="FLOAT", format="WAV") as f:
+                for block in blocks:
+                    data = block.detach().cpu().float().numpy().T
+                    peak = max(peak, float(np.abs(data).max(initial=0.0)))
+                    f.write(data)
+            gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
+            with sf.SoundFile(raw) as src, sf.SoundFile(final, "w", sample_rate, channels, subtype=subtype, format=fmt) as dst:
+                for data in src.blocks(_COPY_BLOCK, dtype="float32", always_2d=True):
+                    dst.write(data * gain if gain != 1.0 else data)
+            commit(final, target)
+            return gain
     finally:
-        for tmp in (raw, final):
+        for tmp in temps:
             Path(tmp).unlink(missing_ok=True)
 

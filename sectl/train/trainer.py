@@ -25,7 +25,7 @@ from sectl.audio import read_audio
 from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError, UsageError
-from sectl.fileutil import atomic_write_text
+from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluation import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
@@ -163,7 +163,7 @@ class Trainer:
         self.workers.barrier()
 
     def _write_run_folder(self, config_path: Path, preset: str, overrides: list[str]) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
+        make_folder(self.out)
         atomic_write_text(config_path, yaml.safe_dump(self.config, sort_keys=False))
         run_info = {
             "preset": preset, "overrides": overrides, "sectl_version": __version__,
