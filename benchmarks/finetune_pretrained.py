@@ -50,6 +50,8 @@ def fine_tune(args: argparse.Namespace, model: str, preset: str) -> tuple[Path, 
     """Train (or resume, or reuse) one run; returns its folder and the training wall time in seconds."""
     out = args.out / f"{model}-{preset}"
     overrides = run_overrides(args, model)
+    if preset == "mal_frozen_fe" and model == "nsnet2":
+        overrides.append("mal.frozen_levels=1")  # NSNet2 has two learned encoder levels (fc_in, gru): freeze fc_in
     config = resolve_config(preset, overrides)
     last = out / "checkpoints" / "last.pt"
     timing = out / "wall_time.json"

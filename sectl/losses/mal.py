@@ -9,10 +9,17 @@
 
 Both signals are normalised by the clean signal's scale, so they are compared in the same units.
 
+Only *learned* encoder levels take part: a level without weights (MaskNet's and NSNet2's input
+spectrum, DeepFilterNet3's input features) is a fixed transform of the signal, a spectral loss rather
+than the model's own representation. By default every learned level is compared (the bottleneck
+included); ``levels: [-1]`` compares the bottleneck alone.
+
 Collapse guard (``dynamic``): an encoder mapping everything to a constant makes the loss zero. The
 clean branch is always detached (no gradient can shrink the targets), presets keep a conventional
-term beside MAL, and :meth:`ModelAsLoss.collapse_ratio` tracks the clean features' spread relative to
-its value at construction; the trainer stops a run whose ratio falls under ``collapse_threshold``.
+term beside MAL, and :class:`CollapseMonitor` compares the clean features' spread with its value at
+the run's first step (kept in checkpoints, so a resumed run keeps its baseline); the trainer stops a
+run whose spread falls under ``collapse_threshold`` times, or grows past ``growth_threshold`` times,
+that baseline.
 """
 
 from __future__ import annotations
@@ -44,17 +51,19 @@ class ModelAsLoss(nn.Module):
         Args:
             model: the enhancer being trained.
             variant: ``frozen``, ``frozen-fe`` or ``dynamic``.
-            levels: indices into ``model.encode(...)``'s list (default: every level incl. bottleneck).
-            weights: one weight per level (default 1.0 each).
-            frozen_levels: ``frozen-fe`` only: how many encoder levels to freeze.
+            levels: indices into ``model.encode(...)``'s list, negative from the end (default: every
+                learned level, bottleneck included); levels without weights are refused.
+            weights: one weight per compared level (default 1.0 each).
+            frozen_levels: ``frozen-fe`` only: how many learned encoder levels to freeze.
             snapshot: ``frozen`` only: the trained model whose encoder is copied (default: ``model``).
         """
         super().__init__()
         if variant not in VARIANTS:
             raise SectlError(f"mal.variant: unknown {variant!r}; use one of {', '.join(VARIANTS)}")
         self.variant = variant
-        self.levels = list(levels) if levels is not None else None
         self.weights = list(weights) if weights is not None else None
+        learned = learned_levels(model)
+        self.levels = self._check_levels(model, levels, learned)
         if variant == "frozen":
             frozen = copy.deepcopy(snapshot if snapshot is not None else model)
             frozen.eval()
@@ -65,21 +74,28 @@ class ModelAsLoss(nn.Module):
             # Not registered as a submodule: the live model belongs to the trainer, not to the loss.
             object.__setattr__(self, "encoder_model", model)
             if variant == "frozen-fe":
-                levels = model.encoder_levels()
-                if frozen_levels > len(levels):
-                    raise SectlError(f"mal.frozen_levels {frozen_levels} exceeds the encoder's {len(levels)} levels")
-                for level in levels[:frozen_levels]:
-                    for p in level.parameters():
-                        p.requires_grad_(False)
-        self._initial_spread: float | None = None
+                freeze_front_end(model, frozen_levels, learned)
+        self.last_spread: float | None = None
+
+    @staticmethod
+    def _check_levels(model: Enhancer, levels: Sequence[int] | None, learned: list[int]) -> list[int]:
+        if levels is None:
+            return learned
+        count = len(model.encoder_levels())
+        chosen = []
+        for level in levels:
+            if not -count <= level < count:
+                raise SectlError(f"mal.levels: {level} out of range; {model.name}'s encoder has {count} levels (0..{count - 1})")
+            if level % count not in learned:
+                raise SectlError(
+                    f"mal.levels: level {level} of {model.name} has no weights (a fixed transform of the input); "
+                    f"MAL compares learned levels: {', '.join(map(str, learned))}"
+                )
+            chosen.append(level % count)
+        return chosen
 
     def _select(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
-        if self.levels is None:
-            return features
-        try:
-            return [features[i] for i in self.levels]
-        except IndexError:
-            raise SectlError(f"mal.levels {self.levels} out of range: the encoder has {len(features)} levels") from None
+        return [features[i] for i in self.levels]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = as_batch(estimate, reference)
@@ -93,13 +109,54 @@ class ModelAsLoss(nn.Module):
             raise SectlError(f"mal.weights has {len(weights)} entries for {len(outputs)} levels")
         # Spread over batch and time, per channel: a collapsed encoder's output no longer varies with
         # its input, whatever constant (bias) each channel settles on.
-        self._last_spread = float(torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean())
-        if self._initial_spread is None:
-            self._initial_spread = self._last_spread
+        self.last_spread = float(torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean())
         return sum(w * (o - t).abs().mean() for w, o, t in zip(weights, outputs, targets))
 
-    def collapse_ratio(self) -> float:
-        """Spread of the clean features now vs at the first call (1.0 = unchanged, 0 = collapsed)."""
-        if self._initial_spread is None or self._initial_spread == 0:
-            return 1.0
-        return self._last_spread / self._initial_spread
+def learned_levels(model: Enhancer) -> list[int]:
+    """Indices of ``model``'s encoder levels that hold weights (the ones MAL may compare or freeze)."""
+    return [i for i, level in enumerate(model.encoder_levels()) if any(True for _ in level.parameters())]
+
+
+def freeze_front_end(model: Enhancer, count: int, learned: list[int] | None = None) -> None:
+    """Freeze the first ``count`` learned encoder levels of ``model`` (MAL ``frozen-fe``); at least one
+    learned level must stay trainable, or the variant would be ``frozen``."""
+    learned = learned_levels(model) if learned is None else learned
+    if not 1 <= count < len(learned):
+        raise SectlError(
+            f"mal.frozen_levels {count}: {model.name}'s encoder has {len(learned)} levels with weights "
+            f"(levels {', '.join(map(str, learned))}); frozen-fe freezes 1 to {len(learned) - 1} of them"
+        )
+    levels = model.encoder_levels()
+    for index in learned[:count]:
+        for p in levels[index].parameters():
+            p.requires_grad_(False)
+
+
+class CollapseMonitor(nn.Module):
+    """The clean features' spread relative to the run's first step; its state is checkpointed."""
+
+    def __init__(self, low: float, high: float) -> None:
+        super().__init__()
+        self.low, self.high = low, high
+        self.register_buffer("baseline", torch.tensor(float("nan"), dtype=torch.float64))
+
+    def ratio(self, spread: float) -> float:
+        """Record ``spread`` (the first value becomes the baseline) and return spread / baseline."""
+        if torch.isnan(self.baseline):
+            self.baseline.fill_(spread)
+        return spread / float(self.baseline) if float(self.baseline) > 0 else 1.0
+
+    def check(self, spread: float) -> float:
+        """Raise when the ratio leaves ``[low, high]``; return it otherwise."""
+        ratio = self.ratio(spread)
+        if ratio < self.low:
+            raise SectlError(
+                f"MAL encoder collapse: clean-feature spread fell to {ratio:.3f} of its start "
+                f"(< mal.collapse_threshold {self.low}); raise loss.l1 or use variant frozen"
+            )
+        if ratio > self.high:
+            raise SectlError(
+                f"MAL encoder runaway: clean-feature spread grew to {ratio:.1f} times its start "
+                f"(> mal.growth_threshold {self.high}); lower train.lr or use variant frozen"
+            )
+        return ratio

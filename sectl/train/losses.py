@@ -32,16 +32,10 @@ class LossSet(nn.Module):
         total = sum(self.weights[name] * value for name, value in values.items())
         return total, {name: float(value.detach()) for name, value in values.items()}
 
-    def check_collapse(self, threshold: float) -> None:
-        """Stop a dynamic-MAL run whose encoder is collapsing to a constant."""
+    def dynamic_mal(self) -> ModelAsLoss | None:
+        """The MAL term when it uses the live encoder (the one that can collapse), else ``None``."""
         mal = self.terms["mal"] if "mal" in self.terms else None
-        if isinstance(mal, ModelAsLoss) and mal.variant == "dynamic":
-            ratio = mal.collapse_ratio()
-            if ratio < threshold:
-                raise SectlError(
-                    f"MAL encoder collapse: clean-feature spread fell to {ratio:.3f} of its start "
-                    f"(< mal.collapse_threshold {threshold}); raise loss.l1 or use variant frozen"
-                )
+        return mal if isinstance(mal, ModelAsLoss) and mal.variant == "dynamic" else None
 
 
 @dataclass(frozen=True)

@@ -173,12 +173,14 @@ class MALSection(Section):
     weights: Optional[list[Float]] = None
     frozen_levels: Int = 2
     collapse_threshold: Float = 0.05
+    growth_threshold: Float = 20.0
 
 
 class TrainingConfig(Section):
     task: Literal["enhancer", "vae"] = "enhancer"
     seed: Int = 0
     init_from: Optional[str] = None
+    init_required: Bool = False
     model: ModelSection
     data: DataSection
     validation: ValidationSection

@@ -16,7 +16,8 @@ from torch import nn
 
 from sectl.data.mixing import MixingConfig, MixingSampler
 from sectl.data.paired import PairedSampler
-from sectl.errors import SectlError
+from sectl.errors import ConfigError, SectlError
+from sectl.losses.mal import CollapseMonitor
 from sectl.models import Enhancer, build_enhancer
 from sectl.models.loading import load_enhancer
 from sectl.train.config import base_config
@@ -132,6 +133,11 @@ class EnhancerTask(TrainingTask):
         self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
         self.optimizers = {"model": adamw(self.model.parameters(), self.config["train"])}
         self.sampler = build_sampler(self.config, self.model.sample_rate)
+        m = self.config["mal"]
+        self.monitor = CollapseMonitor(m["collapse_threshold"], m["growth_threshold"]) if self.losses.dynamic_mal() else None
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"model": self.model, **({"collapse_monitor": self.monitor} if self.monitor is not None else {})}
 
     def _initial_model(self) -> tuple[Enhancer, Enhancer | None]:
         """The model to train and, with ``init_from``, the trained model it starts from (MAL's snapshot).
@@ -141,6 +147,11 @@ class EnhancerTask(TrainingTask):
         ``model.*`` settings that were changed must describe that same architecture.
         """
         source = self.config["init_from"]
+        if source is None and self.config["init_required"]:
+            raise ConfigError(
+                "init_from: this preset fine-tunes a trained model (stage 2); set init_from to a run, a checkpoint, "
+                "deepfilternet3 or nsnet2, or init_required=false to start from random weights (experiments only)"
+            )
         if source is None:
             return build_model(self.config), None
         trained = load_enhancer(source)
@@ -164,5 +175,8 @@ class EnhancerTask(TrainingTask):
         total, terms = self.losses(self.model(noisy), clean)
         grad_norm = apply_gradients(total, terms, self.optimizers["model"], self.model.parameters(), t["grad_clip"],
                                     f"step {step + 1}", self.workers)  # fmt: skip
-        self.losses.check_collapse(self.config["mal"]["collapse_threshold"])
-        return {"loss": float(total.detach()), **terms, "grad_norm": grad_norm}
+        record = {"loss": float(total.detach()), **terms, "grad_norm": grad_norm}
+        if self.monitor is not None:  # spread averaged over ranks, so every rank takes the same decision
+            spread = self.workers.mean({"spread": self.losses.dynamic_mal().last_spread})["spread"]
+            record["mal_spread_ratio"] = self.monitor.check(spread)
+        return record

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from sectl.errors import SectlError
-from sectl.losses.mal import ModelAsLoss
+from sectl.losses.mal import CollapseMonitor, ModelAsLoss, learned_levels
 from sectl.losses.waveform import L1Loss
 from sectl.models import build_enhancer
 from sectl.train.losses import LossSet
@@ -80,20 +80,25 @@ def test_gradient_reaches_the_decoder():
     assert model.decoder[-1].up.weight.grad.abs().sum() > 0
 
 
-def test_collapse_guard_stops_a_collapsing_encoder():
+def test_collapse_guard_stops_a_collapsing_and_a_runaway_encoder():
     model = build_enhancer(size="tiny")
     mal = ModelAsLoss(model, "dynamic")
     losses = LossSet({"mal": mal, "l1": L1Loss()}, {"mal": 1.0, "l1": 0.1})
+    monitor = CollapseMonitor(low=0.05, high=20.0)
     noisy, clean = batch()
     losses(model(noisy), clean)
-    losses.check_collapse(0.05)  # healthy
-    with torch.no_grad():
-        for level in model.encoder:
-            level.down.weight.mul_(1e-4)  # an encoder that maps everything to (almost) a constant
-    losses(model(noisy), clean)
-    assert mal.collapse_ratio() < 0.05
-    with pytest.raises(SectlError, match="collapse"):
-        losses.check_collapse(0.05)
+    assert monitor.check(mal.last_spread) == 1.0  # the first step is the baseline
+    weights = [level.down.weight.detach().clone() for level in model.encoder]
+    for factor, message in ((1e-4, "collapse"), (1e4, "runaway")):
+        with torch.no_grad():
+            for level, w in zip(model.encoder, weights):
+                level.down.weight.copy_(w * factor)  # (almost) a constant encoder / exploding features
+        losses(model(noisy), clean)
+        with pytest.raises(SectlError, match=message):
+            monitor.check(mal.last_spread)
+    restored = CollapseMonitor(0.05, 20.0)
+    restored.load_state_dict(monitor.state_dict())  # the baseline travels in checkpoints
+    assert float(restored.baseline) == float(monitor.baseline)
 
 
 def test_levels_and_weights_select_and_validate():
@@ -103,7 +108,21 @@ def test_levels_and_weights_select_and_validate():
     full = ModelAsLoss(model, "dynamic")(est, clean)
     parts = [ModelAsLoss(model, "dynamic", levels=[i])(est, clean) for i in range(4)]
     assert full.item() == pytest.approx(sum(p.item() for p in parts), rel=1e-5)
+    assert ModelAsLoss(model, "dynamic", levels=[-1])(est, clean).item() == parts[-1].item()  # bottleneck
     with pytest.raises(SectlError, match="weights"):
         ModelAsLoss(model, "dynamic", levels=[0, 1], weights=[1.0])(est, clean)
+    with pytest.raises(SectlError, match="out of range"):
+        ModelAsLoss(model, "dynamic", levels=[4])
     with pytest.raises(SectlError, match="variant"):
         ModelAsLoss(model, "sometimes")
+
+
+def test_levels_without_weights_are_left_out_and_refused():
+    """MaskNet's level 0 is the input STFT: no weights, so not the model's representation."""
+    model = build_enhancer("masknet", "tiny")
+    assert learned_levels(model) == [1, 2]
+    assert ModelAsLoss(model, "dynamic").levels == [1, 2]
+    with pytest.raises(SectlError, match="level 0 of masknet has no weights"):
+        ModelAsLoss(model, "dynamic", levels=[0])
+    with pytest.raises(SectlError, match="2 levels with weights .* freezes 1 to 1"):
+        ModelAsLoss(model, "frozen-fe", frozen_levels=2)

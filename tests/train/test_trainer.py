@@ -108,11 +108,42 @@ def test_mal_stage_two_starts_from_a_baseline_run(data_dir, tmp_path, preset):
         train(tiny_config(data_dir, preset, f"init_from={tmp_path / 'stage1'}", "model.hidden=4"), tmp_path / "x")
 
 
+@pytest.mark.parametrize("preset", ["finetune", "mal", "mal_bottleneck", "ssl_mse", "ssl_softdtw"])
+def test_fine_tuning_presets_refuse_to_start_without_a_trained_model(data_dir, tmp_path, preset):
+    from sectl.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="init_from: this preset fine-tunes a trained model"):
+        train(tiny_config(data_dir, preset, "init_from=null", "ssl.model=tiny", "ssl.layer=2"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_collapse_baseline_survives_a_resume(data_dir, tmp_path):
+    """The monitor compares with the run's first step, also after --resume (not the resumed step)."""
+    train(tiny_config(data_dir), tmp_path / "stage1")
+    config = tiny_config(data_dir, "mal_dynamic", f"init_from={tmp_path / 'stage1'}", "train.checkpoint_every=100")
+    train(config, tmp_path / "full")
+
+    def stop_at_3(event, data):
+        if event == "step" and data["step"] == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, tmp_path / "killed", callback=stop_at_3)
+    train(config, tmp_path / "killed", resume=True)
+    baselines = [load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["task"]["modules"]["collapse_monitor"]["baseline"]
+                 for run in ("full", "killed")]  # fmt: skip
+    assert torch.isfinite(baselines[0]) and torch.equal(*baselines)
+    records = [json.loads(line) for line in (tmp_path / "killed" / "metrics.jsonl").read_text().splitlines()]
+    first_resumed = next(r for r in records if r["step"] == 4)
+    assert first_resumed["mal_spread_ratio"] != 1.0  # a baseline reset on resume would give exactly 1
+
+
 @pytest.mark.parametrize("preset,term", [
     ("wavlm_loss", "ssl"), ("ssl_mse", "ssl_mse"), ("ssl_mse_pad", "ssl_pad"), ("ssl_softdtw", "ssl_sdtw"),
 ])
 def test_ssl_presets_train_with_the_tiny_teacher(data_dir, tmp_path, preset, term):
-    config = tiny_config(data_dir, preset, "ssl.model=tiny", "ssl.layer=2", "train.steps=2", "init_from=null")
+    config = tiny_config(data_dir, preset, "ssl.model=tiny", "ssl.layer=2", "train.steps=2", "init_from=null",
+                         "init_required=false")  # fmt: skip
     train(config, tmp_path / "run")
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert records[-1][term] > 0
@@ -189,7 +220,8 @@ def pretrained_config(data_dir, preset, name, *extra):
 def test_every_fine_tuning_preset_starts_from_a_pretrained_model(models_dir, data_dir, tmp_path, preset):
     from sectl.models.loading import load_enhancer
 
-    train(pretrained_config(data_dir, preset, "nsnet2"), tmp_path / "run")
+    extra = ["mal.frozen_levels=1"] if preset == "mal_frozen_fe" else []  # NSNet2 has 2 learned levels
+    train(pretrained_config(data_dir, preset, "nsnet2", *extra), tmp_path / "run")
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"]["name"] == "nsnet2"  # the architecture came from init_from and is recorded
     tuned, published = load_enhancer(tmp_path / "run"), load_enhancer("nsnet2")
