@@ -4,14 +4,17 @@
 them frame by frame (SSL-MSE) lets the loss fall through the shared positional embedding instead of
 the content; the two remedies change the reference so absolute positions no longer line up:
 
-* :class:`SSLPadMSELoss` zero-pads the clean reference by a random 2-5 % of its length, rounded to
-  whole SSL frames, and compares the content-aligned frames;
+* :class:`SSLPadMSELoss` zero-pads the clean reference at its start by a random 2-5 % of its length,
+  rounded to whole SSL frames, so clean content frame ``i`` sits at absolute position ``i + k``; it
+  compares output frame ``i`` with padded-reference frame ``i + k`` (same content, other position);
 * :class:`SSLSoftDTWLoss` speed-perturbs the clean reference and compares the two sequences with the
   soft-DTW divergence on L2-normalised frames, which aligns by content.
 
-Choices the paper leaves open (preset fields under ``ssl_align``): the padding side (default
-``left``, so every clean frame moves later) and the speed factors (default 0.8..1.2). Random draws
-use torch's generator, which the trainer checkpoints, so resumed runs draw the same values.
+The pad fraction and the speed factor are drawn per sample, as the method describes. Padding is at
+the start only: padding at the end leaves every content frame at its own absolute index, so it
+would not decorrelate positions at all. The speed factors are a preset field (default 0.8..1.2 in
+steps of 0.1; ``ssl_softdtw_fine`` uses the 0.05 grid). Random draws use torch's generator, which
+the trainer checkpoints, so resumed runs draw the same values.
 """
 
 from __future__ import annotations
@@ -38,30 +41,33 @@ class SSLMSELoss(SSLTeacherLoss):
 
 
 class SSLPadMSELoss(SSLTeacherLoss):
-    """SSL-MSE against a zero-padded reference, compared on content-aligned frames."""
+    """SSL-MSE against a reference zero-padded at its start, compared on content-aligned frames."""
 
     def __init__(
         self, model: str, layer: int, checkpoint: str | Path | None = None,
-        pad_range: Sequence[float] = (0.02, 0.05), side: str = "left", sample_rate: int = SSL_RATE,
-    ) -> None:
+        pad_range: Sequence[float] = (0.02, 0.05), sample_rate: int = SSL_RATE,
+    ) -> None:  # fmt: skip
         super().__init__(model, layer, checkpoint, sample_rate)
-        if side not in ("left", "right"):
-            raise SectlError(f"ssl_align.pad_side: expected left or right, got {side!r}")
-        self.pad_range, self.side = tuple(pad_range), side
+        low, high = pad_range
+        if not 0 <= low <= high:
+            raise SectlError(f"ssl_align.pad_range: expected 0 <= low <= high, got {list(pad_range)}")
+        self.pad_range = (float(low), float(high))
 
-    def pad_frames(self, length: int) -> int:
-        fraction = float(torch.empty(()).uniform_(*self.pad_range))
-        return max(1, round(fraction * length / SSL_HOP))
+    def pad_frames(self, batch: int, length: int) -> list[int]:
+        """Whole SSL frames of padding per sample: a fraction drawn in ``pad_range`` of ``length``."""
+        fractions = torch.empty(batch, dtype=torch.float64).uniform_(*self.pad_range)
+        return [max(1, round(float(f) * length / SSL_HOP)) for f in fractions]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
-        frames = self.pad_frames(ref.shape[-1])
-        padding = (frames * SSL_HOP, 0) if self.side == "left" else (0, frames * SSL_HOP)
-        target = self.targets(nn.functional.pad(ref, padding))
         output = self.teacher(est)
-        target = target[:, frames:] if self.side == "left" else target
-        n = min(target.shape[1], output.shape[1])
-        return (output[:, :n] - target[:, :n]).pow(2).sum(-1).mean()
+        errors = []
+        for b, frames in enumerate(self.pad_frames(ref.shape[0], ref.shape[-1])):
+            # One sample at a time: padding the batch to a common length would add zeros the teacher attends to.
+            target = self.targets(nn.functional.pad(ref[b : b + 1], (frames * SSL_HOP, 0)))[:, frames:]
+            n = min(target.shape[1], output.shape[1])
+            errors.append((output[b : b + 1, :n] - target[:, :n]).pow(2).sum(-1).mean())
+        return torch.stack(errors).mean()
 
 
 class SSLSoftDTWLoss(SSLTeacherLoss):
@@ -72,12 +78,20 @@ class SSLSoftDTWLoss(SSLTeacherLoss):
         speeds: Sequence[float] = (0.8, 0.9, 1.0, 1.1, 1.2), gamma: float = 0.1, sample_rate: int = SSL_RATE,
     ) -> None:
         super().__init__(model, layer, checkpoint, sample_rate)
-        self.speeds = tuple(speeds)
+        if not speeds or min(speeds) <= 0:
+            raise SectlError(f"ssl_align.speeds: expected positive factors, got {list(speeds)}")
+        self.speeds = tuple(float(s) for s in speeds)
         self.sdtw = SoftDTW(gamma=gamma, divergence=True, distance="sqeuclidean")
+
+    def draw_speeds(self, batch: int) -> list[float]:
+        return [self.speeds[int(i)] for i in torch.randint(len(self.speeds), (batch,))]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
-        speed = self.speeds[int(torch.randint(len(self.speeds), ()))]
-        target = nn.functional.normalize(self.targets(speed_perturb(ref, speed)), dim=-1)
         output = nn.functional.normalize(self.teacher(est), dim=-1)
-        return self.sdtw(output, target).mean() / output.shape[1]
+        values = []
+        for b, speed in enumerate(self.draw_speeds(ref.shape[0])):
+            # Per sample: each perturbed reference has its own length.
+            target = nn.functional.normalize(self.targets(speed_perturb(ref[b : b + 1], speed)), dim=-1)
+            values.append(self.sdtw(output[b : b + 1], target)[0])
+        return torch.stack(values).mean() / output.shape[1]

@@ -63,7 +63,7 @@ LOSSES: dict[str, LossEntry] = {
     "ssl": LossEntry(lambda c, m, s: SSLFeatureLoss(*_teacher(c), sample_rate=m.sample_rate), "ssl"),
     "ssl_mse": LossEntry(lambda c, m, s: SSLMSELoss(*_teacher(c), sample_rate=m.sample_rate), "ssl"),
     "ssl_pad": LossEntry(lambda c, m, s: SSLPadMSELoss(
-        *_teacher(c), c["ssl_align"]["pad_range"], c["ssl_align"]["pad_side"], sample_rate=m.sample_rate), "ssl_align"),
+        *_teacher(c), c["ssl_align"]["pad_range"], sample_rate=m.sample_rate), "ssl_align"),
     "ssl_sdtw": LossEntry(lambda c, m, s: SSLSoftDTWLoss(
         *_teacher(c), c["ssl_align"]["speeds"], c["ssl_align"]["gamma"], sample_rate=m.sample_rate), "ssl_align"),
     "mal": LossEntry(_mal, "mal"),

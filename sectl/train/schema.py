@@ -140,7 +140,6 @@ class SSLSection(Section):
 
 class SSLAlignSection(Section):
     pad_range: tuple[Float, Float] = (0.02, 0.05)
-    pad_side: Literal["left", "right"] = "left"
     speeds: list[Float] = [0.8, 0.9, 1.0, 1.1, 1.2]
     gamma: Float = 0.1
 

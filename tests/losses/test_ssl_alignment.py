@@ -5,6 +5,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
+from sectl.models.ssl import SSL_HOP
 
 
 def speechlike(seed: int = 0) -> torch.Tensor:
@@ -31,8 +32,62 @@ def test_pad_loss_compares_content_aligned_frames():
     other = padded(speechlike(1), x).item()
     assert same < other
     assert plain(speechlike(1), x).item() > 0
-    with pytest.raises(SectlError, match="pad_side"):
-        SSLPadMSELoss("tiny", 2, side="middle")
+    with pytest.raises(SectlError, match="pad_range"):
+        SSLPadMSELoss("tiny", 2, pad_range=(0.05, 0.02))
+
+
+class FrameLocal(torch.nn.Module):
+    """A stand-in teacher whose frame ``i`` depends only on samples ``[320 i, 320 (i + 1))``: content-
+    aligned frames of a padded copy are then exactly equal, so any offset error shows as a non-zero loss."""
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        frames = wave[:, : wave.shape[-1] // SSL_HOP * SSL_HOP].reshape(wave.shape[0], -1, SSL_HOP)
+        return torch.stack([frames.mean(-1), frames.pow(2).mean(-1), frames[..., ::7].sum(-1)], dim=-1)
+
+
+def recording_targets(loss) -> list[int]:
+    """Record the length of every reference the loss sends to its teacher."""
+    lengths: list[int] = []
+    original = loss.targets
+    loss.targets = lambda reference: lengths.append(reference.shape[-1]) or original(reference)
+    return lengths
+
+
+def test_padded_frames_are_compared_with_the_unpadded_frames_of_the_same_content():
+    loss = SSLPadMSELoss("tiny", 2, pad_range=(0.02, 0.05))
+    loss.teacher = FrameLocal()
+    x = torch.randn(4, 16000 * 4)
+    torch.manual_seed(0)
+    assert loss(x, x).item() == 0.0  # exact: frame i of x is frame i + k of the padded x
+    shifted = torch.roll(x, SSL_HOP, dims=-1)  # content one frame later: no longer aligned
+    assert loss(shifted, x).item() > 0.1
+
+
+def test_pad_and_speed_are_drawn_per_sample():
+    x = torch.randn(16, 16000)
+    pad = SSLPadMSELoss("tiny", 2, pad_range=(0.02, 0.05))
+    pad.teacher = FrameLocal()
+    torch.manual_seed(1)
+    frames = pad.pad_frames(16, 16000 * 10)
+    assert len(set(frames)) > 1 and all(10 <= f <= 25 for f in frames)  # 2-5 % of 500 frames
+    lengths = recording_targets(pad)
+    pad(x, x)
+    assert len(lengths) == 16 and len(set(lengths)) > 1  # one padded reference per sample, not one per batch
+
+    sdtw = SSLSoftDTWLoss("tiny", 2, speeds=(0.8, 1.25))
+    sdtw.teacher = FrameLocal()
+    lengths = recording_targets(sdtw)
+    torch.manual_seed(2)
+    sdtw(x, x)
+    # 0.8 x faster -> 16000 / 0.8 samples; 1.25 x -> 16000 / 1.25: the factors are applied, per sample.
+    assert set(lengths) == {20000, 12800} and len(lengths) == 16
+
+
+def test_the_fine_speed_grid_preset():
+    from sectl.train import resolve_config
+
+    speeds = resolve_config("ssl_softdtw_fine", [])["ssl_align"]["speeds"]
+    assert speeds == pytest.approx([0.8 + 0.05 * k for k in range(9)])
 
 
 def test_soft_dtw_loss_tolerates_tempo_and_trains():
