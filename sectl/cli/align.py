@@ -6,8 +6,10 @@ from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.table import Table
 
 from sectl.cli.common import handle_errors, out, print_json
+from sectl.errors import UsageError
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
 
@@ -21,28 +23,62 @@ Examples:
   sectl align a.wav b.wav --gamma 0.1 --band 50 --json > alignment.json
 
   sectl align a.wav b.wav --plot alignment.png
+
+Positional-exploitation diagnostic (arXiv 2601.21084): with --diagnose-position, A is scored against
+copies of itself shifted by 1-8 frames, zero-padded by 2 and 5 %, and speed-perturbed (0.9, 1.1), and
+against a different recording at the same positions (B, or A rotated by half its length), each with
+frame-wise MSE (SSL-MSE) and the soft-DTW divergence (SSL-softDTW). Features default to ssl there.
+
+  sectl align --diagnose-position take.wav --features ssl --model hubert_base.pt --plot position.png
+
+  sectl align --diagnose-position take.wav other.wav --features model --model deepfilternet3 --json
 """
 
 
 def align_command(
     a: Path = typer.Argument(..., help="First recording."),
-    b: Path = typer.Argument(..., help="Second recording."),
-    features: str = typer.Option("mfcc", "--features", "-f", help="mfcc, ssl or model."),
+    b: Optional[Path] = typer.Argument(None, help="Second recording (with --diagnose-position: the different recording)."),
+    features: Optional[str] = typer.Option(None, "--features", "-f", help="mfcc, ssl or model (default mfcc; ssl with --diagnose-position)."),
     model: Optional[Path] = typer.Option(None, "--model", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
     gamma: float = typer.Option(0.1, "--gamma", min=1e-6, help="Soft-DTW smoothing."),
     band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
+    diagnose_position: bool = typer.Option(False, "--diagnose-position", help="Frame-wise MSE vs soft-DTW divergence of A against moved copies of itself and another recording."),
 ) -> None:
     """Align two recordings with soft-DTW."""
-    _run(a, b, features, model, gamma, band, as_json, plot, overwrite)
+    if diagnose_position:
+        _diagnose(a, b, features or "ssl", model, as_json, plot, overwrite)
+    else:
+        _run(a, b, features or "mfcc", model, gamma, band, as_json, plot, overwrite)
+
+
+@handle_errors
+def _diagnose(a, b, features, model, as_json, plot, overwrite) -> None:
+    from sectl.position import diagnose_file, plot_diagnosis
+
+    diagnosis = diagnose_file(a, b, features=features, model=model)
+    if plot is not None:
+        plot_diagnosis(diagnosis, plot, overwrite=overwrite)
+    if as_json:
+        print_json(diagnosis.to_json())
+        return
+    table = Table(title=f"{a.name} in {diagnosis.features} features ({diagnosis.hop_s * 1000:g} ms frames)")
+    for column in ("copy of A", "same content", "frame-wise MSE", "soft-DTW divergence / frame"):
+        table.add_column(column, justify="left" if column == "copy of A" else "right")
+    for row in diagnosis.rows:
+        table.add_row(row.case, "yes" if row.same_content else "no", f"{row.mse:.4g}", f"{row.divergence:.4g}")
+    out.print(table)
+    out.print(f"different recording: {diagnosis.other}")
 
 
 @handle_errors
 def _run(a, b, features, model, gamma, band, as_json, plot, overwrite) -> None:
     from sectl.align import align_files, plot_alignment
 
+    if b is None:
+        raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
     alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band)
     if plot is not None:
         plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)
