@@ -1,7 +1,9 @@
 """Self-consistency test: apply the enhancer to its own output and score every step.
 
 ``x_0`` is the input and ``x_{k+1} = f(x_k)``. A good enhancer barely changes already-enhanced speech;
-one that keeps eroding it shows falling quality and a low step-to-step SI-SDR.
+one that keeps eroding it shows falling quality and a low step-to-step SI-SDR. :func:`iterate` runs
+one model on one file; :func:`iterate_corpus` runs several models over a folder and averages each
+step over the files (the MAL paper's iteration experiment).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from sectl.metrics.evaluation import finite_or_none, score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE, si_sdr
 from sectl.models import Enhancer
 
-REFERENCE_METRICS = ["pesq_wb", "estoi", "si_sdr", "lsd"]
+REFERENCE_METRICS = ["pesq_wb", "estoi", "si_sdr", "lsd", "mcd"]
 NON_INTRUSIVE_METRICS = ["dnsmos_ovrl", "dnsmos_p808"]
 
 
@@ -53,7 +55,7 @@ def iterate(
     """Run ``n`` self-applications of ``model`` on ``source`` and score steps 0..n.
 
     Every step reports its level (dBFS) and, from step 1, ``delta_si_sdr`` (SI-SDR of step k against
-    step k-1). With ``ref``: PESQ-WB, ESTOI, SI-SDR and LSD against the reference. With
+    step k-1). With ``ref``: PESQ-WB, ESTOI, SI-SDR, LSD and MCD against the reference. With
     ``non_intrusive`` (default): DNSMOS OVRL and P.808, so recordings without a reference can be
     tested; if the DNSMOS models cannot be had, the run goes on without them and says why in
     ``warnings``. ``out_dir`` keeps each step's audio. ``dnsmos_dir``: the DNSMOS models' folder,
@@ -96,6 +98,109 @@ def iterate(
         if on_progress:
             on_progress(step + 1, n + 1)
     return report
+
+
+@dataclass
+class CorpusIteration:
+    """Per model: each step's metrics averaged over the files that gave a value (``files`` per step)."""
+
+    models: dict[str, list[dict]] = field(default_factory=dict)
+    files: int = 0
+    failed: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        clean = lambda v: finite_or_none(v) if isinstance(v, float) else v  # noqa: E731
+        return {
+            "files": self.files,
+            "models": [{"model": name, "steps": [{k: clean(v) for k, v in s.items()} for s in steps]}
+                       for name, steps in self.models.items()],
+            "failed": self.failed, "warnings": self.warnings,
+        }  # fmt: skip
+
+
+def iterate_corpus(
+    models: dict[str, Enhancer],
+    source: str | Path,
+    n: int,
+    ref: str | Path | None = None,
+    non_intrusive: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
+    dnsmos_dir: str | Path | None = None,
+) -> CorpusIteration:
+    """:func:`iterate` for every model in ``models`` (name -> model) on every file of ``source`` (a file
+    or folder), paired with ``ref`` (a file or folder, by relative path) when given. A file that fails
+    is reported in ``failed`` and left out of every model's averages."""
+    from sectl.audio import find_audio_files, pair_files
+
+    if ref is not None:
+        pairing = pair_files(source, ref=ref)
+        jobs = [(name, est, reference) for name, reference, est in pairing.pairs]
+        missing = [f"{name}: no reference in {ref}" for name in pairing.only_est]
+    else:
+        root = Path(source)
+        jobs = [(f.relative_to(root).as_posix() if root.is_dir() else f.name, f, None) for f in find_audio_files(root)]
+        missing = []
+    if not jobs:
+        raise SectlError(f"{source}: no audio files to iterate")
+    result = CorpusIteration(failed=missing)
+    runs: dict[str, list[list[dict]]] = {name: [] for name in models}
+    total, done = len(models) * len(jobs) * (n + 1), 0
+    bad: set[str] = set()
+    for model_name, model in models.items():
+        for file_name, path, reference in jobs:
+            if file_name in bad:
+                done += n + 1
+                continue
+            try:
+                report = iterate(model, path, n, ref=reference, non_intrusive=non_intrusive, dnsmos_dir=dnsmos_dir)
+            except SectlError as exc:
+                bad.add(file_name)
+                result.failed.append(str(exc))
+                done += n + 1
+                continue
+            runs[model_name].append(report.steps)
+            result.warnings += [w for w in report.warnings if w not in result.warnings]
+            done += n + 1
+            if on_progress:
+                on_progress(done, total)
+    result.files = len(jobs) - len(bad)
+    for model_name, reports in runs.items():
+        result.models[model_name] = [_mean_step([r[step] for r in reports]) for step in range(n + 1)] if reports else []
+    return result
+
+
+def _mean_step(rows: list[dict]) -> dict:
+    keys = [k for k in dict.fromkeys(k for row in rows for k in row) if k != "step"]
+    mean: dict = {"step": rows[0]["step"]}
+    for key in keys:
+        values = [row[key] for row in rows if isinstance(row.get(key), float) and math.isfinite(row[key])]
+        mean[key] = float(np.mean(values)) if values else None
+    return mean
+
+
+def plot_corpus_iterations(result: CorpusIteration, path: str | Path, overwrite: bool = False) -> None:
+    """One panel per metric, one line per model, against the step number."""
+    from sectl.plotting import pyplot, save_png
+
+    plt = pyplot()
+    keys = [k for k in dict.fromkeys(k for steps in result.models.values() for s in steps for k in s) if k != "step"]
+    cols = min(3, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4 * cols, 3 * rows), squeeze=False)
+    for ax, key in zip(axes.flat, keys):
+        for name, steps in result.models.items():
+            points = [(s["step"], s[key]) for s in steps if s.get(key) is not None]
+            if points:
+                ax.plot(*zip(*points), marker="o", label=name)
+        ax.set_title(f"{key} (mean of {result.files} files)")
+        ax.set_xlabel("step")
+        ax.grid(alpha=0.3)
+    axes.flat[0].legend(fontsize="small")
+    for ax in list(axes.flat)[len(keys) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    save_png(fig, path, overwrite)
 
 
 def _dnsmos_available(report: IterationReport) -> bool:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 from rich.table import Table
 
-from sectl.cli.common import handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
+from sectl.errors import UsageError
 
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
 
 Every step reports its level and the SI-SDR against the previous step; with --ref, PESQ-WB, ESTOI,
-SI-SDR and LSD against the reference; and DNSMOS OVRL and P.808, which need no reference, so real
+SI-SDR, LSD and MCD against the reference; and DNSMOS OVRL and P.808, which need no reference, so real
 recordings can be tested too (--no-dnsmos skips them).
+
+A folder (with --ref a folder, paired by name) and several --model options compare models over a
+corpus: every step is averaged over the files, one table row per model and step, one plot line per
+model. A file that fails is named at the end and left out of every model's averages (exit code 1).
 
 Examples:
 
@@ -23,14 +28,16 @@ Examples:
   sectl iterate recording.wav --n 5 --plot steps.png -o steps/
 
   sectl iterate noisy.wav --n 10 --ref clean.wav --model runs/mal --json
+
+  sectl iterate noisy/ --ref clean/ --n 5 --model runs/base --model runs/mal --plot curves.png
 """
 
 
 def iterate_command(
-    source: Path = typer.Argument(..., help="Input recording."),
+    source: Path = typer.Argument(..., help="Input recording, or a folder of them."),
     n: int = typer.Option(10, "--n", min=1, help="Number of self-applications."),
-    ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference for intrusive metrics."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
+    ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference (a file, or a folder for a folder) for intrusive metrics."),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint; repeat to compare models."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to keep each step's audio."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the metrics against the step."),
     dnsmos: bool = typer.Option(True, "--dnsmos/--no-dnsmos", help="Report DNSMOS OVRL and P.808 at every step."),
@@ -39,7 +46,47 @@ def iterate_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
 ) -> None:
     """Self-consistency test: apply the enhancer to its own output n times."""
-    _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json)
+    models = list(model or [])
+    if source.is_dir() or len(models) > 1:
+        _run_corpus(source, n, ref, models or ["default"], output, plot, dnsmos, dnsmos_dir, overwrite, as_json)
+    else:
+        _run(source, n, ref, models[0] if models else None, output, plot, dnsmos, dnsmos_dir, overwrite, as_json)
+
+
+@handle_errors
+def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json) -> None:
+    from sectl.iterate import iterate_corpus, plot_corpus_iterations
+    from sectl.models.loading import load_enhancer
+
+    if output is not None:
+        raise UsageError("--output keeps the step audio of one file and one model; drop it to compare models over a corpus")
+    if len(set(models)) != len(models):
+        raise UsageError(f"--model: each model once ({', '.join(models)})")
+    labels = [Path(m).name for m in models]
+    labels = labels if len(set(labels)) == len(labels) else models  # short names where they stay unique
+    enhancers = {label: load_enhancer(None if m == "default" else m) for label, m in zip(labels, models)}
+    with progress_bar("iterating", total=1) as on_progress:
+        result = iterate_corpus(enhancers, source, n, ref=ref, non_intrusive=dnsmos, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
+    for line in result.warnings:
+        warn(line)
+    if plot is not None:
+        plot_corpus_iterations(result, plot, overwrite)
+    if as_json:
+        print_json(result.to_json())
+    else:
+        keys = list(dict.fromkeys(k for steps in result.models.values() for s in steps for k in s))
+        table = Table(title=f"{source}: {n} self-applications, mean of {result.files} file(s)")
+        table.add_column("model")
+        for key in keys:
+            table.add_column(key, justify="right")
+        for name, steps in result.models.items():
+            for step in steps:
+                table.add_row(name, *[_fmt(step.get(k)) for k in keys])
+        out.print(table)
+    for line in result.failed:
+        warn(f"failed: {line}")
+    if result.failed:
+        raise typer.Exit(EXIT_FAILURE)
 
 
 @handle_errors
