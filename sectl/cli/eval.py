@@ -34,6 +34,8 @@ Examples:
 
   sectl eval --ref clean/ --est out/ --shard 2/4 --json > part2.json; sectl eval --merge part*.json
 
+  sectl eval --ref clean/ --est enhanced/ -m wer,pesq_wb --asr-model wav2vec2.pt   # clean/x.txt holds x's transcript
+
 Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
 """
 
@@ -53,13 +55,17 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Score only the K-th of N deterministic parts of the pairs."),
     merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shard runs) into one."),
+    asr_model: Optional[str] = typer.Option(
+        None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
+    ),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
-    _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite, shard, reports if merge else None, reports)
+    locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
+    _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, reports if merge else None, reports)
 
 
 @handle_errors
-def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite, shard, merge, positional) -> None:
+def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, merge, positional) -> None:
     if positional and not merge:
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
@@ -70,13 +76,13 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, dnsmos_dir, plot, overwrite
     if merge:
         report = _merged(merge)
     elif len(est) > 1 or plot is not None:
-        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overwrite)
+        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite)
     else:
         from sectl.metrics import evaluate
         from sectl.sharding import parse_shard
 
         with progress_bar("scoring", total=0) as on_progress:
-            report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir,
+            report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, **locations,
                               shard=parse_shard(shard))  # fmt: skip
     _report_problems(report)
     if csv_path is not None:
@@ -141,14 +147,14 @@ def system_names(paths: list[Path]) -> list[str]:
     return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
 
 
-def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, dnsmos_dir, overwrite) -> None:
+def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite) -> None:
     from sectl.metrics import evaluate
     from sectl.metrics.compare import compare, plot_comparison
 
     reports = {}
     with progress_bar("scoring", total=0) as on_progress:
         for name, path in zip(system_names(est), est):
-            reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
+            reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, **locations)
     for report in reports.values():
         _report_problems(report)
     summaries = compare(reports)

@@ -100,7 +100,7 @@ def align_lengths(est: torch.Tensor, *, ref: torch.Tensor) -> tuple[torch.Tensor
 
 
 def score_waveforms(
-    est: torch.Tensor, metrics: list[str], *, ref: torch.Tensor | None = None
+    est: torch.Tensor, metrics: list[str], *, ref: torch.Tensor | None = None, transcript: str | None = None
 ) -> tuple[dict[str, float | None], dict[str, str], str | None]:
     """Score 16 kHz mono waveforms ``(T,)``: trim to the shorter, then every metric.
 
@@ -110,15 +110,23 @@ def score_waveforms(
     warning = None
     if ref is not None:
         est, ref, warning = align_lengths(est, ref=ref)
-    scores, failures = score_signals(est.double().numpy(), metrics, ref=None if ref is None else ref.double().numpy())
+    scores, failures = score_signals(est.double().numpy(), metrics, ref=None if ref is None else ref.double().numpy(),
+                                     transcript=transcript)  # fmt: skip
     return scores, failures, warning
+
+
+def read_transcript(ref_path: Path) -> str | None:
+    """The reference's transcript: ``clean/x.wav`` -> ``clean/x.txt`` (``None`` when there is none)."""
+    path = ref_path.with_suffix(".txt")
+    return path.read_text(encoding="utf-8", errors="replace") if path.is_file() else None
 
 
 def score_files(name: str, ref_path: Path | None, est_path: Path, metrics: list[str]) -> FileResult:
     """Read, resample to 16 kHz mono, trim, and score one (reference, estimate) pair."""
     est = read_audio(est_path, sample_rate=METRIC_RATE).samples[0]
     ref = None if ref_path is None else read_audio(ref_path, sample_rate=METRIC_RATE).samples[0]
-    scores, failures, warning = score_waveforms(est, metrics, ref=ref)
+    transcript = read_transcript(ref_path) if ref_path is not None and any(METRICS[m].transcript for m in metrics) else None
+    scores, failures, warning = score_waveforms(est, metrics, ref=ref, transcript=transcript)
     warnings = [f"{name}: {warning}"] if warning else []
     return FileResult(file=name, scores=scores, failures=failures, warnings=warnings)
 
@@ -139,6 +147,7 @@ def evaluate(
     on_progress: Callable[[int, int], None] | None = None,
     dnsmos_dir: str | Path | None = None,
     shard: tuple[int, int] | None = None,
+    asr_model: str | Path | None = None,
 ) -> EvalReport:
     """Score enhanced audio ``est`` against ``ref`` (files or folders paired by relative path).
 
@@ -146,13 +155,15 @@ def evaluate(
     parallel processes. ``on_progress(done, total)`` is called after each file. ``dnsmos_dir`` is
     the folder of the DNSMOS models, searched first (in the worker processes too). ``shard=(K, N)``
     scores only that deterministic 1/N of the files; :func:`merge_reports` joins the parts.
+    ``asr_model`` is the recogniser of the ``wer`` metric (:mod:`sectl.metrics.asr`), which reads each
+    reference's transcript from a ``.txt`` beside it.
 
     Example:
         >>> report = evaluate("enhanced/", ref="clean/", metrics="pesq_wb,si_sdr")  # doctest: +SKIP
         >>> report.mean["pesq_wb"]  # doctest: +SKIP
     """
     names = parse_metric_names(metrics)
-    needs_ref = [n for n in names if METRICS[n].intrusive]
+    needs_ref = [n for n in names if METRICS[n].intrusive or METRICS[n].transcript]
     if ref is None and needs_ref:
         raise SectlError(f"metric(s) {', '.join(needs_ref)} need a reference: pass --ref")
     report = EvalReport(metrics=names)
@@ -169,9 +180,8 @@ def evaluate(
     tasks = select_shard(tasks, shard, key=lambda task: task[0])
     if not tasks and shard is None:
         raise SectlError(f"{est}: no audio files to evaluate")
-    if dnsmos_dir is not None:
-        set_model_dir(dnsmos_dir)
-    results = _run(tasks, jobs, on_progress, dnsmos_dir)
+    _configure(dnsmos_dir, asr_model)
+    results = _run(tasks, jobs, on_progress, (dnsmos_dir, asr_model))
     report.interrupted = len(results) < len(tasks)
     for result in results:
         if isinstance(result, str):
@@ -181,7 +191,7 @@ def evaluate(
     return report
 
 
-def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, dnsmos_dir=None) -> list:
+def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, settings: tuple = (None, None)) -> list:
     results = []
     if jobs <= 1:
         try:
@@ -194,7 +204,7 @@ def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] 
         return results
     # spawn: forked children can deadlock in torch's thread pools once the parent has used them.
     context = multiprocessing.get_context("spawn")
-    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=(dnsmos_dir,))
+    pool = ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_init_worker, initargs=settings)
     interrupted = False
     try:
         for i, result in enumerate(pool.map(_score_job, tasks)):
@@ -208,11 +218,20 @@ def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] 
     return results
 
 
-def _init_worker(dnsmos_dir: str | Path | None) -> None:
-    """One thread per worker (N workers on N cores beat N workers fighting over threads); the parent's DNSMOS folder."""
-    torch.set_num_threads(1)
+def _configure(dnsmos_dir: str | Path | None, asr_model: str | Path | None) -> None:
+    """Model locations of the metrics that need models (DNSMOS, the ``wer`` recogniser)."""
     if dnsmos_dir is not None:
         set_model_dir(dnsmos_dir)
+    if asr_model is not None:
+        from sectl.metrics.asr import set_recognizer
+
+        set_recognizer(asr_model)
+
+
+def _init_worker(dnsmos_dir: str | Path | None, asr_model: str | Path | None = None) -> None:
+    """One thread per worker (N workers on N cores beat N workers fighting over threads); the parent's model locations."""
+    torch.set_num_threads(1)
+    _configure(dnsmos_dir, asr_model)
 
 
 def finite_or_none(value: float | None) -> float | None:

@@ -23,6 +23,7 @@ BACKENDS = {
     "mel_distance": ("sectl", "mean |log10 mel power| difference, 80 bands, floor 1e-5"),
     "composite": ("sectl", "Hu and Loizou 2008 (composite.m): PESQ-WB, order-16 LLR, Klatt WSS, segSNR [-10, 35] dB"),
     "dnsmos": ("onnxruntime", "DNSMOS P.835 (sig_bak_ovr.onnx) and P.808 (model_v8.onnx), 9.01 s windows hopped by 1 s"),
+    "wer": ("torchaudio", "wav2vec 2.0 CTC, greedy decoding; upper-case letters and apostrophes; word edit distance / reference words"),
 }
 
 
@@ -52,6 +53,10 @@ def provenance(metrics: list[str]) -> dict[str, Any]:
         record["metrics"][name] = {"backend": backend, "version": _version(backend), "method": method}
     if any(name.startswith("dnsmos_") for name in metrics):
         record["dnsmos"] = _dnsmos_record()
+    if "wer" in metrics:
+        from sectl.metrics.asr import recognizer_source
+
+        record["asr_model"] = recognizer_source()
     return record
 
 

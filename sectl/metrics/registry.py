@@ -18,8 +18,10 @@ log = logging.getLogger(__name__)
 class Metric:
     """One named score.
 
-    ``compute`` takes ``(est, ref=ref)`` for intrusive metrics and ``(est,)`` otherwise; metrics that
-    share a ``group`` come from one computation that returns all of them as a dict (e.g. DNSMOS).
+    ``compute`` takes ``(est, ref=ref)`` for intrusive metrics, ``(est, transcript=text)`` for metrics
+    scored against the reference's transcript (``transcript``: a ``.txt`` beside the reference audio),
+    and ``(est,)`` otherwise; metrics that share a ``group`` come from one computation that returns all
+    of them as a dict (e.g. DNSMOS).
     """
 
     name: str
@@ -28,6 +30,7 @@ class Metric:
     higher_is_better: bool = True
     unit: str = ""
     group: str | None = None
+    transcript: bool = False
 
 
 def _composite_scores(est: np.ndarray, *, ref: np.ndarray) -> dict[str, float]:
@@ -40,6 +43,12 @@ def _dnsmos_scores(est: np.ndarray) -> dict[str, float]:
     from sectl.metrics.dnsmos import score_signal  # imported lazily: needs onnxruntime + model files
 
     return score_signal(est)
+
+
+def _wer(est: np.ndarray, *, transcript: str) -> float:
+    from sectl.metrics.asr import wer  # imported lazily: loads a wav2vec 2.0 recogniser
+
+    return wer(est, transcript=transcript)
 
 
 METRICS: dict[str, Metric] = {
@@ -59,6 +68,7 @@ METRICS: dict[str, Metric] = {
             Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos")
             for k in ("sig", "bak", "ovrl", "p808")
         ],
+        Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True),
     ]
 }
 
@@ -76,7 +86,7 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def score_signals(
-    est: np.ndarray, names: list[str], *, ref: np.ndarray | None = None
+    est: np.ndarray, names: list[str], *, ref: np.ndarray | None = None, transcript: str | None = None
 ) -> tuple[dict[str, float | None], dict[str, str]]:
     """Score one estimate (16 kHz, 1-D, same length as ``ref``) with every metric in ``names``.
 
@@ -91,6 +101,10 @@ def score_signals(
         if metric.intrusive and ref is None:
             scores[name] = None
             failures[name] = "needs a reference (--ref)"
+            continue
+        if metric.transcript and transcript is None:
+            scores[name] = None
+            failures[name] = "no transcript (a .txt file beside the reference audio)"
             continue
         try:
             if metric.group is not None:
@@ -107,6 +121,8 @@ def score_signals(
                 if isinstance(result, Exception):
                     raise result
                 scores[name] = float(result[name])
+            elif metric.transcript:
+                scores[name] = float(metric.compute(est, transcript=transcript))  # type: ignore[arg-type]
             else:
                 value = metric.compute(est, ref=ref) if metric.intrusive else metric.compute(est)
                 scores[name] = float(value)  # type: ignore[arg-type]

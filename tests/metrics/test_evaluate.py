@@ -78,3 +78,11 @@ def test_every_report_records_what_produced_its_numbers(vctk):
     assert record["metrics"]["estoi"]["backend"] == "pystoi" and "P.862.2" in record["metrics"]["pesq_wb"]["method"]
     assert set(record["dnsmos"]["model_files_sha256"]) == {"sig_bak_ovr.onnx", "model_v8.onnx"}
     assert record["dnsmos"]["model_files_sha256"]["model_v8.onnx"].startswith("9246480c")
+
+
+def test_every_registered_metric_has_a_provenance_record():
+    from sectl.metrics import METRICS
+    from sectl.metrics.provenance import provenance
+
+    record = provenance(list(METRICS))["metrics"]
+    assert set(record) == set(METRICS) and all(r["method"] for r in record.values())
