@@ -9,19 +9,21 @@ from torch import nn
 
 from sectl.audio import resample
 from sectl.losses.base import as_batch
-from sectl.models.ssl import SSL_RATE, SSLFeatures
+from sectl.models.ssl import SSL_RATE
+from sectl.models.teachers import build_teacher
 
 
 class SSLTeacherLoss(nn.Module):
     """Base of every SSL-feature loss: owns the frozen teacher and resamples at its boundary.
 
     ``sample_rate`` is the enhancer's rate; SSL teachers take 16 kHz, so both signals are resampled
-    (differentiably) before any SSL-frame arithmetic.
+    (differentiably) before any SSL-frame arithmetic. ``model`` is an SSL model (``ssl.model``) or a
+    pretrained enhancer whose encoder serves as the teacher (``deepfilternet3``, ``nsnet2``: offline).
     """
 
     def __init__(self, model: str, layer: int, checkpoint: str | Path | None = None, sample_rate: int = SSL_RATE) -> None:
         super().__init__()
-        self.teacher = SSLFeatures(model, layer, checkpoint)
+        self.teacher = build_teacher(model, layer, checkpoint)
         self.sample_rate = sample_rate
 
     def pair(self, estimate: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -29,7 +29,7 @@ from sectl.data.augment import speed_perturb
 from sectl.errors import SectlError
 from sectl.losses.feature import SSLTeacherLoss
 from sectl.losses.softdtw import SoftDTW
-from sectl.models.ssl import SSL_HOP, SSL_RATE
+from sectl.models.ssl import SSL_RATE
 
 
 class SSLMSELoss(SSLTeacherLoss):
@@ -54,9 +54,9 @@ class SSLPadMSELoss(SSLTeacherLoss):
         self.pad_range = (float(low), float(high))
 
     def pad_frames(self, batch: int, length: int) -> list[int]:
-        """Whole SSL frames of padding per sample: a fraction drawn in ``pad_range`` of ``length``."""
+        """Whole teacher frames of padding per sample: a fraction drawn in ``pad_range`` of ``length``."""
         fractions = torch.empty(batch, dtype=torch.float64).uniform_(*self.pad_range)
-        return [max(1, round(float(f) * length / SSL_HOP)) for f in fractions]
+        return [max(1, round(float(f) * length / self.teacher.hop)) for f in fractions]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
@@ -64,7 +64,7 @@ class SSLPadMSELoss(SSLTeacherLoss):
         errors = []
         for b, frames in enumerate(self.pad_frames(ref.shape[0], ref.shape[-1])):
             # One sample at a time: padding the batch to a common length would add zeros the teacher attends to.
-            target = self.targets(nn.functional.pad(ref[b : b + 1], (frames * SSL_HOP, 0)))[:, frames:]
+            target = self.targets(nn.functional.pad(ref[b : b + 1], (frames * self.teacher.hop, 0)))[:, frames:]
             n = min(target.shape[1], output.shape[1])
             errors.append((output[b : b + 1, :n] - target[:, :n]).pow(2).sum(-1).mean())
         return torch.stack(errors).mean()

@@ -106,9 +106,13 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
 
 
 class FrozenTeacher(nn.Module):
-    """A module whose ``model`` stays in eval mode whatever ``train()`` says: a teacher's dropout must stay off."""
+    """A module whose ``model`` stays in eval mode whatever ``train()`` says: a teacher's dropout must stay off.
+
+    ``hop`` is the number of 16 kHz input samples per output frame (what frame-exact padding needs).
+    """
 
     model: nn.Module
+    hop: int = SSL_HOP
 
     def train(self, mode: bool = True) -> "FrozenTeacher":
         super().train(mode)

@@ -30,8 +30,13 @@ class EnhancerFeatures(FrozenTeacher):
         if not 1 <= layer <= levels:
             raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
         self.layer = layer
+        with torch.no_grad():  # measured: frames added per second of input
+            one, two = (self(torch.zeros(1, n * SSL_RATE)).shape[1] for n in (1, 2))
+        self.hop = round(SSL_RATE / (two - one))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        if wave.dim() == 3:
+            wave = wave[:, 0]
         level = self.model.features(resample(wave, SSL_RATE, self.model.sample_rate))[self.layer - 1]
         return level.transpose(1, 2).flatten(2)  # (B, C, T[, F]) -> (B, T, C[*F])
 

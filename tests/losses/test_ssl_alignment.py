@@ -40,6 +40,8 @@ class FrameLocal(torch.nn.Module):
     """A stand-in teacher whose frame ``i`` depends only on samples ``[320 i, 320 (i + 1))``: content-
     aligned frames of a padded copy are then exactly equal, so any offset error shows as a non-zero loss."""
 
+    hop = SSL_HOP
+
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         frames = wave[:, : wave.shape[-1] // SSL_HOP * SSL_HOP].reshape(wave.shape[0], -1, SSL_HOP)
         return torch.stack([frames.mean(-1), frames.pow(2).mean(-1), frames[..., ::7].sum(-1)], dim=-1)
@@ -99,3 +101,17 @@ def test_soft_dtw_loss_tolerates_tempo_and_trains():
     value.backward()
     assert value.item() > 0 and est.grad.abs().sum() > 0
     assert all(p.grad is None for p in loss.parameters())
+
+
+@pytest.mark.parametrize("name,layer,hop", [("deepfilternet3", 7, 160), ("nsnet2", 3, 160)])
+def test_a_pretrained_encoder_teacher_pads_in_its_own_frames(models_dir, name, layer, hop):
+    """The offline teachers (a pretrained enhancer's encoder) have their own hop; padding counts it."""
+    loss = SSLPadMSELoss(name, layer, pad_range=(0.05, 0.05))
+    assert loss.teacher.hop == hop
+    assert loss.pad_frames(1, 16000) == [round(0.05 * 16000 / hop)]
+    x = speechlike()
+    est = (x + 0.1 * torch.randn_like(x)).requires_grad_()
+    value = loss(est, x)
+    value.backward()
+    assert value.item() > 0 and est.grad.abs().sum() > 0
+    assert all(not p.requires_grad for p in loss.parameters())
