@@ -74,15 +74,8 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
     if as_json:
         print_json(result.to_json())
     else:
-        keys = list(dict.fromkeys(k for steps in result.models.values() for s in steps for k in s))
-        table = Table(title=f"{source}: {n} self-applications, mean of {result.files} file(s)")
-        table.add_column("model")
-        for key in keys:
-            table.add_column(key, justify="right")
-        for name, steps in result.models.items():
-            for step in steps:
-                table.add_row(name, *[_fmt(step.get(k)) for k in keys])
-        out.print(table)
+        rows = [(name, step) for name, steps in result.models.items() for step in steps]
+        _print_steps(f"{source}: {n} self-applications, mean of {result.files} file(s)", rows, label="model")
     for line in result.failed:
         warn(f"failed: {line}")
     if result.failed:
@@ -105,12 +98,19 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     if as_json:
         print_json(report.to_json())
         return
-    keys = list(dict.fromkeys(k for step in report.steps for k in step))
-    table = Table(title=f"{source.name}: {n} self-applications")
+    _print_steps(f"{source.name}: {n} self-applications", [(None, step) for step in report.steps])
+
+
+def _print_steps(title: str, rows: list[tuple[str | None, dict]], label: str | None = None) -> None:
+    """One table row per step (``rows``: an optional label, the step's values)."""
+    keys = list(dict.fromkeys(k for _, step in rows for k in step))
+    table = Table(title=title)
+    if label:
+        table.add_column(label)
     for key in keys:
         table.add_column(key, justify="right")
-    for step in report.steps:
-        table.add_row(*[_fmt(step.get(k)) for k in keys])
+    for name, step in rows:
+        table.add_row(*([name] if label else []), *[_fmt(step.get(k)) for k in keys])
     out.print(table)
 
 

@@ -45,18 +45,23 @@ def test_run_folder_holds_config_checkpoints_log_and_validation(data_dir, tmp_pa
     assert checkpoint["step"] == 6 and checkpoint["config"] == config
 
 
-def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(data_dir, tmp_path):
-    config = tiny_config(data_dir, "baseline", "train.checkpoint_every=100")
-    train(config, tmp_path / "full")
+def train_interrupted_at(config: dict, run, step: int) -> None:
+    """Train into ``run``, stop it with Ctrl-C after ``step`` (``last.pt`` is saved there), then resume to the end."""
 
-    def stop_at_3(event, data):
-        if event == "step" and data["step"] == 3:
+    def stop(event, data):
+        if event == "step" and data["step"] == step:
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "killed", callback=stop_at_3)
-    assert load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["step"] == 3
-    train(config, tmp_path / "killed", resume=True)
+        train(config, run, callback=stop)
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == step
+    train(config, run, resume=True)
+
+
+def test_resume_gives_the_same_parameters_as_an_uninterrupted_run(data_dir, tmp_path):
+    config = tiny_config(data_dir, "baseline", "train.checkpoint_every=100")
+    train(config, tmp_path / "full")
+    train_interrupted_at(config, tmp_path / "killed", 3)
     full, resumed = params(tmp_path / "full"), params(tmp_path / "killed")
     assert all(torch.equal(full[k], resumed[k]) for k in full)
 
@@ -122,14 +127,7 @@ def test_the_collapse_baseline_survives_a_resume(data_dir, tmp_path):
     train(tiny_config(data_dir), tmp_path / "stage1")
     config = tiny_config(data_dir, "mal_dynamic", f"init_from={tmp_path / 'stage1'}", "train.checkpoint_every=100")
     train(config, tmp_path / "full")
-
-    def stop_at_3(event, data):
-        if event == "step" and data["step"] == 3:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "killed", callback=stop_at_3)
-    train(config, tmp_path / "killed", resume=True)
+    train_interrupted_at(config, tmp_path / "killed", 3)
     baselines = [load_checkpoint(tmp_path / run / "checkpoints" / "last.pt")["task"]["modules"]["collapse_monitor"]["baseline"]
                  for run in ("full", "killed")]  # fmt: skip
     assert torch.isfinite(baselines[0]) and torch.equal(*baselines)

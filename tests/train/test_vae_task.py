@@ -10,6 +10,7 @@ import torch
 from sectl.models.checkpoint import load_checkpoint
 from sectl.train import resolve_config, train
 from sectl.train.vae_task import VAETask, gradient_norm
+from tests.train.test_trainer import train_interrupted_at
 
 VAE_PRESETS = ["vae_vanilla", "vae_tas", "vae_jmas", "vae_jmas_fixed", "vae_jmas_utterance"]
 
@@ -72,14 +73,7 @@ def test_adaptive_weights_are_the_gradient_norm_ratio(data_dir):
 def test_resume_of_a_vae_run_equals_an_uninterrupted_one(data_dir, tmp_path):
     config = vae_config(data_dir, "vae_jmas", "train.steps=4", "train.checkpoint_every=100")
     train(config, tmp_path / "full")
-
-    def stop_at_2(event, data):
-        if event == "step" and data["step"] == 2:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, tmp_path / "killed", callback=stop_at_2)
-    train(config, tmp_path / "killed", resume=True)
+    train_interrupted_at(config, tmp_path / "killed", 2)
     full = load_checkpoint(tmp_path / "full" / "checkpoints" / "last.pt")["task"]["modules"]
     resumed = load_checkpoint(tmp_path / "killed" / "checkpoints" / "last.pt")["task"]["modules"]
     for module in ("model", "ema", "discriminators", "distill_projection"):
