@@ -31,7 +31,8 @@ for preset in "${PRESETS[@]}"; do
       --set "data.clean=[$SHARED/speech_ivr, $SHARED/speech]" --set "data.noise=$SHARED/noise" --set "data.rir=$SHARED/rir" \
       --set "validation.noisy=$VCTK/noisy" --set "validation.clean=$VCTK/clean" "${extra[@]}"
   fi
-  sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/$preset" --model "$run" --overwrite
+  # The last checkpoint: best.pt is chosen on these very vctk files (validation), so it would flatter the scores.
+  sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/$preset" --model "$run/checkpoints/last.pt" --overwrite
 done
 sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/nsnet2" --model nsnet2 --overwrite
 
@@ -41,6 +42,6 @@ sectl eval --ref "$VCTK/clean" "${systems[@]}" -m pesq_wb,estoi,lsd,mcd,dnsmos_o
   --csv "$OUT/scores.csv" --plot "$OUT/scores.png" --overwrite | tee "$OUT/scores.txt"
 
 models=(--model nsnet2)
-for preset in "${PRESETS[@]}"; do models+=(--model "$OUT/$preset"); done
+for preset in "${PRESETS[@]}"; do models+=(--model "$OUT/$preset/checkpoints/last.pt"); done
 sectl iterate "$VCTK/noisy" --ref "$VCTK/clean" --n "$ITER" "${models[@]}" \
   --plot "$OUT/iterate.png" --overwrite | tee "$OUT/iterate.txt"

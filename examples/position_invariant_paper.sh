@@ -37,7 +37,8 @@ for preset in "${PRESETS[@]}"; do
       --set "data.clean=[$SHARED/speech_ivr, $SHARED/speech]" --set "data.noise=$SHARED/noise" --set "data.rir=$SHARED/rir" \
       --set "validation.noisy=$VCTK/noisy" --set "validation.clean=$VCTK/clean"
   fi
-  sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/$preset" --model "$run" --overwrite
+  # The last checkpoint: best.pt is chosen on these very vctk files (validation), so it would flatter the scores.
+  sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/$preset" --model "$run/checkpoints/last.pt" --overwrite
 done
 sectl enhance "$VCTK/noisy" --output "$OUT/enhanced/nsnet2" --model nsnet2 --overwrite
 

@@ -62,7 +62,7 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
         raise UsageError("--output keeps the step audio of one file and one model; drop it to compare models over a corpus")
     if len(set(models)) != len(models):
         raise UsageError(f"--model: each model once ({', '.join(models)})")
-    labels = [Path(m).name for m in models]
+    labels = [_label(m) for m in models]
     labels = labels if len(set(labels)) == len(labels) else models  # short names where they stay unique
     enhancers = {label: load_enhancer(None if m == "default" else m) for label, m in zip(labels, models)}
     with progress_bar("iterating", total=1) as on_progress:
@@ -99,6 +99,12 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
         print_json(report.to_json())
         return
     _print_steps(f"{source.name}: {n} self-applications", [(None, step) for step in report.steps])
+
+
+def _label(model: str) -> str:
+    """A short name: ``runs/mal/checkpoints/last.pt`` -> ``mal:last``, ``runs/mal`` -> ``mal``."""
+    path = Path(model)
+    return f"{path.parent.parent.name}:{path.stem}" if path.parent.name == "checkpoints" else path.name
 
 
 def _print_steps(title: str, rows: list[tuple[str | None, dict]], label: str | None = None) -> None:
