@@ -83,26 +83,35 @@ def peak_rss_increase(backend: str, B: int, N: int, M: int, D: int, gamma: float
     return float(json.loads(subprocess.run(args, capture_output=True, text=True, check=True).stdout))
 
 
-def run(B: int, N: int, M: int, D: int, gamma: float, with_peers: bool) -> None:
+def compare(B: int, N: int, M: int, D: int, gamma: float, with_peers: bool) -> dict[str, dict]:
+    """Per implementation: ``seconds`` (best forward+backward), and ``peak_mib`` (sectl's, fresh process)
+    or ``rel_diff`` (a peer's largest relative difference from sectl[numba])."""
     g = torch.Generator().manual_seed(0)
     x, y = torch.randn(B, N, D, generator=g), torch.randn(B, M, D, generator=g)
-    print(f"\nB={B} N={N} M={M} D={D} gamma={gamma} float32, forward+backward, best of 5")
-    results = {}
+    results: dict[str, dict] = {}
+    values = {}
     for backend in ("numba", "torch"):
         loss = SoftDTW(gamma=gamma, backend=backend)
-        seconds, value = timed(make_step(loss, x, y), repeats=5 if N <= 300 else 2)
-        results[f"sectl[{backend}]"] = (seconds, value)
-        extra = peak_rss_increase(backend, B, N, M, D, gamma)
-        print(f"  sectl[{backend}]  {seconds * 1000:9.1f} ms   peak memory above the inputs {extra:7.1f} MiB")
+        seconds, values[backend] = timed(make_step(loss, x, y), repeats=5 if N <= 300 else 2)
+        results[f"sectl[{backend}]"] = {"seconds": seconds, "peak_mib": peak_rss_increase(backend, B, N, M, D, gamma)}
     if with_peers:
         for name, loss in peers(gamma).items():
             seconds, value = timed(make_step(loss, x, y), repeats=3)
-            ours = results["sectl[numba]"]
-            rel = ((value - ours[1]).abs() / ours[1].abs()).max().item()
-            print(
-                f"  {name:13s} {seconds * 1000:9.1f} ms   sectl[numba] is {seconds / ours[0]:5.1f}x faster;"
-                f" max relative value difference {rel:.2e}"
-            )
+            rel = ((value - values["numba"]).abs() / values["numba"].abs()).max().item()
+            results[name] = {"seconds": seconds, "rel_diff": rel}
+    return results
+
+
+def run(B: int, N: int, M: int, D: int, gamma: float, with_peers: bool) -> None:
+    print(f"\nB={B} N={N} M={M} D={D} gamma={gamma} float32, forward+backward, best of 5")
+    results = compare(B, N, M, D, gamma, with_peers)
+    ours = results["sectl[numba]"]["seconds"]
+    for name, r in results.items():
+        if "peak_mib" in r:
+            print(f"  {name:13s} {r['seconds'] * 1000:9.1f} ms   peak memory above the inputs {r['peak_mib']:7.1f} MiB")
+        else:
+            print(f"  {name:13s} {r['seconds'] * 1000:9.1f} ms   sectl[numba] is {r['seconds'] / ours:5.1f}x faster;"
+                  f" max relative value difference {r['rel_diff']:.2e}")  # fmt: skip
     print(f"  process peak RSS so far: {peak_rss_mb():.0f} MiB")
 
 

@@ -45,6 +45,30 @@ def step_time(losses: LossSet, model, noisy, clean, repeats: int) -> float:
     return (time.perf_counter() - start) / repeats
 
 
+PRESETS = ["baseline", "mal", "mal_frozen_fe", "mal_dynamic", "wavlm_loss"]
+
+
+def measure(size: str = "small", batch: int = 8, seconds: float = 2.0, repeats: int = 5) -> dict[str, tuple[float, list[str]]]:
+    """Milliseconds per step and the loss terms, per preset."""
+    g = torch.Generator().manual_seed(0)
+    clean = 0.1 * torch.randn(batch, int(seconds * 16000), generator=g)
+    noisy = clean + 0.05 * torch.randn(clean.shape, generator=g)
+    results = {}
+    for preset in ["baseline", *PRESETS]:  # the first pass warms up thread pools and allocator; measured again
+        torch.manual_seed(0)
+        model = build_enhancer(size=size)
+        config = resolve_config(preset, [f"model.size={size}"])
+        if preset == "wavlm_loss":
+            config["loss"]["ssl"] = 0.0
+            losses = build_losses(config, model)
+            losses.terms["ssl"] = wavlm_base_random()
+            losses.weights["ssl"] = 1.0
+        else:
+            losses = build_losses(config, model, snapshot=build_enhancer(size=size))
+        results[preset] = (1000 * step_time(losses, model, noisy, clean, repeats), list(losses.terms))
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="small")
@@ -54,25 +78,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    g = torch.Generator().manual_seed(0)
-    clean = 0.1 * torch.randn(args.batch, int(args.seconds * 16000), generator=g)
-    noisy = clean + 0.05 * torch.randn(clean.shape, generator=g)
     print(f"model {args.size}, batch {args.batch} x {args.seconds} s, {args.threads} threads, CPU")
-    base_ms = None
-    for preset in ["baseline", "mal", "mal_frozen_fe", "mal_dynamic", "wavlm_loss"]:
-        torch.manual_seed(0)
-        model = build_enhancer(size=args.size)
-        config = resolve_config(preset, [f"model.size={args.size}"])
-        if preset == "wavlm_loss":
-            config["loss"]["ssl"] = 0.0
-            losses = build_losses(config, model)
-            losses.terms["ssl"] = wavlm_base_random()
-            losses.weights["ssl"] = 1.0
-        else:
-            losses = build_losses(config, model, snapshot=build_enhancer(size=args.size))
-        ms = 1000 * step_time(losses, model, noisy, clean, args.repeats)
-        base_ms = base_ms or ms
-        print(f"  {preset:14s} {ms:8.1f} ms/step   {ms / base_ms:5.2f}x baseline   terms: {', '.join(losses.terms)}")
+    results = measure(args.size, args.batch, args.seconds, args.repeats)
+    base_ms = results["baseline"][0]
+    for preset, (ms, terms) in results.items():
+        print(f"  {preset:14s} {ms:8.1f} ms/step   {ms / base_ms:5.2f}x baseline   terms: {', '.join(terms)}")
 
 
 if __name__ == "__main__":

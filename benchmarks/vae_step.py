@@ -25,6 +25,28 @@ def random_teacher(name: str):
     return lambda *args, **kwargs: factory().eval().requires_grad_(False)
 
 
+PRESETS = ["vae_vanilla", "vae_tas", "vae_jmas", "vae_jmas_fixed", "vae_jmas_utterance"]
+
+
+def measure(size: str = "small", teacher: str = "wavlm_large", layer: int = 23, batch: int = 4, seconds: float = 1.0,
+            repeats: int = 3) -> dict[str, float]:  # fmt: skip
+    """Milliseconds per full VAE step, per preset."""
+    ssl.build_ssl_model = random_teacher(teacher)
+    audio = 0.1 * torch.randn(batch, int(seconds * 16000), generator=torch.Generator().manual_seed(0))
+    results = {}
+    for preset in PRESETS:
+        config = resolve_config(preset, [f"model.size={size}", f"ssl.model={teacher}", f"ssl.layer={layer}",
+                                         "data.clean=.", f"train.batch_size={batch}"])  # fmt: skip
+        task = VAETask(config, torch.device("cpu"))
+        task.sampler.batch = lambda step, examples: audio
+        task.step(0)
+        start = time.perf_counter()
+        for step in range(1, repeats + 1):
+            task.step(step)
+        results[preset] = 1000 * (time.perf_counter() - start) / repeats
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--size", default="small")
@@ -36,23 +58,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    ssl.build_ssl_model = random_teacher(args.teacher)
-    batch = 0.1 * torch.randn(args.batch, int(args.seconds * 16000), generator=torch.Generator().manual_seed(0))
     print(f"VAE {args.size}, teacher {args.teacher} (random weights) layer {args.layer}, "
           f"batch {args.batch} x {args.seconds} s, {args.threads} threads, CPU")  # fmt: skip
-    base = None
-    for preset in ["vae_vanilla", "vae_tas", "vae_jmas", "vae_jmas_fixed", "vae_jmas_utterance"]:
-        config = resolve_config(preset, [f"model.size={args.size}", f"ssl.model={args.teacher}", f"ssl.layer={args.layer}",
-                                         "data.clean=.", f"train.batch_size={args.batch}"])  # fmt: skip
-        task = VAETask(config, torch.device("cpu"))
-        task.sampler.batch = lambda step, size: batch
-        task.step(0)
-        start = time.perf_counter()
-        for step in range(1, args.repeats + 1):
-            task.step(step)
-        ms = 1000 * (time.perf_counter() - start) / args.repeats
-        base = base or ms
-        print(f"  {preset:20s} {ms:9.1f} ms/step   {ms / base:5.2f}x vanilla")
+    results = measure(args.size, args.teacher, args.layer, args.batch, args.seconds, args.repeats)
+    for preset, ms in results.items():
+        print(f"  {preset:20s} {ms:9.1f} ms/step   {ms / results['vae_vanilla']:5.2f}x vanilla")
 
 
 if __name__ == "__main__":
