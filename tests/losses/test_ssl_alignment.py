@@ -115,3 +115,20 @@ def test_a_pretrained_encoder_teacher_pads_in_its_own_frames(models_dir, name, l
     value.backward()
     assert value.item() > 0 and est.grad.abs().sum() > 0
     assert all(not p.requires_grad for p in loss.parameters())
+
+
+@pytest.mark.parametrize("cls", [SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss])
+def test_a_48_khz_enhancer_is_resampled_to_the_teachers_16_khz(cls):
+    """The teacher always sees 16 kHz: 1 s at 48 kHz reaches it as 16000 samples, and the loss equals the
+    loss of the 16 kHz versions (a 48 kHz signal fed as is would be 3 s of slowed-down speech)."""
+    from sectl.audio import resample
+
+    kwargs = {"speeds": (1.0,)} if cls is SSLSoftDTWLoss else {"pad_range": (0.04, 0.04)} if cls is SSLPadMSELoss else {}
+    at48, at16 = cls("tiny", 2, sample_rate=48000, **kwargs), cls("tiny", 2, **kwargs)
+    x48 = torch.randn(2, 48000)
+    y48 = x48 + 0.1 * torch.randn(2, 48000)
+    lengths = recording_targets(at48)
+    value48 = at48(y48, x48).item()
+    assert set(lengths) == {16000 + (640 if cls is SSLPadMSELoss else 0)}
+    value16 = at16(resample(y48, 48000, 16000), resample(x48, 48000, 16000)).item()
+    assert value48 == pytest.approx(value16, rel=1e-5)
