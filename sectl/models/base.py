@@ -7,7 +7,7 @@ losses without copying a ``forward``.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -80,3 +80,10 @@ class Enhancer(Configurable, nn.Module):
         scale = self.scale(x)
         y = self.decode(self.features(x, scale))[..., : x.shape[-1]] * scale
         return y if wave.dim() == 3 else y.squeeze(1)
+
+
+@torch.no_grad()
+def frames_per_second(count_frames: Callable[[int], int], sample_rate: int) -> int:
+    """Frames a feature extractor adds per second of input, measured on 1 s and 2 s of silence, so it
+    holds for any model whatever its padding (``count_frames(samples)`` -> frames)."""
+    return count_frames(2 * sample_rate) - count_frames(sample_rate)

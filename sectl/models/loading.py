@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from sectl.errors import SectlError
-from sectl.models.base import Enhancer
+from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
 from sectl.models.pretrained import PRETRAINED, load_pretrained
 
@@ -91,5 +91,4 @@ def encoder_feature_extractor(source: str | Path | None, input_rate: int):
             deepest = model.features(resample(wave, input_rate, model.sample_rate)[None])[-1][0]  # (C, T[, F])
             return deepest.transpose(0, 1).flatten(1)
 
-    one, two = (features(torch.zeros(n * input_rate)).shape[0] for n in (1, 2))
-    return features, 1.0 / (two - one)
+    return features, 1.0 / frames_per_second(lambda n: features(torch.zeros(n)).shape[0], input_rate)

@@ -17,6 +17,7 @@ from torch import nn
 
 from sectl.audio import resample
 from sectl.errors import SectlError
+from sectl.models.base import frames_per_second
 from sectl.models.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
 
 
@@ -30,9 +31,7 @@ class EnhancerFeatures(FrozenTeacher):
         if not 1 <= layer <= levels:
             raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
         self.layer = layer
-        with torch.no_grad():  # measured: frames added per second of input
-            one, two = (self(torch.zeros(1, n * SSL_RATE)).shape[1] for n in (1, 2))
-        self.hop = round(SSL_RATE / (two - one))
+        self.hop = round(SSL_RATE / frames_per_second(lambda n: self(torch.zeros(1, n)).shape[1], SSL_RATE))
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         if wave.dim() == 3:
