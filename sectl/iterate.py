@@ -144,28 +144,27 @@ def iterate_corpus(
     if not jobs:
         raise SectlError(f"{source}: no audio files to iterate")
     result = CorpusIteration(failed=missing)
-    runs: dict[str, list[list[dict]]] = {name: [] for name in models}
-    total, done = len(models) * len(jobs) * (n + 1), 0
+    runs: dict[str, dict[str, list[dict]]] = {name: {} for name in models}
     bad: set[str] = set()
+    total, done = len(models) * len(jobs) * (n + 1), 0
     for model_name, model in models.items():
         for file_name, path, reference in jobs:
-            if file_name in bad:
-                done += n + 1
-                continue
-            try:
-                report = iterate(model, path, n, ref=reference, non_intrusive=non_intrusive, dnsmos_dir=dnsmos_dir)
-            except SectlError as exc:
-                bad.add(file_name)
-                result.failed.append(str(exc))
-                done += n + 1
-                continue
-            runs[model_name].append(report.steps)
-            result.warnings += [w for w in report.warnings if w not in result.warnings]
+            if file_name not in bad:
+                try:
+                    report = iterate(model, path, n, ref=reference, non_intrusive=non_intrusive, dnsmos_dir=dnsmos_dir)
+                except SectlError as exc:
+                    bad.add(file_name)
+                    result.failed.append(str(exc))
+                else:
+                    runs[model_name][file_name] = report.steps
+                    result.warnings += [w for w in report.warnings if w not in result.warnings]
             done += n + 1
             if on_progress:
                 on_progress(done, total)
     result.files = len(jobs) - len(bad)
-    for model_name, reports in runs.items():
+    for model_name, by_file in runs.items():
+        # Files that failed for any model are left out of every model's means, so all rows average the same files.
+        reports = [steps for file_name, steps in by_file.items() if file_name not in bad]
         result.models[model_name] = [_mean_step([r[step] for r in reports]) for step in range(n + 1)] if reports else []
     return result
 
