@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import io
 import os
 import re
 from pathlib import Path
@@ -115,8 +116,6 @@ def _load_file(path: Path) -> Recognizer:
 
 def save_recognizer(path: str | Path, model: torch.nn.Module, args: dict, labels: list[str], normalize_waveform: bool = False) -> None:
     """Write a ``sectl-asr/1`` file: ``args`` are ``torchaudio.models.wav2vec2_model``'s arguments."""
-    import io
-
     payload = {
         "format": FORMAT, "args": {k: [list(c) for c in v] if k == "extractor_conv_layer_config" and v else v for k, v in args.items()},
         "labels": list(labels), "normalize_waveform": normalize_waveform,

@@ -113,7 +113,8 @@ def start_workers(device_name: str) -> tuple[Workers, torch.device]:
         raise SectlError("train.device: cuda requested but no CUDA device is available")
     use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
     if world_size == 1:
-        return Workers(), torch.device("cuda" if use_cuda else device_name if device_name != "auto" else "cpu")
+        single = "cuda" if use_cuda else "cpu" if device_name == "auto" else device_name  # e.g. mps as named
+        return Workers(), torch.device(single)
     if not use_cuda and device_name not in ("auto", "cpu"):
         raise SectlError(f"train.device: {device_name!r} is not supported for multi-process training; use auto, cuda or cpu")
     if use_cuda:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -85,8 +86,7 @@ def test_torchrun_cli_run_matches_one_process_and_only_rank_0_writes(data_dir, t
 
 
 def json_lines(path) -> list[int]:
-    import json
-
+    """The steps of the training records in a metrics log."""
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if "loss" in json.loads(line)]
 
 
