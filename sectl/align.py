@@ -66,20 +66,20 @@ def mfcc_features(wave: torch.Tensor) -> torch.Tensor:
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
 
 
-def feature_extractor(kind: str, model: str | Path | None = None) -> tuple[FeatureFn, float]:
-    """The feature function for ``kind`` and its hop in seconds."""
+def feature_extractor(kind: str, model: str | Path | None = None, device: str = "cpu") -> tuple[FeatureFn, float]:
+    """The feature function for ``kind`` and its hop in seconds; networks compute on ``device``."""
     if kind == "mfcc":
         return mfcc_features, MFCC_HOP / ALIGN_RATE
     if kind == "ssl":
         from sectl.models.ssl import ssl_feature_extractor
 
-        return ssl_feature_extractor(model)
+        return ssl_feature_extractor(model, device=device)
     if kind == "model":
         if model is None:
             raise SectlError("--features model needs --model (a model name, run folder or checkpoint)")
         from sectl.models.loading import encoder_feature_extractor
 
-        return encoder_feature_extractor(model, ALIGN_RATE)
+        return encoder_feature_extractor(model, ALIGN_RATE, device)
     raise SectlError(f"unknown feature kind {kind!r}; use mfcc, ssl or model")
 
 
@@ -110,11 +110,12 @@ def align_files(
     model: str | Path | None = None,
     gamma: float = 0.1,
     band: int | None = None,
+    device: str = "cpu",
 ) -> Alignment:
-    """Read two recordings (any rate; resampled to 16 kHz mono) and align them."""
+    """Read two recordings (any rate; resampled to 16 kHz mono) and align them (features on ``device``)."""
     wave_a = read_audio(a, sample_rate=ALIGN_RATE).samples[0]
     wave_b = read_audio(b, sample_rate=ALIGN_RATE).samples[0]
-    fn, hop_s = feature_extractor(features, model)
+    fn, hop_s = feature_extractor(features, model, device)
     return align_waves(wave_a, wave_b, fn, hop_s, gamma, band)
 
 

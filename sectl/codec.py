@@ -45,26 +45,29 @@ def _chunks(total: int, chunk: int) -> list[tuple[int, int]]:
 
 @torch.inference_mode()
 def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-    """Posterior means ``(channels, ceil(T / hop))`` of a mono waveform ``(T,)`` at ``vae.sample_rate``."""
+    """Posterior means ``(channels, ceil(T / hop))`` of a mono waveform ``(T,)`` at ``vae.sample_rate``,
+    computed on the VAE's device and returned on the CPU."""
+    device = next(vae.parameters()).device
     hop, frames = vae.hop, vae.frames(wave.shape[-1])
     padded = torch.nn.functional.pad(wave, (0, frames * hop - wave.shape[-1]))
     parts = []
     for start, stop in _chunks(frames, chunk_frames):
         lo, hi = max(0, start - CONTEXT_FRAMES), min(frames, stop + CONTEXT_FRAMES)
-        mean, _ = vae.encode(padded[lo * hop : hi * hop][None])
-        parts.append(mean[0, :, start - lo : stop - lo])
+        mean, _ = vae.encode(padded[lo * hop : hi * hop][None].to(device))
+        parts.append(mean[0, :, start - lo : stop - lo].cpu())
     return torch.cat(parts, dim=-1)
 
 
 @torch.inference_mode()
 def decode_tensor(vae: SpeechVAE, latents: torch.Tensor, length: int, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
-    """Waveform ``(length,)`` from latents ``(channels, frames)``."""
+    """Waveform ``(length,)`` from latents ``(channels, frames)``, decoded on the VAE's device (CPU result)."""
+    device = next(vae.parameters()).device
     hop, frames = vae.hop, latents.shape[-1]
     parts = []
     for start, stop in _chunks(frames, chunk_frames):
         lo, hi = max(0, start - CONTEXT_FRAMES), min(frames, stop + CONTEXT_FRAMES)
-        wave = vae.decode(latents[None, :, lo:hi])[0]
-        parts.append(wave[(start - lo) * hop : (stop - lo) * hop])
+        wave = vae.decode(latents[None, :, lo:hi].to(device))[0]
+        parts.append(wave[(start - lo) * hop : (stop - lo) * hop].cpu())
     wave = torch.cat(parts)
     return torch.nn.functional.pad(wave, (0, max(0, length - wave.shape[-1])))[:length]
 

@@ -210,12 +210,12 @@ def plan_outputs(inputs: list[str | Path], output: str | Path) -> list[tuple[str
 _worker_model: Enhancer | None = None
 
 
-def _init_worker(model_source: str | None) -> None:
+def _init_worker(model_source: str | None, device: str = "cpu") -> None:
     from sectl.models.loading import load_enhancer
 
     global _worker_model
     torch.set_num_threads(1)
-    _worker_model = load_enhancer(model_source)
+    _worker_model = load_enhancer(model_source, device)
 
 
 def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
@@ -243,11 +243,13 @@ def enhance_paths(
     on_progress: Callable[[int, int], None] | None = None,
     dry_wet: DryWet = FULLY_WET,
     shard: tuple[int, int] | None = None,
+    device: str = "cpu",
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
-    Pass a loaded ``model``, or ``model_source`` (a name, run folder, checkpoint, ``None`` for the
-    default), which ``jobs > 1`` workers load once each. ``dry_wet`` keeps some of each input.
+    Pass a loaded ``model`` (it computes on its own device), or ``model_source`` (a name, run folder,
+    checkpoint, ``None`` for the default), which is loaded on ``device`` (``jobs > 1`` workers load it
+    once each). ``dry_wet`` keeps some of each input.
     ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
     """
     if jobs > 1 and model is not None:
@@ -256,8 +258,9 @@ def enhance_paths(
 
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(Path(tmp) / "model.pt", model)
-            return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite,
-                                 jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard)  # fmt: skip
+            return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
+                                 chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
+                                 device=str(next(model.parameters()).device))  # fmt: skip
     plan = select_shard(plan_outputs(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
@@ -271,10 +274,10 @@ def enhance_paths(
         if model is None:
             from sectl.models.loading import load_enhancer
 
-            model = load_enhancer(model_source)
+            model = load_enhancer(model_source, device)
         results: Iterable = (_enhance_one(model, task) for task in tasks)
     else:
-        pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source,))
+        pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device))
         results = pool.map(_worker_job, tasks)
     try:
         for i, (dst, error, gain) in enumerate(results):

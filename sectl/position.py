@@ -93,7 +93,8 @@ def diagnose_waves(wave: torch.Tensor, other: torch.Tensor, features: FeatureFn,
 
 
 def diagnose_file(
-    recording: str | Path, other: str | Path | None = None, features: str = "ssl", model: str | Path | None = None
+    recording: str | Path, other: str | Path | None = None, features: str = "ssl", model: str | Path | None = None,
+    device: str = "cpu",
 ) -> PositionDiagnosis:
     """Diagnose ``recording`` in a feature space (``ssl``, ``model`` or ``mfcc``, as ``sectl align``).
 
@@ -101,7 +102,7 @@ def diagnose_file(
     content at every position, the same voice and level.
     """
     wave = read_audio(recording, sample_rate=ALIGN_RATE).samples[0]
-    fn, hop_s = feature_extractor(features, model)
+    fn, hop_s = feature_extractor(features, model, device)
     if wave.shape[-1] < 20 * round(hop_s * ALIGN_RATE):
         raise SectlError(f"{recording}: too short for the diagnostic (needs at least 20 feature frames)")
     if other is None:

@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import handle_errors, out, print_json
+from sectl.cli.common import DEVICE_HELP, handle_errors, out, print_json
 from sectl.errors import UsageError
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
@@ -45,20 +45,21 @@ def align_command(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     diagnose_position: bool = typer.Option(False, "--diagnose-position", help="Frame-wise MSE vs soft-DTW divergence of A against moved copies of itself and another recording."),
 ) -> None:
     """Align two recordings with soft-DTW."""
     if diagnose_position:
-        _diagnose(a, b, features or "ssl", model, as_json, plot, overwrite)
+        _diagnose(a, b, features or "ssl", model, as_json, plot, overwrite, device)
     else:
-        _run(a, b, features or "mfcc", model, gamma, band, as_json, plot, overwrite)
+        _run(a, b, features or "mfcc", model, gamma, band, as_json, plot, overwrite, device)
 
 
 @handle_errors
-def _diagnose(a, b, features, model, as_json, plot, overwrite) -> None:
+def _diagnose(a, b, features, model, as_json, plot, overwrite, device) -> None:
     from sectl.position import diagnose_file, plot_diagnosis
 
-    diagnosis = diagnose_file(a, b, features=features, model=model)
+    diagnosis = diagnose_file(a, b, features=features, model=model, device=device)
     if plot is not None:
         plot_diagnosis(diagnosis, plot, overwrite=overwrite)
     if as_json:
@@ -74,12 +75,12 @@ def _diagnose(a, b, features, model, as_json, plot, overwrite) -> None:
 
 
 @handle_errors
-def _run(a, b, features, model, gamma, band, as_json, plot, overwrite) -> None:
+def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device) -> None:
     from sectl.align import align_files, plot_alignment
 
     if b is None:
         raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
-    alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band)
+    alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band, device=device)
     if plot is not None:
         plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)
     if as_json:

@@ -23,6 +23,9 @@ out = Console()  # results: stdout
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
 
 
+DEVICE_HELP = "Where models compute: auto (CUDA when present), cpu, cuda or cuda:N."
+
+
 def reflow(text: str) -> str:
     """Join the wrapped lines of each help paragraph (Rich wraps to the terminal); keep indented examples."""
     blocks = text.strip().split("\n\n")

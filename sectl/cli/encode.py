@@ -6,7 +6,7 @@ from typing import List
 
 import typer
 
-from sectl.cli.common import EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar
 
 HELP = """Encode audio to speech-VAE latents (one .npz per input), decode latents back, or do both and score.
 
@@ -37,13 +37,14 @@ def encode_command(
     metrics: str = typer.Option("pesq_wb,estoi,mel_distance", "--metrics", help="Round-trip metrics (comma-separated)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], ...} on stdout.'),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Encode audio to speech-VAE latents and decode them back."""
-    _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json)
+    _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json, device)
 
 
 @handle_errors
-def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json) -> None:
+def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json, device) -> None:
     from sectl import codec
     from sectl.errors import UsageError
     from sectl.metrics import parse_metric_names
@@ -51,7 +52,7 @@ def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json) 
 
     if decode and roundtrip:
         raise UsageError("--decode and --roundtrip exclude each other")
-    vae = load_codec(model)
+    vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]
     with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped) as on_progress:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -47,25 +47,27 @@ def enhance_command(
     mix: float = typer.Option(1.0, "--mix", min=0.0, max=1.0, help="Dry/wet mix: 1 = enhanced, 0 = the input."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Enhance audio files or folders."""
-    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device)
 
 
 @handle_errors
-def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json) -> None:
+def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device) -> None:
     from sectl.enhance import DryWet, enhance_paths
     from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
 
     if model is not None:
         err.print(f"using {describe(model)}", highlight=False)
-    loaded = load_enhancer(model) if jobs <= 1 else None
+    loaded = load_enhancer(model, device) if jobs <= 1 else None
     piped = inputs == ["-"]
     with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=DryWet(atten_lim, mix), shard=parse_shard(shard),
+            device=device,
         )
     for line in report.limited:
         warn(line)

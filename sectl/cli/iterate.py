@@ -8,7 +8,7 @@ from typing import List, Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import UsageError
 
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
@@ -44,17 +44,18 @@ def iterate_command(
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing step files in --output and an existing --plot."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Self-consistency test: apply the enhancer to its own output n times."""
     models = list(model or [])
     if source.is_dir() or len(models) > 1:
-        _run_corpus(source, n, ref, models or ["default"], output, plot, dnsmos, dnsmos_dir, overwrite, as_json)
+        _run_corpus(source, n, ref, models or ["default"], output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device)
     else:
-        _run(source, n, ref, models[0] if models else None, output, plot, dnsmos, dnsmos_dir, overwrite, as_json)
+        _run(source, n, ref, models[0] if models else None, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device)
 
 
 @handle_errors
-def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json) -> None:
+def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate_corpus, plot_corpus_iterations
     from sectl.models.loading import load_enhancer
 
@@ -64,7 +65,7 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
         raise UsageError(f"--model: each model once ({', '.join(models)})")
     labels = [_label(m) for m in models]
     labels = labels if len(set(labels)) == len(labels) else models  # short names where they stay unique
-    enhancers = {label: load_enhancer(None if m == "default" else m) for label, m in zip(labels, models)}
+    enhancers = {label: load_enhancer(None if m == "default" else m, device) for label, m in zip(labels, models)}
     with progress_bar("iterating", total=1) as on_progress:
         result = iterate_corpus(enhancers, source, n, ref=ref, non_intrusive=dnsmos, on_progress=on_progress, dnsmos_dir=dnsmos_dir)
     for line in result.warnings:
@@ -83,11 +84,11 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
 
 
 @handle_errors
-def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json) -> None:
+def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate, plot_iterations
     from sectl.models.loading import load_enhancer
 
-    enhancer = load_enhancer(model)
+    enhancer = load_enhancer(model, device)
     with progress_bar("iterating", total=n + 1) as on_progress:
         report = iterate(enhancer, source, n, ref=ref, out_dir=output, non_intrusive=dnsmos, overwrite=overwrite, on_progress=on_progress,
                          dnsmos_dir=dnsmos_dir)

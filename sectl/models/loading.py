@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from sectl.device import resolve_device
 from sectl.errors import SectlError
 from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
@@ -58,14 +59,17 @@ def describe(source: str | Path | None) -> str:
     return str(resolve_model_path(source))
 
 
-def load_enhancer(source: str | Path | None = None) -> Enhancer:
-    """Load an enhancer from a bundled or pretrained name, a run folder or a checkpoint file (eval mode)."""
+def load_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu") -> Enhancer:
+    """Load an enhancer from a bundled or pretrained name, a run folder or a checkpoint file (eval mode),
+    on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``)."""
     if source is not None and str(source) in PRETRAINED and not Path(source).exists():
-        return load_pretrained(str(source))
-    return enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
+        model = load_pretrained(str(source))
+    else:
+        model = enhancer_from_checkpoint(load_checkpoint(resolve_model_path(source)))
+    return model.to(resolve_device(str(device)))
 
 
-def load_codec(source: str | Path):
+def load_codec(source: str | Path, device: str | torch.device = "cpu"):
     """Load a speech VAE from a run folder (its best checkpoint: the EMA weights) or a checkpoint file."""
     from sectl.models import CODECS
 
@@ -73,10 +77,10 @@ def load_codec(source: str | Path):
     model = model_from_checkpoint(load_checkpoint(path))
     if type(model) not in CODECS.values():
         raise SectlError(f"{path}: holds a {model.name} enhancer, not a speech VAE (train one with a vae_* preset)")
-    return model
+    return model.to(resolve_device(str(device)))
 
 
-def encoder_feature_extractor(source: str | Path | None, input_rate: int):
+def encoder_feature_extractor(source: str | Path | None, input_rate: int, device: str | torch.device = "cpu"):
     """Deepest encoder features of an enhancer for ``sectl align --features model``: ``(fn, hop_s)``.
 
     ``fn`` maps a mono waveform ``(T,)`` at ``input_rate`` to frames ``(N, C)``, resampling to the
@@ -84,11 +88,12 @@ def encoder_feature_extractor(source: str | Path | None, input_rate: int):
     """
     from sectl.audio import resample
 
-    model = load_enhancer(source)
+    model = load_enhancer(source, device)
+    on = next(model.parameters()).device
 
     def features(wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            deepest = model.features(resample(wave, input_rate, model.sample_rate)[None])[-1][0]  # (C, T[, F])
-            return deepest.transpose(0, 1).flatten(1)
+            deepest = model.features(resample(wave, input_rate, model.sample_rate)[None].to(on))[-1][0]  # (C, T[, F])
+            return deepest.transpose(0, 1).flatten(1).cpu()
 
     return features, 1.0 / frames_per_second(lambda n: features(torch.zeros(n)).shape[0], input_rate)

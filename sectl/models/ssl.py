@@ -144,8 +144,9 @@ class SSLFeatures(FrozenTeacher):
         return features[-1]
 
 
-def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6):
-    """Feature function for ``sectl align --features ssl``: ``model`` is ``tiny``, a name or a checkpoint."""
+def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6, device: str = "cpu"):
+    """Feature function for ``sectl align --features ssl``: ``model`` is ``tiny``, a name or a checkpoint;
+    it computes on ``device`` and returns CPU frames."""
     if model is None:
         extractor = SSLFeatures("wavlm_base", layer)
     elif str(model) in SSL_MODELS:
@@ -153,7 +154,13 @@ def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6):
     else:
         extractor = SSLFeatures("wavlm_base", layer, checkpoint=model)
 
+    from sectl.device import resolve_device
+
+    on = resolve_device(device)
+    extractor.to(on)
+
     def features(wave: torch.Tensor) -> torch.Tensor:
-        return extractor(wave[None])[0]
+        with torch.no_grad():
+            return extractor(wave[None].to(on))[0].cpu()
 
     return features, SSL_HOP / SSL_RATE
