@@ -36,26 +36,47 @@ class _SoftDTWFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, cost, nx, ny, gamma: float, band: float, backend: str):  # type: ignore[override]
-        use_numba = backend == "numba"
-        if use_numba:
+        ctx.backend = backend
+        if backend == "numba":
             R, weights = K.forward_numba(cost, nx, ny, gamma, band)
+            ctx.save_for_backward(weights, nx, ny)
+        elif backend == "cuda":
+            from sectl.losses import softdtw_cuda
+
+            R, weights = softdtw_cuda.forward_cuda(cost, nx, ny, gamma, band)
             ctx.save_for_backward(weights, nx, ny)
         else:
             R = K.forward_torch(cost, nx, ny, gamma, band)
             ctx.save_for_backward(cost, R, nx, ny)
-        ctx.gamma, ctx.use_numba = gamma, use_numba
+        ctx.gamma = gamma
         ctx.device, ctx.dtype = cost.device, cost.dtype
         values = R[torch.arange(R.shape[0]), nx.to(R.device), ny.to(R.device)]
         return values.to(device=cost.device, dtype=cost.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # type: ignore[override]
-        if ctx.use_numba:
+        if ctx.backend == "numba":
             E = K.backward_numba(*ctx.saved_tensors)
+        elif ctx.backend == "cuda":
+            from sectl.losses import softdtw_cuda
+
+            E = softdtw_cuda.backward_cuda(*ctx.saved_tensors)
         else:
             E = K.backward_torch(*ctx.saved_tensors, ctx.gamma)
         E = E.to(device=ctx.device, dtype=ctx.dtype)
         return grad_output[:, None, None] * E, None, None, None, None, None
+
+
+def auto_backend(device: torch.device) -> str:
+    """The compiled kernel for the device: numba on the CPU, numba's CUDA kernel on a GPU; torch otherwise."""
+    if device.type == "cpu":
+        return "numba" if K.HAVE_NUMBA else "torch"
+    if device.type == "cuda" and K.HAVE_NUMBA:
+        from sectl.losses import softdtw_cuda
+
+        if softdtw_cuda.available():
+            return "cuda"
+    return "torch"
 
 
 def soft_dtw_from_cost(
@@ -73,11 +94,11 @@ def soft_dtw_from_cost(
     if (nx < 1).any() or (ny < 1).any() or (nx > N).any() or (ny > M).any():
         raise ValueError(f"lengths must lie in 1..{N} and 1..{M}")
     if backend == "auto":
-        backend = "numba" if (cost.device.type == "cpu" and K.HAVE_NUMBA) else "torch"
-    if backend not in ("numba", "torch"):
+        backend = auto_backend(cost.device)
+    if backend not in ("numba", "torch", "cuda"):
         raise ValueError(f"unknown backend {backend!r}")
-    if backend == "torch":
-        nx, ny = nx.to(cost.device), ny.to(cost.device)
+    if backend in ("torch", "cuda"):
+        nx, ny = nx.to(cost.device, non_blocking=True), ny.to(cost.device, non_blocking=True)
     return _SoftDTWFunction.apply(cost, nx, ny, float(gamma), -1.0 if band is None else float(band), backend)
 
 
@@ -93,8 +114,8 @@ class SoftDTW(nn.Module):
         distance: ``"sqeuclidean"`` or ``"cosine"`` frame cost.
         normalize_cost: divide the cost by the feature dimension, which keeps gradients from
             vanishing (``exp(-C / gamma)``) for high-dimensional features.
-        backend: ``"auto"`` (compiled numba kernel on CPU, diagonal-vectorised torch otherwise),
-            ``"numba"`` or ``"torch"``.
+        backend: ``"auto"`` (compiled numba kernel on CPU, numba's CUDA kernel on CUDA tensors,
+            diagonal-vectorised torch otherwise), ``"numba"``, ``"cuda"`` or ``"torch"``.
 
     Shapes:
         ``forward(x: (B, N, D), y: (B, M, D), x_lengths=None, y_lengths=None) -> (B,)``.

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -10,6 +13,7 @@ import torch
 
 from sectl.losses.softdtw import SoftDTW, hard_alignment_path, pairwise_cost, soft_dtw_from_cost
 from sectl.losses.softdtw_kernels import in_band
+from tests.conftest import REPO
 
 BACKENDS = ["numba", "torch"]
 
@@ -192,3 +196,31 @@ def test_hard_path_is_monotone_and_recovers_a_stretch():
     assert ((steps >= 0) & (steps <= 1)).all() and (steps.sum(1) >= 1).all()
     for i, j in path:
         assert abs(j / 59 - i / 39) < 0.05
+
+
+CUDA_SIMULATOR_CHECK = """
+import torch
+from sectl.losses import softdtw_cuda, softdtw_kernels as K
+
+assert softdtw_cuda.SIMULATED
+torch.manual_seed(0)
+cost = torch.rand(3, 14, 11, dtype=torch.float64) * 3
+nx, ny = torch.tensor([14, 9, 5]), torch.tensor([11, 11, 3])
+for band in (-1.0, 2.0):
+    R, W = softdtw_cuda.forward_cuda(cost, nx, ny, 0.1, band)
+    R_cpu, W_cpu = K.forward_numba(cost, nx, ny, 0.1, band)
+    assert torch.equal(R.isinf(), R_cpu.isinf()), band
+    assert (R - R_cpu).nan_to_num(posinf=0.0).abs().max() < 1e-12, band
+    E, E_cpu = softdtw_cuda.backward_cuda(W, nx, ny), K.backward_numba(W_cpu, nx, ny)
+    assert (E - E_cpu).abs().max() < 1e-12, band
+    assert (E_cpu.sum() > 0) and E.dtype == torch.float64
+print("ok")
+"""
+
+
+def test_the_cuda_kernel_equals_the_cpu_kernel_in_numbas_cuda_simulator():
+    """The exact CUDA kernels (wavefront per block, float64 R and E) run by numba's simulator on the CPU,
+    with unequal lengths and a band, against the compiled CPU kernel."""
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1", "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-c", CUDA_SIMULATOR_CHECK], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
