@@ -30,6 +30,8 @@ Examples:
 
   torchrun --nproc_per_node 4 -m sectl train --preset mal --out runs/mal --set init_from=deepfilternet3
 
+  sectl train --preset baseline --out runs/bf16 --device cuda --set train.precision=bf16 --set data.workers=8
+
 Under torchrun each process takes its share of every batch (train.batch_size is the global batch);
 rank 0 prints progress and writes the run folder.
 """
@@ -40,10 +42,11 @@ def train_command(
     preset: Optional[str] = typer.Option(None, "--preset", "-p", help="Preset name or YAML file (default: baseline)."),
     overrides: Optional[List[str]] = typer.Option(None, "--set", "-s", help="dotted.key=value override (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the run's checkpoints/last.pt."),
+    device: Optional[str] = typer.Option(None, "--device", help="auto | cpu | cuda | cuda:N (sets train.device)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Train a model from a preset."""
-    _run(out_dir, preset, overrides or [], resume, quiet)
+    _run(out_dir, preset, [*(overrides or []), *([f"train.device={device}"] if device else [])], resume, quiet)
 
 
 @handle_errors
@@ -88,10 +91,12 @@ class ProgressReporter:
     def __call__(self, event: str, data: dict) -> None:
         if event == "start":
             self.task = self.progress.add_task("train", total=data["total"], completed=data["step"], terms="", rate="")
-        elif event == "step" and self.task is not None:
+        elif event == "log" and self.task is not None:  # loss terms are read back once per log interval
             terms = " ".join(f"{k} {v:.3f}" for k, v in data.items() if k not in ("step", "grad_norm"))
+            self.progress.update(self.task, terms=terms)
+        elif event == "step" and self.task is not None:
             speed = self.progress.tasks[0].speed
-            self.progress.update(self.task, completed=data["step"], terms=terms, rate=f"{speed:.2f} it/s" if speed else "")
+            self.progress.update(self.task, completed=data["step"], rate=f"{speed:.2f} it/s" if speed else "")
         elif event == "validation" and self.enabled:
             table = Table(title=f"validation at step {data['step']}" + (" (new best)" if data["improved"] else ""))
             for name in data["scores"]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torchaudio.functional as AF
+from torch.utils.data import default_collate
 
 from sectl.data.sources import ClipCache, example_indices, list_files, random_crop
 
@@ -58,8 +59,12 @@ class MixingSampler:
 
     def batch(self, step: int, examples: int | range) -> tuple[torch.Tensor, torch.Tensor]:
         """Examples ``examples`` (a count, or indices within the global batch) of step ``step``."""
-        pairs = [self.example(self.rng(step, i)) for i in example_indices(examples)]
-        return torch.stack([p[0] for p in pairs]), torch.stack([p[1] for p in pairs])
+        noisy, clean = default_collate([self.draw(step, i) for i in example_indices(examples)])
+        return noisy, clean
+
+    def draw(self, step: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Example ``index`` of step ``step``'s global batch."""
+        return self.example(self.rng(step, index))
 
     def example(self, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         c = self.config

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from sectl.audio import pair_files
 from sectl.data.sources import ClipCache, example_indices, random_crop
@@ -32,14 +33,15 @@ class PairedSampler:
         self.length, self.seed = int(segment_s * sample_rate), seed
 
     def batch(self, step: int, examples: int | range) -> tuple[torch.Tensor, torch.Tensor]:
-        noisy, clean = [], []
-        for i in example_indices(examples):
-            rng = np.random.default_rng([self.seed, step, i])
-            _, n_path, c_path = self.pairs[rng.integers(len(self.pairs))]
-            n, c = self.cache.get(n_path), self.cache.get(c_path)
-            length = min(n.shape[-1], c.shape[-1])
-            crop = random_crop(torch.stack([n[:length], c[:length]]), self.length, rng)
-            noisy.append(crop[0])
-            clean.append(crop[1])
-        return torch.stack(noisy), torch.stack(clean)
+        noisy, clean = default_collate([self.draw(step, i) for i in example_indices(examples)])
+        return noisy, clean
+
+    def draw(self, step: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Example ``index`` of step ``step``'s global batch: an aligned (noisy, clean) crop."""
+        rng = np.random.default_rng([self.seed, step, index])
+        _, n_path, c_path = self.pairs[rng.integers(len(self.pairs))]
+        n, c = self.cache.get(n_path), self.cache.get(c_path)
+        length = min(n.shape[-1], c.shape[-1])
+        crop = random_crop(torch.stack([n[:length], c[:length]]), self.length, rng)
+        return crop[0], crop[1]
 

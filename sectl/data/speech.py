@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch.utils.data import default_collate
 
 from sectl.data.mixing import folder_groups, pick
 from sectl.data.sources import ClipCache, example_indices, random_crop
@@ -19,10 +20,11 @@ class SpeechSampler:
         self.length, self.seed, self.gain_db = int(segment_s * sample_rate), seed, gain_db
 
     def batch(self, step: int, examples: int | range) -> torch.Tensor:
-        crops = []
-        for i in example_indices(examples):
-            rng = np.random.default_rng([self.seed, step, i])
-            crop = random_crop(self.cache.get(pick(self.files, rng)), self.length, rng)
-            peak = crop.abs().max().clamp_min(1e-6)
-            crops.append(crop * 10 ** (rng.uniform(*self.gain_db) / 20) / peak)
-        return torch.stack(crops)
+        return default_collate([self.draw(step, i) for i in example_indices(examples)])
+
+    def draw(self, step: int, index: int) -> torch.Tensor:
+        """Example ``index`` of step ``step``'s global batch."""
+        rng = np.random.default_rng([self.seed, step, index])
+        crop = random_crop(self.cache.get(pick(self.files, rng)), self.length, rng)
+        peak = crop.abs().max().clamp_min(1e-6)
+        return crop * 10 ** (rng.uniform(*self.gain_db) / 20) / peak

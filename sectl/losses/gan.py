@@ -1,7 +1,8 @@
 """Adversarial losses (least squares, as LSGAN/HiFi-GAN) and feature matching, over discriminator outputs.
 
 Each takes the list of ``(score, features)`` pairs that :class:`sectl.models.discriminators.Discriminators`
-returns, one per member, and averages over members.
+returns, one per member, and averages over members, in float32 whatever precision the discriminators
+ran in (mixed-precision training).
 """
 
 from __future__ import annotations
@@ -13,19 +14,19 @@ Outputs = list[tuple[torch.Tensor, list[torch.Tensor]]]
 
 def discriminator_loss(on_real: Outputs, on_fake: Outputs) -> torch.Tensor:
     """``mean (D(real) - 1)^2 + mean D(fake)^2`` per member, averaged."""
-    terms = [(real - 1).pow(2).mean() + fake.pow(2).mean() for (real, _), (fake, _) in zip(on_real, on_fake)]
+    terms = [(real.float() - 1).pow(2).mean() + fake.float().pow(2).mean() for (real, _), (fake, _) in zip(on_real, on_fake)]
     return torch.stack(terms).mean()
 
 
 def generator_adversarial_loss(on_fake: Outputs) -> torch.Tensor:
     """``mean (D(fake) - 1)^2`` per member, averaged."""
-    return torch.stack([(fake - 1).pow(2).mean() for fake, _ in on_fake]).mean()
+    return torch.stack([(fake.float() - 1).pow(2).mean() for fake, _ in on_fake]).mean()
 
 
 def feature_matching_loss(on_fake: Outputs, *, on_real: Outputs) -> torch.Tensor:
     """Mean L1 between the members' feature maps of generated and real audio (real side detached)."""
     terms = [
-        (f - r.detach()).abs().mean()
+        (f.float() - r.detach().float()).abs().mean()
         for (_, fake_maps), (_, real_maps) in zip(on_fake, on_real)
         for f, r in zip(fake_maps, real_maps)
     ]

@@ -75,7 +75,7 @@ class ModelAsLoss(nn.Module):
             object.__setattr__(self, "encoder_model", model)
             if variant == "frozen-fe":
                 freeze_front_end(model, frozen_levels, learned)
-        self.last_spread: float | None = None
+        self.last_spread: torch.Tensor | None = None
 
     @staticmethod
     def _check_levels(model: Enhancer, levels: Sequence[int] | None, learned: list[int]) -> list[int]:
@@ -109,7 +109,7 @@ class ModelAsLoss(nn.Module):
             raise SectlError(f"mal.weights has {len(weights)} entries for {len(outputs)} levels")
         # Spread over batch and time, per channel: a collapsed encoder's output no longer varies with
         # its input, whatever constant (bias) each channel settles on.
-        self.last_spread = float(torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean())
+        self.last_spread = torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean().detach()
         return sum(w * (o - t).abs().mean() for w, o, t in zip(weights, outputs, targets))
 
 def learned_levels(model: Enhancer) -> list[int]:
@@ -140,15 +140,20 @@ class CollapseMonitor(nn.Module):
         self.low, self.high = low, high
         self.register_buffer("baseline", torch.tensor(float("nan"), dtype=torch.float64))
 
-    def ratio(self, spread: float) -> float:
-        """Record ``spread`` (the first value becomes the baseline) and return spread / baseline."""
-        if torch.isnan(self.baseline):
-            self.baseline.fill_(spread)
-        return spread / float(self.baseline) if float(self.baseline) > 0 else 1.0
+    def observe(self, spread: torch.Tensor) -> torch.Tensor:
+        """Record ``spread`` (the first value becomes the baseline); ``spread / baseline`` on the device,
+        without reading it back (the trainer checks the ratio once per log interval)."""
+        spread = spread.detach().to(self.baseline)
+        self.baseline.copy_(torch.where(torch.isnan(self.baseline), spread, self.baseline))
+        return torch.where(self.baseline > 0, spread / self.baseline, torch.ones_like(spread))
 
-    def check(self, spread: float) -> float:
-        """Raise when the ratio leaves ``[low, high]``; return it otherwise."""
-        ratio = self.ratio(spread)
+    def check(self, spread: float | torch.Tensor) -> float:
+        """Observe ``spread`` and raise when the ratio leaves ``[low, high]``; return it otherwise."""
+        ratio = float(self.observe(torch.as_tensor(spread)))
+        self.check_ratio(ratio)
+        return ratio
+
+    def check_ratio(self, ratio: float) -> None:
         if ratio < self.low:
             raise SectlError(
                 f"MAL encoder collapse: clean-feature spread fell to {ratio:.3f} of its start "
@@ -159,4 +164,3 @@ class CollapseMonitor(nn.Module):
                 f"MAL encoder runaway: clean-feature spread grew to {ratio:.1f} times its start "
                 f"(> mal.growth_threshold {self.high}); lower train.lr or use variant frozen"
             )
-        return ratio

@@ -25,7 +25,7 @@ BASE = "base"
 def preset_path(name_or_path: str | Path) -> Path:
     """A preset name (``mal``) from ``presets/``, or a YAML file path."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.exists():
+    if path.suffix in (".yaml", ".yml") or path.is_file():  # a folder named like a preset does not shadow it
         if not path.is_file():
             raise ConfigError(f"{path}: preset file not found")
         return path

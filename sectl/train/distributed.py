@@ -3,28 +3,38 @@
 Every process builds the same model from the same seed (and rank 0's weights are broadcast once, so
 an ``init_from`` read differently nowhere can drift). Batches are a pure function of ``(seed, step,
 example index)``: rank ``r`` of ``N`` draws examples ``r*B/N .. (r+1)*B/N - 1`` of the global batch
-``B``, so the ranks together see exactly the single-process batch, without overlap. After each
-backward the gradients are averaged across ranks (one flat all-reduce), then every rank clips and
-steps identically: parameters stay equal on all ranks.
+``B``, so the ranks together see exactly the single-process batch, without overlap. Gradients are
+averaged across ranks while the backward pass runs (:class:`GradientReducer`), then every rank clips
+and steps identically: parameters stay equal on all ranks.
 
-The gradients are averaged here rather than by wrapping the model in
-``torch.nn.parallel.DistributedDataParallel``: DDP's reducer hooks the wrapped module's
+Every tensor handed to a collective lives on :attr:`Workers.device`, the device the process group's
+backend carries (NCCL carries CUDA tensors only). Collectives wait at most ``train.dist_timeout_s``.
+
+Why not ``torch.nn.parallel.DistributedDataParallel``: its reducer hooks the wrapped module's
 ``forward``, while sectl's tasks also backpropagate through ``encode``/``decode`` (MAL's live encoder,
-the VAE) and take ``autograd.grad`` for adaptive weights, which DDP does not support. The cost is
-that communication does not overlap the backward pass.
+the VAE) and take ``autograd.grad`` for adaptive weights. :class:`GradientReducer` gets DDP's overlap
+(buckets all-reduced as soon as their gradients are accumulated) from per-parameter
+post-accumulate-gradient hooks instead, whichever method produced the gradient.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import Any, Iterable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any, Iterable, Sequence, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from sectl.device import resolve_device
 from sectl.errors import ConfigError, SectlError
+
+T = TypeVar("T")
+BUCKET_BYTES = 25 * 2**20
+"""Gradient bytes per all-reduce (DDP's default): large enough to use the link well, small enough that
+the first buckets are sent while backward still runs."""
 
 
 def launched_rank() -> int:
@@ -34,15 +44,19 @@ def launched_rank() -> int:
 
 @dataclass(frozen=True)
 class Workers:
-    """This process's place among the data-parallel workers; ``Workers()`` is a single process."""
+    """This process's place among the data-parallel workers; ``Workers()`` is a single process.
+
+    ``device`` is where this rank computes, and so where every tensor it hands to a collective lives.
+    """
 
     rank: int = 0
     world_size: int = 1
     local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
 
     @property
     def is_main(self) -> bool:
-        """Rank 0 writes checkpoints and logs and runs validation."""
+        """Rank 0 writes checkpoints and logs."""
         return self.rank == 0
 
     @property
@@ -59,37 +73,26 @@ class Workers:
         share = batch_size // self.world_size
         return range(self.rank * share, (self.rank + 1) * share)
 
-    def average_gradients(self, params: Iterable[nn.Parameter]) -> None:
-        """Replace each gradient by its mean over ranks (the gradient of the global batch's mean loss)."""
-        if not self.distributed:
-            return
-        grads = [p.grad for p in params if p.grad is not None]
-        if not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world_size
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset:offset + g.numel()].view_as(g))
-            offset += g.numel()
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """This rank's share of ``items`` (every ``world_size``-th from ``rank``): validation files."""
+        return list(items[self.rank :: self.world_size])
 
-    def mean(self, values: dict[str, float]) -> dict[str, float]:
-        """Per-key mean over ranks (logged loss terms describe the whole global batch)."""
+    def mean(self, values: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-key mean over ranks of scalar tensors, without a host synchronisation."""
         if not self.distributed or not values:
             return values
-        stacked = torch.tensor(list(values.values()), dtype=torch.float64)
+        stacked = torch.stack([v.detach().to(self.device, torch.float32).reshape(()) for v in values.values()])
         dist.all_reduce(stacked)
-        return dict(zip(values, (stacked / self.world_size).tolist()))
+        return dict(zip(values, (stacked / self.world_size).unbind()))
 
     def broadcast(self, module: nn.Module) -> None:
-        """Copy rank 0's parameters and buffers to every rank."""
+        """Copy rank 0's parameters and buffers to every rank (the module must be on ``device``)."""
         if self.distributed:
             for tensor in [*module.parameters(), *module.buffers()]:
                 dist.broadcast(tensor.data, src=0)
 
     def gather(self, value: Any) -> list[Any]:
-        """Every rank's ``value``, in rank order (on every rank)."""
+        """Every rank's picklable ``value``, in rank order (on every rank)."""
         if not self.distributed:
             return [value]
         values: list[Any] = [None] * self.world_size
@@ -100,26 +103,92 @@ class Workers:
         if self.distributed:
             dist.barrier()
 
+    def reducer(self, params: Iterable[nn.Parameter]) -> "GradientReducer":
+        return GradientReducer(params, self)
 
-def start_workers(device_name: str) -> tuple[Workers, torch.device]:
+
+class GradientReducer:
+    """Averages the gradients of ``params`` over ranks, overlapping the communication with backward.
+
+    Parameters are grouped into buckets of about :data:`BUCKET_BYTES`, in reverse order of definition
+    (the order backward produces them). A hook on each parameter counts accumulated gradients; when a
+    bucket is complete it is flattened and all-reduced asynchronously, buckets strictly in order so
+    every rank issues the same collectives. :meth:`finish` sends what is left (a parameter without a
+    gradient this step contributes zeros), waits, and writes the averages back. Single process: no-op.
+    """
+
+    def __init__(self, params: Iterable[nn.Parameter], workers: Workers, bucket_bytes: int = BUCKET_BYTES) -> None:
+        self.workers = workers
+        self.buckets: list[list[nn.Parameter]] = []
+        self.pending: list[tuple[Any, torch.Tensor, list[nn.Parameter]]] = []
+        if not workers.distributed:
+            return
+        size = bucket_bytes
+        for p in reversed([p for p in params if p.requires_grad]):
+            if size + p.numel() * p.element_size() > bucket_bytes:
+                self.buckets.append([])
+                size = 0
+            self.buckets[-1].append(p)
+            size += p.numel() * p.element_size()
+        self.bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for p in bucket}
+        self._reset()
+        for bucket in self.buckets:
+            for p in bucket:
+                p.register_post_accumulate_grad_hook(self._ready)
+
+    def _reset(self) -> None:
+        self.ready = [0] * len(self.buckets)
+        self.next_bucket = 0
+        self.pending = []
+
+    def _ready(self, param: nn.Parameter) -> None:
+        self.ready[self.bucket_of[id(param)]] += 1
+        while self.next_bucket < len(self.buckets) and self.ready[self.next_bucket] == len(self.buckets[self.next_bucket]):
+            self._launch(self.next_bucket)
+
+    def _launch(self, index: int) -> None:
+        bucket = self.buckets[index]
+        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in bucket])
+        flat.div_(self.workers.world_size)
+        self.pending.append((dist.all_reduce(flat, async_op=True), flat, bucket))
+        self.next_bucket = index + 1
+
+    def finish(self) -> None:
+        """Complete the averaging of this backward's gradients (call before clipping and stepping)."""
+        if not self.workers.distributed:
+            return
+        while self.next_bucket < len(self.buckets):
+            self._launch(self.next_bucket)
+        for work, flat, bucket in self.pending:
+            work.wait()
+            offset = 0
+            for p in bucket:
+                averaged = flat[offset : offset + p.numel()].view_as(p)
+                if p.grad is None:
+                    p.grad = averaged.clone()
+                else:
+                    p.grad.copy_(averaged)
+                offset += p.numel()
+        self._reset()
+
+
+def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers, torch.device]:
     """Join the process group ``torchrun`` describes (if any) and pick this process's device.
 
     ``train.device`` ``auto`` or ``cuda`` gives each process the GPU of its local rank and NCCL;
-    ``cpu`` (or no GPU) gives gloo.
+    ``cpu`` (or no GPU) gives gloo. Collectives time out after ``timeout_s`` (``train.dist_timeout_s``).
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device_name == "cuda" and not torch.cuda.is_available():
-        raise SectlError("train.device: cuda requested but no CUDA device is available")
-    use_cuda = device_name in ("auto", "cuda") and torch.cuda.is_available()
+    device = resolve_device(device_name)
     if world_size == 1:
-        single = "cuda" if use_cuda else "cpu" if device_name == "auto" else device_name  # e.g. mps as named
-        return Workers(), torch.device(single)
-    if not use_cuda and device_name not in ("auto", "cpu"):
+        return Workers(device=device), device
+    if device.type not in ("cuda", "cpu"):
         raise SectlError(f"train.device: {device_name!r} is not supported for multi-process training; use auto, cuda or cpu")
-    if use_cuda:
-        torch.cuda.set_device(local_rank)
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if use_cuda else "gloo")
-    workers = Workers(dist.get_rank(), dist.get_world_size(), local_rank)
-    return workers, torch.device(f"cuda:{local_rank}" if use_cuda else "cpu")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
+    return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device), device
+

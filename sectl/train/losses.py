@@ -27,10 +27,11 @@ class LossSet(nn.Module):
         self.terms = nn.ModuleDict(terms)
         self.weights = dict(weights)
 
-    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The weighted total and each term detached (tensors: reading them would stall a GPU)."""
         values = {name: term(estimate, reference) for name, term in self.terms.items()}
         total = sum(self.weights[name] * value for name, value in values.items())
-        return total, {name: float(value.detach()) for name, value in values.items()}
+        return total, {name: value.detach() for name, value in values.items()}
 
     def dynamic_mal(self) -> ModelAsLoss | None:
         """The MAL term when it uses the live encoder (the one that can collapse), else ``None``."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Optional, Union, get_origin, get_type_hints
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Strict, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, TypeAdapter, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
 from sectl.errors import ConfigError
@@ -94,6 +94,7 @@ class DataSection(Section):
     gain_db: tuple[Float, Float] = (-20.0, 0.0)
     rir_prob: Float = 0.3
     noise_filter_prob: Float = 0.5
+    workers: Union[Literal["auto"], Annotated[int, Strict(), Field(ge=0)]] = "auto"
 
 
 class ValidationSection(Section):
@@ -119,6 +120,11 @@ class TrainSection(Section):
     log_every: Int = 10
     device: str = "auto"
     threads: Optional[Int] = None
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    tf32: Bool = True
+    compile: Bool = False
+    dist_timeout_s: Annotated[float, BeforeValidator(_number), Field(gt=0)] = 1800.0
+    tensorboard: Bool = False
 
 
 class LossSection(Section):

@@ -1,6 +1,6 @@
 """Training tasks: what one optimisation step means for a kind of model.
 
-A task owns its model(s), optimizer(s), data sampler and ``step(step) -> named loss terms``; the
+A task owns its model(s), optimizer(s), data sampler and ``step(step, batch) -> StepResult``; the
 trainer loop owns only what every task shares (schedules, checkpoints, resume, logging, validation).
 :class:`EnhancerTask` trains a waveform-to-waveform enhancer with the weighted loss set of a preset;
 :class:`sectl.train.vae_task.VAETask` trains a speech VAE against discriminators.
@@ -9,11 +9,13 @@ trainer loop owns only what every task shares (schedules, checkpoints, resume, l
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
 from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from sectl.data.loader import ExampleSampler, to_device
 from sectl.data.mixing import MixingConfig, MixingSampler
 from sectl.data.paired import PairedSampler
 from sectl.errors import ConfigError, SectlError
@@ -22,25 +24,40 @@ from sectl.models import Enhancer, build_enhancer
 from sectl.models.loading import load_enhancer
 from sectl.train.config import base_config
 from sectl.train.distributed import Workers
+from sectl.train.optim import GradientStep, Precision, adamw
 from sectl.train.losses import LossSet, build_losses
 
 
+@dataclass
+class StepResult:
+    """What one step leaves on the device: named scalar tensors to log, and whether it was finite."""
+
+    record: dict[str, torch.Tensor]
+    finite: torch.Tensor
+
+
 class TrainingTask:
-    """The interface the trainer drives. Subclasses set ``model``, ``optimizers`` and ``sample_rate``.
+    """The interface the trainer drives. Subclasses set ``model``, ``optimizers``, ``updates``,
+    ``sampler`` and ``sample_rate``.
 
     Constructed as ``Task(config, device, workers)``; in a data-parallel run each rank draws its
-    ``workers.examples(batch_size)`` of every global batch and averages gradients in
-    :func:`apply_gradients`.
+    ``workers.examples(batch_size)`` of every global batch, and each :class:`GradientStep` in
+    ``updates`` averages its gradients over the ranks while backward runs.
     """
 
     model: nn.Module
     optimizers: dict[str, torch.optim.Optimizer]
+    updates: dict[str, GradientStep]
+    sampler: ExampleSampler
     config: dict
     workers: Workers
 
-    def step(self, step: int) -> dict[str, float]:
-        """One optimisation step on the batch of ``step``; returns named loss terms (floats)."""
+    def step(self, step: int, batch: Any) -> StepResult:
+        """One optimisation step on ``batch`` (the loader's batch of ``step``); never reads the device."""
         raise NotImplementedError
+
+    def check(self, record: dict[str, float]) -> None:
+        """Stop the run (raise) when a logged record shows it failing; called once per log interval."""
 
     def inference_model(self) -> nn.Module:
         """The weights that validation, export and ``best.pt`` use."""
@@ -54,6 +71,7 @@ class TrainingTask:
         return {
             "modules": {name: m.state_dict() for name, m in self.modules().items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers.items()},
+            "scalers": {name: u.state_dict() for name, u in self.updates.items()},
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -61,6 +79,8 @@ class TrainingTask:
             module.load_state_dict(state["modules"][name])
         for name, optimizer in self.optimizers.items():
             optimizer.load_state_dict(state["optimizers"][name])
+        for name, update in self.updates.items():
+            update.load_state_dict(state.get("scalers", {}).get(name, {}))
 
     def to(self, device: torch.device) -> "TrainingTask":
         for module in self.modules().values():
@@ -68,28 +88,13 @@ class TrainingTask:
         return self
 
 
-def adamw(params, train: dict) -> torch.optim.AdamW:
-    """AdamW over the trainable ``params`` with the ``train`` section's rate, betas and weight decay."""
-    trainable = [p for p in params if p.requires_grad]
-    return torch.optim.AdamW(trainable, lr=train["lr"], betas=tuple(train["betas"]), weight_decay=train["weight_decay"])
-
-
-def apply_gradients(
-    total: torch.Tensor, terms: dict[str, float], optimizer: torch.optim.Optimizer, params, clip: float, where: str,
-    workers: Workers = Workers(),
-) -> float:
-    """Backward, average over data-parallel ranks, clip, and step unless the loss or gradient is
-    non-finite (then raise; weights untouched). Ranks see the same averaged gradient, so they agree."""
-    params = [p for p in params if p.requires_grad]
-    optimizer.zero_grad(set_to_none=True)
-    total.backward()
-    workers.average_gradients(params)
-    grad_norm = torch.nn.utils.clip_grad_norm_(params, clip)
-    if not (torch.isfinite(total) and torch.isfinite(grad_norm)):
-        detail = ", ".join(f"{k} {v:.3g}" for k, v in terms.items())
-        raise SectlError(f"{where}: non-finite loss or gradient ({detail}); the weights were not updated")
-    optimizer.step()
-    return float(grad_norm)
+def compiled(module: Callable, enabled: bool) -> Callable:
+    """``torch.compile(module)`` (a module or a method) when ``train.compile`` asks for it; refused where torch cannot compile."""
+    if not enabled:
+        return module
+    if not torch._dynamo.is_dynamo_supported():
+        raise ConfigError("train.compile: torch.compile is not supported with this Python or platform; set train.compile=false")
+    return torch.compile(module)
 
 
 def seeded(config: dict, build: Callable[[], nn.Module]) -> nn.Module:
@@ -131,10 +136,14 @@ class EnhancerTask(TrainingTask):
         self.sample_rate = self.model.sample_rate
         # Seeded: a randomly initialised (tiny) SSL teacher must be the same in a resumed process.
         self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
-        self.optimizers = {"model": adamw(self.model.parameters(), self.config["train"])}
+        t = self.config["train"]
+        self.precision = Precision(t["precision"], device.type)
+        self.forward = compiled(self.model, t["compile"])
+        self.optimizers = {"model": adamw(self.model.parameters(), t, device)}
+        self.updates = {"model": GradientStep(self.optimizers["model"], t["grad_clip"], self.precision, workers)}
         self.sampler = build_sampler(self.config, self.model.sample_rate)
         m = self.config["mal"]
-        self.monitor = CollapseMonitor(m["collapse_threshold"], m["growth_threshold"]) if self.losses.dynamic_mal() else None
+        self.monitor = CollapseMonitor(m["collapse_threshold"], m["growth_threshold"]).to(device) if self.losses.dynamic_mal() else None
 
     def modules(self) -> dict[str, nn.Module]:
         return {"model": self.model, **({"collapse_monitor": self.monitor} if self.monitor is not None else {})}
@@ -168,15 +177,19 @@ class EnhancerTask(TrainingTask):
             self.config = {**self.config, "model": model}
         return copy.deepcopy(trained), trained.to(self.device)
 
-    def step(self, step: int) -> dict[str, float]:
-        t = self.config["train"]
-        noisy, clean = self.sampler.batch(step, self.workers.examples(t["batch_size"]))
-        noisy, clean = noisy.to(self.device), clean.to(self.device)
-        total, terms = self.losses(self.model(noisy), clean)
-        grad_norm = apply_gradients(total, terms, self.optimizers["model"], self.model.parameters(), t["grad_clip"],
-                                    f"step {step + 1}", self.workers)  # fmt: skip
-        record = {"loss": float(total.detach()), **terms, "grad_norm": grad_norm}
+    def step(self, step: int, batch: Any) -> StepResult:
+        noisy, clean = to_device(batch, self.device)
+        with self.precision.autocast():
+            estimate = self.forward(noisy)
+        with self.precision.full():
+            total, terms = self.losses(estimate.float(), clean)
+        grad_norm, finite = self.updates["model"](total)
+        record = {"loss": total.detach(), **terms, "grad_norm": grad_norm}
         if self.monitor is not None:  # spread averaged over ranks, so every rank takes the same decision
             spread = self.workers.mean({"spread": self.losses.dynamic_mal().last_spread})["spread"]
-            record["mal_spread_ratio"] = self.monitor.check(spread)
-        return record
+            record["mal_spread_ratio"] = self.monitor.observe(spread)
+        return StepResult(record, finite)
+
+    def check(self, record: dict[str, float]) -> None:
+        if self.monitor is not None:
+            self.monitor.check_ratio(record["mal_spread_ratio"])

@@ -5,12 +5,19 @@ versions), ``checkpoints/last.pt`` and ``checkpoints/best.pt`` (written atomical
 ``metrics.jsonl`` (one JSON object per logged step or validation). Batches are a pure function of
 ``(seed, step)``, and the optimizer, schedule and RNG states are checkpointed, so ``--resume``
 continues exactly where the killed run stopped.
+
+The loop never waits on the device between log intervals: batches come from loader processes
+(``data.workers``), steps return tensors, and the loop reads them back (loss terms, gradient norm,
+whether every step was finite) once per ``train.log_every`` and before every checkpoint or
+validation. A non-finite step is not applied (see :mod:`sectl.train.optim`); the read after it stops
+the run with the step named, so no checkpoint ever holds weights from after it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,20 +31,24 @@ from sectl import __version__
 from sectl.audio import read_audio
 from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
-from sectl.errors import SectlError, UsageError
+from sectl.errors import ConfigError, SectlError, UsageError
 from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluation import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.checkpoint import load_checkpoint, save_checkpoint
 from sectl.models.export import git_commit
+from sectl.data.loader import batch_loader, resolve_workers
 from sectl.train.distributed import Workers, start_workers
-from sectl.train.tasks import EnhancerTask, TrainingTask
+from sectl.train.reporting import TensorBoard
+from sectl.train.schema import validate as validate_config
+from sectl.train.tasks import EnhancerTask, StepResult, TrainingTask
 from sectl.train.vae_task import VAETask
 
 Callback = Callable[[str, dict], None]
-EXECUTION_KEYS = {"train.threads", "train.device"}
-"""Settings that change how fast a run goes, not what it computes: a resumed run may change them."""
+EXECUTION_KEYS = {"train.threads", "train.device", "data.workers", "train.dist_timeout_s", "train.tensorboard"}
+"""Settings that change how fast a run goes or what it reports, not what it computes: a resumed run may
+change them."""
 
 
 @dataclass
@@ -80,16 +91,25 @@ def validate(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], metric
 
     ``pairs`` are ``(name, input, reference)``; a codec's input is its reference (a round trip).
     """
+    return mean_scores(score_files(model, pairs, metrics), metrics)
+
+
+def score_files(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], metrics: list[str]) -> list[dict]:
+    """Each file's scores (the model computes on its own device; metrics on the CPU)."""
+    was_training = model.training
     model.eval()
-    values: dict[str, list[float]] = {m: [] for m in metrics}
+    scored = []
     for _, input_path, clean_path in pairs:
         noisy = read_audio(input_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
         scores, _, _ = score_waveforms(enhance_tensor(model, noisy, METRIC_RATE)[0], metrics, ref=clean)
-        for name, value in scores.items():
-            if value is not None:
-                values[name].append(value)
-    model.train()
+        scored.append(scores)
+    model.train(was_training)
+    return scored
+
+
+def mean_scores(scored: list[dict], metrics: list[str]) -> dict[str, float | None]:
+    values = {m: [s[m] for s in scored if s.get(m) is not None] for m in metrics}
     return {m: (float(np.mean(v)) if v else None) for m, v in values.items()}
 
 
@@ -103,7 +123,9 @@ class Trainer:
     """Owns a run folder and trains ``config`` into it; ``callback(event, data)`` reports progress.
 
     Under ``torchrun`` every rank runs this loop on its share of each batch (see
-    :mod:`sectl.train.distributed`); rank 0 alone writes the run folder, logs and validates.
+    :mod:`sectl.train.distributed`); rank 0 alone writes the run folder and logs. Validation is
+    sharded: each rank scores every ``world_size``-th file and rank 0 averages them all, so no rank
+    waits in a collective while another validates alone (``train.dist_timeout_s`` bounds any wait).
     """
 
     def __init__(self, config: dict, out: str | Path, callback: Callback | None = None) -> None:
@@ -112,7 +134,9 @@ class Trainer:
         t = config["train"]
         if t["threads"]:
             torch.set_num_threads(int(t["threads"]))
-        self.workers, self.device = start_workers(t["device"])
+        self.workers, self.device = start_workers(t["device"], t["dist_timeout_s"])
+        if self.device.type == "cuda":  # TF32 matmuls and convolutions: float32 range, 10-bit mantissa
+            torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(t["tf32"])
         self.task = build_task(config, self.device, self.workers)
         self.config = self.task.config  # init_from may have filled in the model section
         self.schedulers = {
@@ -122,6 +146,9 @@ class Trainer:
         self.validation_pairs = self._validation_pairs()
         self.state = TrainState(best_metric=self.config["validation"]["metric"])
         self._between_steps = True
+        self._pending: StepResult | None = None  # the last step's record, still on the device
+        self._first_bad = torch.tensor(0, device=self.device)  # first non-finite step (1-based), 0: none
+        self.tensorboard: TensorBoard | None = None
 
     # ----------------------------------------------------------------------------------- set-up
     def _validation_pairs(self) -> list[tuple[str, Path, Path]]:
@@ -145,7 +172,7 @@ class Trainer:
         if resume:
             if not (self.checkpoint_dir / "last.pt").is_file():
                 raise SectlError(f"{self.out}: nothing to resume (no checkpoints/last.pt)")
-            saved = yaml.safe_load(config_path.read_text())
+            saved = validate_config(yaml.safe_load(config_path.read_text()))  # keys added since: their defaults
             diff = sorted(_diff_keys(saved, self.config) - EXECUTION_KEYS)
             if diff:
                 raise SectlError(f"{self.out}: configuration differs from the run's config.yaml ({', '.join(diff)})")
@@ -232,54 +259,94 @@ class Trainer:
             return
         with open(self.out / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(record) + "\n")
+        if self.tensorboard is not None:
+            self.tensorboard.scalars(record)
 
     # ----------------------------------------------------------------------------------- loop
-    def train_step(self, step: int) -> dict[str, float]:
+    def train_step(self, step: int, batch: Any) -> StepResult:
         try:
-            record = self.task.step(step)
+            result = self.task.step(step, batch)
         except SectlError as exc:
             raise SectlError(f"{exc}; {self.checkpoint_dir / 'last.pt'} is intact") from None
+        except Exception as exc:
+            if self.config["train"]["compile"] and type(exc).__module__.startswith("torch._"):
+                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                raise ConfigError(f"train.compile: torch.compile failed for this model ({first}); set train.compile=false") from None
+            raise
         for scheduler in self.schedulers.values():
             scheduler.step()
-        return record
+        self._first_bad = torch.where((self._first_bad == 0) & ~result.finite, step + 1, self._first_bad)
+        return result
+
+    def read_back(self) -> dict[str, float]:
+        """The last step's record as floats: the one host synchronisation of a log interval. Raises if any
+        step since the start was non-finite (its update, and any later non-finite one, was skipped)."""
+        result = self._pending
+        record = self.workers.mean(result.record) if result is not None else {}
+        values = torch.stack([self._first_bad.float(), *(v.float().reshape(()) for v in record.values())]).tolist()
+        first_bad = int(values[0])
+        if first_bad:
+            raise SectlError(
+                f"step {first_bad}: non-finite loss or gradient; that update was skipped and the run stopped at step "
+                f"{self.state.step}; {self.checkpoint_dir / 'last.pt'} is intact"
+            )
+        floats = dict(zip(record, values[1:]))
+        self.task.check(floats)
+        return floats
 
     def run_validation(self) -> dict[str, float | None]:
+        """Score the validation files, sharded over the ranks (a collective call in a data-parallel run)."""
         v = self.config["validation"]
         metrics = list(dict.fromkeys([v["metric"], *v["metrics"]]))
         model = self.task.inference_model()
-        scores = validate(model, self.validation_pairs, metrics)
+        mine = score_files(model, self.workers.shard(self.validation_pairs), metrics)
+        scores = mean_scores([s for part in self.workers.gather(mine) for s in part], metrics)
         self.task.model.train()
         score = scores[v["metric"]]
         improved = score is not None and _is_better(v["metric"], score, self.state.best_score)
         if improved:
             self.state.best_score, self.state.best_step = score, self.state.step
         self._log({"step": self.state.step, "validation": scores, "best": improved})
+        if self.tensorboard is not None:
+            self.tensorboard.audio_examples(model, self.validation_pairs, self.state.step)
         self.callback("validation", {"step": self.state.step, "scores": scores, "improved": improved})
         return {"improved": improved, **scores}
 
     def fit(self) -> TrainState:
         t = self.config["train"]
         start = self.state.step
+        if t["tensorboard"] and self.workers.is_main:
+            self.tensorboard = TensorBoard(self.out / "tensorboard", self.task.sample_rate)
         self.callback("start", {"step": start, "total": t["steps"]})
         clock = time.perf_counter()
-        while self.state.step < t["steps"]:
+        workers = resolve_workers(self.config["data"]["workers"], int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        loader = batch_loader(self.task.sampler, self.workers.examples(t["batch_size"]), start, t["steps"],
+                              workers, self.device)  # fmt: skip
+        for batch in loader:
             self._between_steps = False
-            record = self.workers.mean(self.train_step(self.state.step))
+            self._pending = self.train_step(self.state.step, batch)
             self.state.step += 1
             self._between_steps = True
             step = self.state.step
-            if step % t["log_every"] == 0 or step == t["steps"]:
-                rate = (step - start) / (time.perf_counter() - clock)
-                lr = next(iter(self.schedulers.values())).get_last_lr()[0]
-                self._log({"step": step, "lr": lr, "it_s": rate, **record})
-            self.callback("step", {"step": step, **record})
-            validate_now = self.validation_pairs and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
-            if validate_now and self.workers.is_main and self.run_validation()["improved"]:
+            log_now = step % t["log_every"] == 0 or step == t["steps"]
+            validate_now = bool(self.validation_pairs) and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
+            save_now = step % t["checkpoint_every"] == 0 or step == t["steps"]
+            if log_now or validate_now or save_now:
+                record = self.read_back()
+                if log_now:
+                    rate = (step - start) / (time.perf_counter() - clock)
+                    lr = next(iter(self.schedulers.values())).get_last_lr()[0]
+                    self._log({"step": step, "lr": lr, "it_s": rate, **record})
+                    self.callback("log", {"step": step, **record})
+            self.callback("step", {"step": step})
+            if validate_now and self.run_validation()["improved"]:
                 self._save("best.pt")
-            if step % t["checkpoint_every"] == 0 or step == t["steps"]:
+            if save_now:
                 self._save_last()
         if not self.validation_pairs:
             self._save("best.pt")  # nothing to rank by: the final weights are the best we know
+        if self.tensorboard is not None:
+            self.tensorboard.close()
         self.callback("end", {"step": self.state.step, "best_score": self.state.best_score, "best_step": self.state.best_step})
         return self.state
 
@@ -291,6 +358,10 @@ class Trainer:
         they cannot agree on a state to save.
         """
         if self._between_steps and not self.workers.distributed:
+            try:
+                self.read_back()
+            except SectlError:
+                return  # a non-finite step since the last save: keep that save
             self._save_last()
 
 

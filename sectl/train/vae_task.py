@@ -18,10 +18,13 @@ term's weight is ``distill.weight``. An EMA of the VAE's weights is what validat
 from __future__ import annotations
 
 import copy
+from typing import Any
+
 import torch
 from torch import nn
 
 from sectl.audio import resample
+from sectl.data.loader import to_device
 from sectl.data.speech import SpeechSampler
 from sectl.errors import SectlError
 from sectl.losses.distill import MarginalCosineLoss, MarginalDistanceMatrixLoss, TimeAxisCosineLoss, to_latent_rate
@@ -33,7 +36,8 @@ from sectl.models.ssl import SSL_RATE
 from sectl.models.teachers import build_teacher
 from sectl.models.vae import SpeechVAE
 from sectl.train.distributed import Workers
-from sectl.train.tasks import TrainingTask, adamw, apply_gradients, seeded
+from sectl.train.optim import GradientStep, Precision, adamw
+from sectl.train.tasks import StepResult, TrainingTask, compiled, seeded
 
 MRSTFT_SIZES = (2048, 1024, 512, 256, 128, 64, 32)  # hop = FFT / 4, window = FFT
 
@@ -96,10 +100,13 @@ class VAETask(TrainingTask):
         self.to(device)
         for module in self.modules().values():
             workers.broadcast(module)
+        self.precision = Precision(t["precision"], device.type)
+        self.encode, self.decode = compiled(self.model.encode, t["compile"]), compiled(self.model.decode, t["compile"])
         self.optimizers = {
-            "generator": adamw(self.generator_parameters(), t),
-            "discriminators": adamw(self.discriminators.parameters(), t),
+            "generator": adamw(self.generator_parameters(), t, device),
+            "discriminators": adamw(self.discriminators.parameters(), t, device),
         }
+        self.updates = {name: GradientStep(opt, t["grad_clip"], self.precision, workers) for name, opt in self.optimizers.items()}
         if config["data"]["clean"] is None:
             raise SectlError("data.clean: a speech VAE trains on clean speech; set data.clean")
         self.sampler = SpeechSampler(config["data"]["clean"], config["data"]["segment_s"], self.sample_rate,
@@ -126,39 +133,47 @@ class VAETask(TrainingTask):
         return self.ema
 
     # ------------------------------------------------------------------------------ one step
-    def step(self, step: int) -> dict[str, float]:
-        t, v = self.config["train"], self.config["vae"]
-        x = self.sampler.batch(step, self.workers.examples(t["batch_size"])).to(self.device)
-        mean, std = self.model.encode(x)
-        z = mean + std * torch.randn_like(std)
-        y = self.model.decode(z, x.shape[-1])
+    def step(self, step: int, batch: Any) -> StepResult:
+        v = self.config["vae"]
+        x = to_device(batch, self.device)
+        with self.precision.autocast():
+            mean, std = self.encode(x)
+            z = mean + std * torch.randn_like(std)
+            y = self.decode(z, x.shape[-1]).float()
+            on_real, on_fake = self.discriminators(x), self.discriminators(y.detach())
+        with self.precision.full():
+            d_loss = discriminator_loss(on_real, on_fake)
+        _, d_finite = self.updates["discriminators"](d_loss)
 
-        d_loss = discriminator_loss(self.discriminators(x), self.discriminators(y.detach()))
-        apply_gradients(d_loss, {"disc": float(d_loss.detach())}, self.optimizers["discriminators"],
-                        self.discriminators.parameters(), t["grad_clip"], f"step {step + 1} (discriminators)", self.workers)  # fmt: skip
-
-        on_fake = self.discriminators(y)
-        with torch.no_grad():
-            on_real = self.discriminators(x)
-        losses = {
-            "mrstft": self.mrstft(y, x),
-            "adv": generator_adversarial_loss(on_fake),
-            "fm": feature_matching_loss(on_fake, on_real=on_real),
-            "kl": gaussian_kl(mean, std),
-        }
-        total = sum(v["loss"][name] * value for name, value in losses.items())
-        record = {name: float(value.detach()) for name, value in losses.items()}
-        if self.distill is not None:
-            distill_total, weights, terms = self._distillation(x, z, losses["mrstft"])
-            total = total + distill_total
-            record |= {name: float(value.detach()) for name, value in terms.items()}
-            record |= {f"w_{name}": w for name, w in weights.items()}
-        grad_norm = apply_gradients(total, record, self.optimizers["generator"], self.generator_parameters(),
-                                    t["grad_clip"], f"step {step + 1} (generator)", self.workers)  # fmt: skip
+        # The generator's loss goes through the discriminators, but must not give them gradients.
+        self.discriminators.requires_grad_(False)
+        try:
+            with self.precision.autocast():
+                on_fake = self.discriminators(y)
+                with torch.no_grad():
+                    on_real = self.discriminators(x)
+            with self.precision.full():
+                losses = {
+                    "mrstft": self.mrstft(y, x),
+                    "adv": generator_adversarial_loss(on_fake),
+                    "fm": feature_matching_loss(on_fake, on_real=on_real),
+                    "kl": gaussian_kl(mean.float(), std.float()),
+                }
+                total = sum(v["loss"][name] * value for name, value in losses.items())
+                record = {name: value.detach() for name, value in losses.items()}
+                if self.distill is not None:
+                    distill_total, weights, terms = self._distillation(x, z.float(), losses["mrstft"])
+                    total = total + distill_total
+                    record |= {name: value.detach() for name, value in terms.items()}
+                    record |= {f"w_{name}": w for name, w in weights.items()}
+            grad_norm, g_finite = self.updates["generator"](total)
+        finally:
+            self.discriminators.requires_grad_(True)
         # Warm-up of the decay (as TensorFlow's num_updates): the average follows the first steps instead of
         # staying near the random initialisation for ~1/(1 - decay) steps.
         self._update_ema(min(v["ema_decay"], (1 + step) / (10 + step)))
-        return {"loss": float(total.detach()), **record, "disc": float(d_loss.detach()), "grad_norm": grad_norm}
+        record = {"loss": total.detach(), **record, "disc": d_loss.detach(), "grad_norm": grad_norm}
+        return StepResult(record, d_finite & g_finite)
 
     def _distillation(self, x: torch.Tensor, z: torch.Tensor, reconstruction: torch.Tensor):
         d = self.config["distill"]
@@ -166,9 +181,9 @@ class VAETask(TrainingTask):
         if d["adaptive"]:
             last_layer = list(self.model.to_moments.parameters())
             reference = gradient_norm(reconstruction, last_layer)
-            weights = {k: float(reference / (gradient_norm(term, last_layer) + 1e-6)) for k, term in terms.items()}
+            weights = {k: (reference / (gradient_norm(term, last_layer) + 1e-6)).detach() for k, term in terms.items()}
         else:
-            weights = {k: 1.0 for k in terms}
+            weights = {k: torch.ones((), device=self.device) for k in terms}
         return d["weight"] * sum(weights[k] * term for k, term in terms.items()), weights, terms
 
     @torch.no_grad()

@@ -11,10 +11,13 @@ import time
 
 import pytest
 import torch
+import torch.distributed as dist
 import yaml
+from torch import nn
 
 from sectl.models.checkpoint import load_checkpoint
 from sectl.train import train
+from sectl.train.distributed import GradientReducer, Workers
 from tests.conftest import REPO
 from tests.train.test_trainer import params, tiny_config
 
@@ -72,7 +75,9 @@ def test_two_ranks_hold_identical_weights_equal_to_one_process_with_the_same_glo
 def test_torchrun_cli_run_matches_one_process_and_only_rank_0_writes(data_dir, tmp_path):
     overrides = ["model.size=tiny", "train.batch_size=4", "train.steps=3", "train.warmup_steps=1", "train.log_every=1",
                  "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}",
-                 "train.device=cpu", "train.threads=1", *PER_EXAMPLE_LOSSES]  # fmt: skip
+                 "train.device=cpu", "train.threads=1", *PER_EXAMPLE_LOSSES, "validation.every=3",
+                 f"validation.noisy={data_dir / 'vctk' / 'noisy'}", f"validation.clean={data_dir / 'vctk' / 'clean'}",
+                 "validation.metric=si_sdr", "validation.metrics=[si_sdr, estoi]"]  # fmt: skip
     sets = [a for o in overrides for a in ("--set", o)]
     result = launch([*TORCHRUN, "-m", "sectl", "train", "-o", str(tmp_path / "ddp"), *sets])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -83,6 +88,15 @@ def test_torchrun_cli_run_matches_one_process_and_only_rank_0_writes(data_dir, t
     assert single.returncode == 0, single.stderr[-3000:]
     a, b = params(tmp_path / "ddp"), params(tmp_path / "single")
     assert max(float((a[k] - b[k]).abs().max()) for k in a) < 1e-6
+    # Validation sharded over the ranks (3 files each) averages all 6 files, as one process does.
+    sharded, whole = (validation_scores(tmp_path / run / "metrics.jsonl") for run in ("ddp", "single"))
+    assert sharded.keys() == whole.keys() == {"si_sdr", "estoi"}
+    assert all(abs(sharded[k] - whole[k]) < 1e-4 for k in whole)
+
+
+def validation_scores(path) -> dict:
+    (record,) = [json.loads(line) for line in path.read_text().splitlines() if "validation" in json.loads(line)]
+    return record["validation"]
 
 
 def json_lines(path) -> list[int]:
@@ -131,3 +145,65 @@ def test_a_global_batch_that_does_not_split_over_the_ranks_is_refused(data_dir, 
     result = launch([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(tmp_path / "run"), "-q"])
     assert result.returncode != 0
     assert "does not split evenly over 2 processes" in result.stderr
+
+
+class FakeCollectives:
+    """Stands in for a 2-rank process group whose backend (like NCCL) carries tensors of one device only:
+    it records every tensor it is handed and refuses any on another device. Sums over "2 ranks" that
+    hold the same values, so an average returns the input."""
+
+    def __init__(self, monkeypatch, device: torch.device) -> None:
+        self.device, self.calls = device, []
+        monkeypatch.setattr(dist, "all_reduce", self.all_reduce)
+        monkeypatch.setattr(dist, "broadcast", self.broadcast)
+
+    def check(self, kind: str, tensor: torch.Tensor) -> None:
+        assert tensor.device == self.device, f"{kind} of a tensor on {tensor.device}; the backend carries {self.device}"
+        self.calls.append(kind)
+
+    def all_reduce(self, tensor, op=None, group=None, async_op=False):
+        self.check("all_reduce", tensor)
+        if tensor.device.type != "meta":
+            tensor.mul_(2)
+        return FakeWork() if async_op else None
+
+    def broadcast(self, tensor, src=0, group=None, async_op=False):
+        self.check("broadcast", tensor)
+
+
+class FakeWork:
+    def wait(self) -> None:
+        pass
+
+
+def test_every_collective_gets_tensors_on_the_ranks_device(monkeypatch):
+    """NCCL carries only CUDA tensors: a CPU tensor in any collective crashed multi-GPU runs at step 1. The
+    meta device stands for the GPU here (no data, so only placement is checked)."""
+    device = torch.device("meta")
+    fake = FakeCollectives(monkeypatch, device)
+    workers = Workers(rank=0, world_size=2, device=device)
+    model = nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 1)).to(device)
+    workers.broadcast(model)
+    reducer = GradientReducer(model.parameters(), workers, bucket_bytes=64)
+    model(torch.ones(2, 4, device=device)).sum().backward()
+    reducer.finish()
+    logged = workers.mean({"loss": torch.ones((), device=device), "l1": torch.zeros((), device=device)})
+    assert all(v.device == device for v in logged.values())
+    assert fake.calls.count("broadcast") == 4 and fake.calls.count("all_reduce") >= 2
+
+
+def test_gradient_buckets_are_sent_while_backward_runs_and_averaged(monkeypatch):
+    fake = FakeCollectives(monkeypatch, torch.device("cpu"))
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 8), nn.Tanh(), nn.Linear(8, 1))
+    x = torch.randn(4, 8)
+    expected = torch.autograd.grad(model(x).pow(2).mean(), list(model.parameters()))
+    reducer = GradientReducer(model.parameters(), Workers(rank=0, world_size=2), bucket_bytes=(8 * 8 + 8) * 4)
+    model[0].weight.register_hook(lambda grad: fake.calls.append("first layer's gradient"))
+    model(x).pow(2).mean().backward()
+    # The last layers' buckets went out before backward reached the first layer.
+    assert fake.calls.index("all_reduce") < fake.calls.index("first layer's gradient")
+    reducer.finish()
+    assert fake.calls.count("all_reduce") == 3  # one bucket per layer
+    # Two ranks with equal gradients average to the same gradient.
+    assert all(torch.allclose(p.grad, g) for p, g in zip(model.parameters(), expected))

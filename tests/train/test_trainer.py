@@ -73,10 +73,10 @@ def test_a_hard_kill_resumes_from_the_last_checkpoint_without_stale_log_lines(da
     train(config, tmp_path / "full")
     original = Trainer.train_step
 
-    def dies_in_step_6(self, step):
+    def dies_in_step_6(self, step, batch):
         if step == 5:
             raise RuntimeError("power cut")  # mid-step: nothing is saved, last.pt stays at step 4
-        return original(self, step)
+        return original(self, step, batch)
 
     monkeypatch.setattr(Trainer, "train_step", dies_in_step_6)
     with pytest.raises(RuntimeError):
@@ -260,3 +260,90 @@ def test_a_run_started_from_a_pretrained_model_resumes_from_its_folder(models_di
     saved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
     assert saved["model"]["name"] == "nsnet2" and saved["model"]["args"]["hidden"] == 400  # recorded in full
     assert resume(tmp_path / "run").step == 3
+
+
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_mixed_precision_trains_and_resumes_exactly_on_cpu(data_dir, tmp_path, precision):
+    config = tiny_config(data_dir, "baseline", "train.steps=4", f"train.precision={precision}", "train.checkpoint_every=100")
+    train(config, tmp_path / "full")
+    train_interrupted_at(config, tmp_path / "killed", 2)
+    full, resumed = params(tmp_path / "full"), params(tmp_path / "killed")
+    assert all(torch.equal(full[k], resumed[k]) for k in full)
+    fp32 = tiny_config(data_dir, "baseline", "train.steps=4")
+    train(fp32, tmp_path / "fp32")
+    reference = params(tmp_path / "fp32")
+    assert all(torch.isfinite(v).all() for v in full.values())
+    assert any(not torch.equal(full[k], reference[k]) for k in full)  # it really ran in another precision
+    records = [json.loads(line) for line in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
+    assert all(isinstance(r["loss"], float) and r["loss"] > 0 for r in records)
+
+
+class HostReads:
+    """Counts the Python-level reads of tensor values (each one a device synchronisation on a GPU)."""
+
+    METHODS = ("item", "tolist", "__float__", "__int__", "__bool__", "cpu", "numpy")
+
+    def __init__(self, monkeypatch) -> None:
+        self.count, self.active = 0, False
+        for name in self.METHODS:
+            original = getattr(torch.Tensor, name)
+            monkeypatch.setattr(torch.Tensor, name, self._counting(original))
+
+    def _counting(self, original):
+        def read(tensor, *args, **kwargs):
+            if self.active:
+                self.count += 1
+            return original(tensor, *args, **kwargs)
+
+        return read
+
+
+@pytest.mark.parametrize("preset,extra", [
+    ("baseline", []),
+    ("mal_dynamic", ["init_from=null", "init_required=false"]),
+    ("vae_jmas", ["model.size=tiny", "ssl.model=tiny", "ssl.layer=2", "vae.discriminator_width=0.1", "data.noise=null"]),
+])  # fmt: skip
+def test_training_steps_never_read_the_device(data_dir, tmp_path, monkeypatch, preset, extra):
+    """Loss terms, the non-finite guard, the gradient norm and the MAL collapse ratio stay tensors inside
+    a step; the loop reads them once per log interval."""
+    from sectl.train.trainer import Trainer
+
+    config = tiny_config(data_dir, preset, "train.steps=4", "train.log_every=4", "data.workers=0", *extra)
+    reads = HostReads(monkeypatch)
+    original = Trainer.train_step
+
+    def counted(self, step, batch):
+        reads.active = True
+        try:
+            return original(self, step, batch)
+        finally:
+            reads.active = False
+
+    monkeypatch.setattr(Trainer, "train_step", counted)
+    train(config, tmp_path / "run")
+    assert reads.count == 0
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [4] and records[0]["grad_norm"] > 0
+
+
+def test_tensorboard_gets_the_logged_scalars_and_validation_audio(data_dir, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    vctk = data_dir / "vctk"
+    config = tiny_config(data_dir, "baseline", "train.steps=2", "train.tensorboard=true", "validation.every=2",
+                         f"validation.noisy={vctk / 'noisy'}", f"validation.clean={vctk / 'clean'}", "validation.metrics=[si_sdr]")
+    train(config, tmp_path / "run")
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"audio": 0}).Reload()
+    tags = events.Tags()
+    assert {"train/loss", "train/l1", "train/mrstft", "train/lr", "validation/si_sdr", "validation/pesq_wb"} <= set(tags["scalars"])
+    assert len(tags["audio"]) == 3
+    assert [e.step for e in events.Scalars("train/loss")] == [2]
+
+
+def test_compile_is_refused_where_torch_cannot_compile(data_dir, tmp_path, monkeypatch):
+    from sectl.errors import ConfigError
+
+    monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
+    with pytest.raises(ConfigError, match="train.compile: torch.compile is not supported"):
+        train(tiny_config(data_dir, "baseline", "train.compile=true"), tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -39,7 +39,7 @@ def test_each_adversarial_step_updates_only_its_own_weights(data_dir):
     # A step whose generator optimizer is frozen (lr 0) changes only the discriminators, and vice versa.
     for group in task.optimizers["generator"].param_groups:
         group["lr"] = 0.0
-    task.step(0)
+    task.step(0, task.sampler.batch(0, 2))
     assert all(torch.equal(v, task.model.state_dict()[k]) for k, v in generator_before.items())
     assert any(not torch.equal(v, task.discriminators.state_dict()[k]) for k, v in disc_before.items())
     for group in task.optimizers["generator"].param_groups:
@@ -47,7 +47,7 @@ def test_each_adversarial_step_updates_only_its_own_weights(data_dir):
     for group in task.optimizers["discriminators"].param_groups:
         group["lr"] = 0.0
     disc_before = copy.deepcopy(task.discriminators.state_dict())
-    task.step(1)
+    task.step(1, task.sampler.batch(1, 2))
     assert all(torch.equal(v, task.discriminators.state_dict()[k]) for k, v in disc_before.items())
     assert any(not torch.equal(v, task.model.state_dict()[k]) for k, v in generator_before.items())
     assert all(torch.equal(v, task.distill.teacher.state_dict()[k]) for k, v in teacher.items())  # frozen
@@ -94,3 +94,14 @@ def test_a_pretrained_enhancer_can_be_the_offline_teacher(models_dir, data_dir, 
     frames = task.distill.teacher(torch.zeros(1, 16000))
     assert frames.shape == (1, 100, 400)  # NSNet2's GRU states: 400-d at 100 Hz
     assert task.distill.project.out_features == 400
+
+
+def test_the_generator_step_computes_no_discriminator_gradients(data_dir):
+    """Backward through the discriminators for the generator's loss must not fill their weight gradients
+    (wasted work, and gradients a reducer would then all-reduce): one gradient per step, the discriminator's."""
+    task = VAETask(vae_config(data_dir, "vae_vanilla"), torch.device("cpu"))
+    computed = []
+    for p in task.discriminators.parameters():
+        p.register_hook(lambda grad: computed.append(1))
+    task.step(0, task.sampler.batch(0, 2))
+    assert len(computed) == len(list(task.discriminators.parameters()))
