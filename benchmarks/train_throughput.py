@@ -34,6 +34,7 @@ PRESET_SETTINGS = {
     "mal": ["init_from=null", "init_required=false"],
     "mal_dynamic": ["init_from=null", "init_required=false"],
     "ssl_softdtw": ["init_from=null", "init_required=false", "ssl.model=deepfilternet3", "ssl.layer=7"],
+    "ssl_mse_pad": ["init_from=null", "init_required=false", "ssl.model=deepfilternet3", "ssl.layer=7"],
     "vae_jmas": ["ssl.model=deepfilternet3", "ssl.layer=7", "data.noise=null", "data.rir=null"],
 }
 

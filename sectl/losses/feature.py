@@ -31,9 +31,13 @@ class SSLTeacherLoss(nn.Module):
         est, ref = as_batch(estimate, reference)
         return resample(est, self.sample_rate, SSL_RATE), resample(ref, self.sample_rate, SSL_RATE)
 
-    def targets(self, reference: torch.Tensor) -> torch.Tensor:
+    def targets(self, reference: torch.Tensor, lengths: list[int] | None = None) -> torch.Tensor:
+        """Teacher frames of the reference (no gradient); ``lengths``: each padded row's length in samples."""
         with torch.no_grad():
-            return self.teacher(reference)
+            if lengths is None:
+                return self.teacher(reference)
+            on_device = torch.tensor(lengths).to(reference.device, non_blocking=True)
+            return self.teacher(reference, on_device)
 
 
 class SSLFeatureLoss(SSLTeacherLoss):

@@ -10,7 +10,10 @@ the content; the two remedies change the reference so absolute positions no long
 * :class:`SSLSoftDTWLoss` speed-perturbs the clean reference and compares the two sequences with the
   soft-DTW divergence on L2-normalised frames, which aligns by content.
 
-The pad fraction and the speed factor are drawn per sample, as the method describes. Padding is at
+The pad fraction and the speed factor are drawn per sample, as the method describes, and the
+references of different lengths go through the teacher in one batched call, zero-padded at the end
+with each row's length (the teacher masks the padding; see :class:`sectl.models.ssl.FrozenTeacher`).
+Padding is at
 the start only: padding at the end leaves every content frame at its own absolute index, so it
 would not decorrelate positions at all. The speed factors are a preset field (default 0.8..1.2 in
 steps of 0.1; ``ssl_softdtw_fine`` uses the 0.05 grid). Random draws use torch's generator, which
@@ -61,13 +64,15 @@ class SSLPadMSELoss(SSLTeacherLoss):
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
         output = self.teacher(est)
-        errors = []
-        for b, frames in enumerate(self.pad_frames(ref.shape[0], ref.shape[-1])):
-            # One sample at a time: padding the batch to a common length would add zeros the teacher attends to.
-            target = self.targets(nn.functional.pad(ref[b : b + 1], (frames * self.teacher.hop, 0)))[:, frames:]
-            n = min(target.shape[1], output.shape[1])
-            errors.append((output[b : b + 1, :n] - target[:, :n]).pow(2).sum(-1).mean())
-        return torch.stack(errors).mean()
+        length, hop = ref.shape[-1], self.teacher.hop
+        pads = self.pad_frames(ref.shape[0], length)
+        padded, lengths = pad_rows([nn.functional.pad(row, (frames * hop, 0)) for row, frames in zip(ref, pads)])
+        target = self.targets(padded, lengths)
+        # Output frame i against padded-reference frame i + pad: the same content at another position.
+        n = min([output.shape[1]] + [self.teacher.frames(length + frames * hop) - frames for frames in pads])
+        index = torch.tensor(pads).to(target.device, non_blocking=True)[:, None] + torch.arange(n, device=target.device)
+        target = target.gather(1, index[..., None].expand(-1, -1, target.shape[-1]))
+        return (output[:, :n] - target).pow(2).sum(-1).mean()
 
 
 class SSLSoftDTWLoss(SSLTeacherLoss):
@@ -89,9 +94,12 @@ class SSLSoftDTWLoss(SSLTeacherLoss):
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
         output = nn.functional.normalize(self.teacher(est), dim=-1)
-        values = []
-        for b, speed in enumerate(self.draw_speeds(ref.shape[0])):
-            # Per sample: each perturbed reference has its own length.
-            target = nn.functional.normalize(self.targets(speed_perturb(ref[b : b + 1], speed)), dim=-1)
-            values.append(self.sdtw(output[b : b + 1], target)[0])
-        return torch.stack(values).mean() / output.shape[1]
+        padded, lengths = pad_rows([speed_perturb(row, speed) for row, speed in zip(ref, self.draw_speeds(ref.shape[0]))])
+        target = nn.functional.normalize(self.targets(padded, lengths), dim=-1)
+        frames = torch.tensor([self.teacher.frames(n) for n in lengths])  # host lengths: no device read
+        return self.sdtw(output, target, y_lengths=frames).mean() / output.shape[1]
+
+
+def pad_rows(rows: list[torch.Tensor]) -> tuple[torch.Tensor, list[int]]:
+    """Rows of different lengths as one zero-padded batch ``(B, max length)``, and their lengths."""
+    return nn.utils.rnn.pad_sequence(rows, batch_first=True), [row.shape[-1] for row in rows]

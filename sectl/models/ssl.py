@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 import torchaudio
 from torch import nn
+from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.errors import SectlError
 
@@ -109,6 +110,9 @@ class FrozenTeacher(nn.Module):
     """A module whose ``model`` stays in eval mode whatever ``train()`` says: a teacher's dropout must stay off.
 
     ``hop`` is the number of 16 kHz input samples per output frame (what frame-exact padding needs).
+    ``forward(wave, lengths=None)`` takes a zero-padded batch with each row's length in samples (a
+    device tensor), so per-sample references of different lengths go through in one call;
+    ``frames(samples)`` is the number of output frames of a row of that length, known on the host.
     """
 
     model: nn.Module
@@ -118,6 +122,15 @@ class FrozenTeacher(nn.Module):
         super().train(mode)
         self.model.eval()
         return self
+
+    def frames(self, samples: int) -> int:
+        """Output frames for ``samples`` input samples (measured once per length on a silent input)."""
+        cache = self.__dict__.setdefault("_frames", {})
+        if samples not in cache:
+            device = next(self.parameters()).device
+            with torch.no_grad():
+                cache[samples] = int(self(torch.zeros(1, samples, device=device)).shape[1])
+        return cache[samples]
 
 
 class SSLFeatures(FrozenTeacher):
@@ -135,13 +148,54 @@ class SSLFeatures(FrozenTeacher):
             raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
         self.layer = layer
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Features ``(B, frames, D)``; with ``lengths`` the padding is masked out of the attention (and
+        of the input normalisation), so a row's valid frames do not depend on the rows beside it (exact
+        for layer-norm front ends such as WavLM Large; a group-norm front end, as in the Base models,
+        normalises its first layer over the padded length too)."""
         if wave.dim() == 3:
             wave = wave[:, 0]
         if self.normalise_input:
-            wave = nn.functional.layer_norm(wave, wave.shape[-1:])  # per utterance
-        features, _ = self.model.extract_features(wave, num_layers=self.layer)
-        return features[-1]
+            wave = normalise_utterances(wave, lengths)
+        if lengths is None:
+            features, _ = self.model.extract_features(wave, num_layers=self.layer)
+            return features[-1]
+        return self._masked_features(wave, lengths)
+
+    def _masked_features(self, wave: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """torchaudio's ``extract_features(wave, lengths)`` with padding handled for every encoder: WavLM's
+        attention takes a key-padding mask (torchaudio passes it an attention mask it refuses), and the
+        padded frames are zeroed with ``masked_fill`` (boolean indexing would wait on the device)."""
+        x, frame_lengths = self.model.feature_extractor(wave, lengths)
+        encoder = self.model.encoder
+        x = encoder.feature_projection(x)
+        padding = torch.arange(x.shape[1], device=x.device)[None] >= frame_lengths[:, None]  # (B, frames)
+        x = x.masked_fill(padding[..., None], 0.0)
+        key_bias = -10000.0 * padding.to(x.dtype)  # added to the attention logits of padded keys
+        additive = key_bias[:, None, None, :].expand(-1, 1, x.shape[1], -1)
+        transformer = encoder.transformer
+        x = transformer._preprocess(x)
+        position_bias = None
+        for layer in transformer.layers[: self.layer]:
+            wavlm = isinstance(layer.attention, WavLMSelfAttention)
+            x, position_bias = layer(x, None if wavlm else additive, position_bias=position_bias, key_padding_mask=key_bias)
+        return x
+
+    def frames(self, samples: int) -> int:
+        for conv in self.model.feature_extractor.conv_layers:
+            samples = max(0, (samples - conv.kernel_size) // conv.stride + 1)
+        return samples
+
+
+def normalise_utterances(wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """Zero mean, unit variance per row over its first ``lengths`` samples (padding stays zero)."""
+    if lengths is None:
+        return nn.functional.layer_norm(wave, wave.shape[-1:])
+    valid = torch.arange(wave.shape[-1], device=wave.device)[None] < lengths[:, None]
+    count = lengths[:, None].to(wave.dtype)
+    mean = (wave * valid).sum(-1, keepdim=True) / count
+    var = ((wave - mean).pow(2) * valid).sum(-1, keepdim=True) / count
+    return (wave - mean) * torch.rsqrt(var + 1e-5) * valid
 
 
 def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6, device: str = "cpu"):

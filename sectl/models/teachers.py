@@ -33,7 +33,9 @@ class EnhancerFeatures(FrozenTeacher):
         self.layer = layer
         self.hop = round(SSL_RATE / frames_per_second(lambda n: self(torch.zeros(1, n)).shape[1], SSL_RATE))
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Encoder frames; ``lengths`` is accepted for the batched losses but a denoiser's convolutions see
+        the zero padding (it is silence to them), so the last frames of a padded row are approximate."""
         if wave.dim() == 3:
             wave = wave[:, 0]
         level = self.model.features(resample(wave, SSL_RATE, self.model.sample_rate))[self.layer - 1]

@@ -42,16 +42,26 @@ class FrameLocal(torch.nn.Module):
 
     hop = SSL_HOP
 
-    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+    def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         frames = wave[:, : wave.shape[-1] // SSL_HOP * SSL_HOP].reshape(wave.shape[0], -1, SSL_HOP)
         return torch.stack([frames.mean(-1), frames.pow(2).mean(-1), frames[..., ::7].sum(-1)], dim=-1)
 
+    def frames(self, samples: int) -> int:
+        return samples // SSL_HOP
+
 
 def recording_targets(loss) -> list[int]:
-    """Record the length of every reference the loss sends to its teacher."""
+    """Record the length of every reference row the loss sends to its teacher, and how many calls it makes."""
     lengths: list[int] = []
     original = loss.targets
-    loss.targets = lambda reference: lengths.append(reference.shape[-1]) or original(reference)
+
+    def targets(reference, row_lengths=None):
+        recording_targets.calls += 1
+        lengths.extend(row_lengths if row_lengths is not None else [reference.shape[-1]] * reference.shape[0])
+        return original(reference, row_lengths)
+
+    recording_targets.calls = 0
+    loss.targets = targets
     return lengths
 
 
@@ -75,6 +85,7 @@ def test_pad_and_speed_are_drawn_per_sample():
     lengths = recording_targets(pad)
     pad(x, x)
     assert len(lengths) == 16 and len(set(lengths)) > 1  # one padded reference per sample, not one per batch
+    assert recording_targets.calls == 1  # all of them in one batched teacher call
 
     sdtw = SSLSoftDTWLoss("tiny", 2, speeds=(0.8, 1.25))
     sdtw.teacher = FrameLocal()
@@ -83,6 +94,7 @@ def test_pad_and_speed_are_drawn_per_sample():
     sdtw(x, x)
     # 0.8 x faster -> 16000 / 0.8 samples; 1.25 x -> 16000 / 1.25: the factors are applied, per sample.
     assert set(lengths) == {20000, 12800} and len(lengths) == 16
+    assert recording_targets.calls == 1
 
 
 def test_the_fine_speed_grid_preset():
@@ -132,3 +144,59 @@ def test_a_48_khz_enhancer_is_resampled_to_the_teachers_16_khz(cls):
     assert set(lengths) == {16000 + (640 if cls is SSLPadMSELoss else 0)}
     value16 = at16(resample(y48, 48000, 16000), resample(x48, 48000, 16000)).item()
     assert value48 == pytest.approx(value16, rel=1e-5)
+
+
+def per_sample_loss(loss, estimate, reference, seed: int) -> torch.Tensor:
+    """The loss computed one sample at a time (the draws of a batch are per sample, in order), averaged."""
+    torch.manual_seed(seed)
+    draw = "pad_frames" if isinstance(loss, SSLPadMSELoss) else "draw_speeds"
+    draws = getattr(loss, draw)(estimate.shape[0], reference.shape[-1]) if draw == "pad_frames" else loss.draw_speeds(estimate.shape[0])
+    setattr(loss, draw, lambda *args: [draws.pop(0)])  # one sample at a time, the batch's own draws in order
+    values = [loss(estimate[b : b + 1], reference[b : b + 1]) for b in range(estimate.shape[0])]
+    delattr(loss, draw)
+    return torch.stack(values).mean()
+
+
+@pytest.mark.parametrize("cls,kwargs", [(SSLPadMSELoss, {"pad_range": (0.02, 0.05)}),
+                                        (SSLSoftDTWLoss, {"speeds": (0.8, 0.9, 1.1, 1.25)})])  # fmt: skip
+def test_one_batched_teacher_call_equals_the_per_sample_losses(cls, kwargs):
+    """Per-sample references of different lengths, zero-padded into one batch with their lengths, give
+    the per-sample loop's value (a frame-local teacher, which padding cannot change)."""
+    loss = cls("tiny", 2, **kwargs)
+    loss.teacher = FrameLocal()
+    g = torch.Generator().manual_seed(0)
+    reference = torch.randn(6, 16000, generator=g)
+    estimate = reference + 0.3 * torch.randn(6, 16000, generator=g)
+    torch.manual_seed(3)
+    batched = loss(estimate, reference)
+    looped = per_sample_loss(loss, estimate, reference, seed=3)
+    assert batched.item() == pytest.approx(looped.item(), rel=1e-5) and batched.item() > 0
+
+
+def test_a_padded_batch_with_lengths_gives_each_rows_own_features():
+    """WavLM with a layer-norm front end (as WavLM Large): padding is masked out of the attention and the
+    input normalisation, so a short row's frames are those it has alone."""
+    import torchaudio
+
+    from sectl.losses.ssl_alignment import pad_rows
+    from sectl.models.ssl import SSLFeatures
+
+    teacher = SSLFeatures("tiny", 2)
+    torch.manual_seed(0)
+    teacher.model = torchaudio.models.wavlm_model(
+        extractor_mode="layer_norm", extractor_conv_layer_config=[(32, 10, 5)] + [(32, 3, 2)] * 4 + [(32, 2, 2)] * 2,
+        extractor_conv_bias=True, encoder_embed_dim=64, encoder_projection_dropout=0.0, encoder_pos_conv_kernel=16,
+        encoder_pos_conv_groups=4, encoder_num_layers=2, encoder_num_heads=4, encoder_num_buckets=32,
+        encoder_max_distance=128, encoder_attention_dropout=0.0, encoder_ff_interm_features=128,
+        encoder_ff_interm_dropout=0.0, encoder_dropout=0.0, encoder_layer_norm_first=True, encoder_layer_drop=0.0,
+        aux_num_out=None,
+    ).eval()
+    teacher.normalise_input = True
+    rows = [torch.randn(16000), torch.randn(12800), torch.randn(20000)]
+    padded, lengths = pad_rows(rows)
+    with torch.no_grad():
+        batched = teacher(padded, torch.tensor(lengths))
+        for b, row in enumerate(rows):
+            alone = teacher(row[None])[0]
+            assert alone.shape[0] == teacher.frames(row.shape[-1])
+            assert (batched[b, : alone.shape[0]] - alone).abs().max() < 1e-4
