@@ -53,6 +53,7 @@ class Workers:
     world_size: int = 1
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    grouped: bool = False  # in a process group, even of one process (torchrun --nproc_per_node 1)
 
     @property
     def is_main(self) -> bool:
@@ -61,7 +62,8 @@ class Workers:
 
     @property
     def distributed(self) -> bool:
-        return self.world_size > 1
+        """Whether collectives run: under torchrun (one process too, so a one-GPU machine exercises NCCL)."""
+        return self.grouped or self.world_size > 1
 
     def examples(self, batch_size: int) -> range:
         """This rank's example indices within the global batch of ``batch_size``."""
@@ -178,10 +180,9 @@ def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers,
     ``train.device`` ``auto`` or ``cuda`` gives each process the GPU of its local rank and NCCL;
     ``cpu`` (or no GPU) gives gloo. Collectives time out after ``timeout_s`` (``train.dist_timeout_s``).
     """
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     device = resolve_device(device_name)
-    if world_size == 1:
+    if not launched_by_torchrun():
         return Workers(device=device), device
     if device.type not in ("cuda", "cpu"):
         raise SectlError(f"train.device: {device_name!r} is not supported for multi-process training; use auto, cuda or cpu")
@@ -190,5 +191,10 @@ def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers,
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
-    return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device), device
+    return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device, grouped=True), device
+
+
+def launched_by_torchrun() -> bool:
+    """torchrun (and any env:// launcher) sets where the group meets and how many join it."""
+    return "MASTER_ADDR" in os.environ and "WORLD_SIZE" in os.environ
 
