@@ -39,8 +39,12 @@ PRESET_SETTINGS = {
 }
 
 
+CLEAN = os.environ.get("SECTL_BENCH_CLEAN", "speech_ivr")
+"""Clean-speech folder of the data set (``speech`` on a device machine, where only a small copy travels)."""
+
+
 def overrides(preset: str, size: str, batch: int, seconds: float, steps: int, extra: list[str]) -> list[str]:
-    data = [f"data.clean={DATA / 'speech_ivr'}", f"data.noise={DATA / 'noise'}", f"data.rir={DATA / 'rir'}"]
+    data = [f"data.clean={DATA / CLEAN}", f"data.noise={DATA / 'noise'}", f"data.rir={DATA / 'rir'}"]
     return [
         *data, f"model.size={size}", f"train.batch_size={batch}", f"data.segment_s={seconds}", f"train.steps={steps}",
         f"train.log_every={steps}", f"train.checkpoint_every={10 * steps}", "train.warmup_steps=1",
@@ -72,7 +76,7 @@ def loader_examples_per_second(workers: int, batch: int, seconds: float, steps: 
     from sectl.data.loader import batch_loader
     from sectl.data.mixing import MixingConfig, MixingSampler
 
-    sampler = MixingSampler(MixingConfig(clean=str(DATA / "speech_ivr"), noise=str(DATA / "noise"), rir=str(DATA / "rir"),
+    sampler = MixingSampler(MixingConfig(clean=str(DATA / CLEAN), noise=str(DATA / "noise"), rir=str(DATA / "rir"),
                                          segment_s=seconds), sample_rate, seed=0)  # fmt: skip
     loader = iter(batch_loader(sampler, range(batch), 0, steps + 2, workers, torch.device("cpu")))
     next(loader), next(loader)  # workers started, caches warm
