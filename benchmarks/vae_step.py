@@ -12,7 +12,6 @@ import argparse
 import time
 
 import torch
-import torchaudio
 
 import sectl.models.ssl as ssl
 from sectl.train.config import resolve_config

@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 
 from sectl.models import build_codec, build_enhancer
 from tests.conftest import REPO
+from tests.train.test_distributed import kill_after_log_lines
 
 pytestmark = pytest.mark.cuda
 TOLERANCE = 1e-4
@@ -114,17 +113,7 @@ def test_torchrun_nccl_run_on_one_gpu_killed_then_resumed(data_dir, tmp_path):
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "1", "-m", "sectl", "train"]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     run = tmp_path / "run"
-    process = subprocess.Popen([*torchrun, "-o", str(run), "-q", *sets], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, env=env, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        log = run / "metrics.jsonl"
-        if log.is_file() and len(log.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.05)
-    assert process.poll() is None, process.stderr.read().decode()[-3000:]
-    os.killpg(process.pid, signal.SIGKILL)
-    process.wait()
+    kill_after_log_lines([*torchrun, "-o", str(run), "-q", *sets], run / "metrics.jsonl", 4, env)
     resumed = subprocess.run([*torchrun, "-o", str(run), "--resume", "-q"], capture_output=True, text=True, env=env, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()]

@@ -11,7 +11,6 @@ parameter must be filled: a partial conversion is an error, never a silently ran
 
 from __future__ import annotations
 
-import io
 import os
 import sys
 import tarfile

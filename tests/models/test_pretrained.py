@@ -3,7 +3,6 @@ graphs and against the upstream reference traces in ../shared/models/*/reference
 
 from __future__ import annotations
 
-import io
 import tarfile
 
 import numpy as np

@@ -99,6 +99,20 @@ def validation_scores(path) -> dict:
     return record["validation"]
 
 
+def kill_after_log_lines(command: list[str], log, lines: int, env: dict) -> None:
+    """Start a training command, SIGKILL its whole process group (torchrun and every rank, no chance to
+    clean up) once ``log`` has ``lines`` lines."""
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline and process.poll() is None:
+        if log.is_file() and len(log.read_text().splitlines()) >= lines:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, f"the run ended before it could be killed: {process.stderr.read().decode()[-2000:]}"
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+
+
 def json_lines(path) -> list[int]:
     """The steps of the training records in a metrics log."""
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if "loss" in json.loads(line)]
@@ -112,18 +126,8 @@ def test_sigkill_of_a_distributed_run_then_resume_equals_an_uninterrupted_run(da
     assert full.returncode == 0, full.stderr[-3000:]
 
     killed = tmp_path / "killed"
-    env = worker_env()
-    process = subprocess.Popen([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(killed), "-q"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, start_new_session=True)  # fmt: skip
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline and process.poll() is None:
-        log = killed / "metrics.jsonl"
-        if log.is_file() and len(log.read_text().splitlines()) >= 4:
-            break
-        time.sleep(0.05)
-    assert process.poll() is None, "the run ended before it could be killed"
-    os.killpg(process.pid, signal.SIGKILL)  # torchrun and both ranks, mid-run, with no chance to clean up
-    process.wait()
+    kill_after_log_lines([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(killed), "-q"],
+                         killed / "metrics.jsonl", 4, worker_env())  # fmt: skip
     at_kill = load_checkpoint(killed / "checkpoints" / "last.pt")["step"]  # readable: writes are atomic
     assert 1 <= at_kill < 12
 
