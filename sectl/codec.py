@@ -27,8 +27,9 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sectl.audio import STDIO, find_audio_files, read_audio, write_audio
-from sectl.errors import SectlError, UsageError
+from sectl.audio import STDIO, read_audio, write_audio
+from sectl.audio.files import plan_batch
+from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes
 from sectl.models.vae import SpeechVAE
 
@@ -153,21 +154,7 @@ class CodecReport:
     scores: dict[str, float] = field(default_factory=dict)
 
 
-def plan(inputs: list[str | Path], output: str | Path, suffix: str, accept: Callable[[Path], list[Path]]) -> list[tuple[str, str]]:
-    """``(src, dst)`` pairs: folders keep relative paths, a single file may name its output, ``-`` pairs with ``-``."""
-    if any(str(i) == STDIO for i in inputs):
-        if len(inputs) != 1 or str(output) != STDIO:
-            raise UsageError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
-        return [(STDIO, STDIO)]
-    out = Path(output)
-    if len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix:
-        return [(str(inputs[0]), str(out))]
-    pairs = []
-    for item in map(Path, inputs):
-        if item.is_dir():
-            pairs += [(str(f), str((out / f.relative_to(item)).with_suffix(suffix))) for f in accept(item)]
-        else:
-            pairs.append((str(item), str((out / item.name).with_suffix(suffix))))
+def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     if not pairs:
         raise SectlError("no input files found")
     return pairs
@@ -188,14 +175,14 @@ def _run(pairs: list[tuple[str, str]], job: Callable[[str, str], tuple[int, int]
 def encode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
                  on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
     """Encode audio files/folders into latent files under ``output``."""
-    pairs = plan(inputs, output, LATENT_SUFFIX, find_audio_files)
+    pairs = nonempty(plan_batch(inputs, output, output_suffix=LATENT_SUFFIX))
     return _run(pairs, lambda s, d: encode_file(vae, s, d, model, overwrite), on_progress)
 
 
 def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
                  on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
     """Decode latent files/folders into WAV files under ``output``."""
-    pairs = plan(inputs, output, ".wav", lambda folder: sorted(folder.rglob(f"*{LATENT_SUFFIX}")))
+    pairs = nonempty(plan_batch(inputs, output, suffixes=(LATENT_SUFFIX,), output_suffix=".wav"))
     return _run(pairs, lambda s, d: decode_file(vae, s, d, model, overwrite), on_progress)
 
 
@@ -211,7 +198,7 @@ def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path
                     overwrite=overwrite, inputs=[src])  # fmt: skip
         return tuple(latents.shape)
 
-    report = _run(plan(inputs, output, ".wav", find_audio_files), job, on_progress)
+    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress)
     if report.files:
         pairs = {Path(f["output"]): Path(f["file"]) for f in report.files}
         means = [evaluate(out, ref=src, metrics=metrics).mean for out, src in pairs.items()]

@@ -16,8 +16,9 @@ from typing import Callable, Iterable, Iterator
 
 import torch
 
-from sectl.audio import STDIO, find_audio_files, read_audio, resample, write_audio
-from sectl.audio.io import AUDIO_EXTENSIONS, default_subtype
+from sectl.audio import STDIO, read_audio, resample, write_audio
+from sectl.audio.files import plan_batch
+from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import make_folder
@@ -182,31 +183,6 @@ class BatchReport:
     interrupted: bool = False  # Ctrl-C: the files finished before it are written, no partial output remains
 
 
-def plan_outputs(inputs: list[str | Path], output: str | Path) -> list[tuple[str, str]]:
-    """``(src, dst)`` pairs: files go into ``output/`` by name, folders keep their relative paths.
-
-    A single file input with an audio-suffixed ``output`` writes exactly there; ``-`` pairs with ``-``.
-    """
-    if any(str(i) == STDIO for i in inputs):
-        if len(inputs) != 1 or str(output) != STDIO:
-            raise UsageError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
-        return [(STDIO, STDIO)]
-    out = Path(output)
-    if str(output) == STDIO:
-        raise UsageError("'-o -' (stdout) needs '-' (stdin) as the input")
-    single_file = len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in AUDIO_EXTENSIONS
-    if single_file:
-        return [(str(inputs[0]), str(out))]
-    plan = []
-    for item in inputs:
-        path = Path(item)
-        if path.is_dir():
-            plan += [(str(f), str(out / f.relative_to(path))) for f in find_audio_files(path)]
-        else:
-            plan.append((str(path), str(out / path.name)))  # missing files fail later, by name
-    return plan
-
-
 _worker_model: Enhancer | None = None
 
 
@@ -261,7 +237,7 @@ def enhance_paths(
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
                                  device=str(next(model.parameters()).device))  # fmt: skip
-    plan = select_shard(plan_outputs(inputs, output), shard, key=lambda pair: pair[0])
+    plan = select_shard(plan_batch(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
     if plan and str(output) != STDIO:  # an unwritable output folder fails once, before any work

@@ -10,6 +10,15 @@ from typing import Iterator
 
 from sectl.errors import SectlError
 
+TEMP_PREFIX = ".sectl-"
+"""Every file sectl writes starts as a hidden temporary named ``.sectl-<random><suffix>`` beside its target
+(short, whatever the target's name, so names near the file-system limit still work); folder scans skip
+them, so an interrupted run's leftovers are never taken for inputs."""
+
+
+def is_temporary(path: str | Path) -> bool:
+    return Path(path).name.startswith(TEMP_PREFIX)
+
 
 @contextmanager
 def writing(path: str | Path) -> Iterator[None]:
@@ -26,7 +35,7 @@ def make_folder(folder: str | Path) -> Path:
     folder = Path(folder)
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".sectl-write-check.", dir=folder)
+        fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}write-check.", dir=folder)
         os.close(fd)
         os.unlink(probe)
     return folder
@@ -37,7 +46,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
     path = Path(path)
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".tmp", dir=path.parent)
         try:
             with os.fdopen(fd, "wb") as handle:
                 handle.write(payload)
@@ -49,7 +58,7 @@ def atomic_write_bytes(path: str | Path, payload: bytes) -> None:
 
 def temp_beside(target: Path, suffix: str = ".tmp") -> str:
     """An empty temporary file in ``target``'s folder (same file system, so rename is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix, dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=suffix, dir=target.parent)
     os.close(fd)
     return tmp
 

@@ -127,3 +127,12 @@ def test_stdin_to_stdout_both_ways(vae, speech, monkeypatch):
     codec.decode_file(vae, "-", "-", "m")
     audio, rate = sf.read(io.BytesIO(audio_out.buffer.getvalue()))
     assert rate == 16000 and len(audio) == 12345
+
+
+def test_two_inputs_with_one_latent_name_are_refused_before_any_work(vae_checkpoint, speech, tmp_path):
+    write_wav(tmp_path / "x.wav", speech[:16000])
+    sf.write(tmp_path / "x.flac", speech[:16000], 16000)
+    result = runner.invoke(app, ["encode", str(tmp_path / "x.wav"), str(tmp_path / "x.flac"), "-o", str(tmp_path / "lat"),
+                                 "-m", str(vae_checkpoint)])  # fmt: skip
+    assert result.exit_code == 2 and "x.wav" in result.stderr and "x.flac" in result.stderr
+    assert not (tmp_path / "lat").exists()

@@ -9,7 +9,8 @@ import pytest
 import soundfile as sf
 import torch
 
-from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor, plan_outputs
+from sectl.audio.files import plan_batch
+from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor
 from sectl.errors import SectlError
 from sectl.models.loading import load_enhancer
 from tests.conftest import tone, write_wav
@@ -85,11 +86,11 @@ def test_batch_preserves_tree_reports_bad_files_and_never_touches_inputs(model, 
 
 
 def test_output_planning():
-    assert plan_outputs(["-"], "-") == [("-", "-")]
+    assert plan_batch(["-"], "-") == [("-", "-")]
     with pytest.raises(SectlError, match="stdin"):
-        plan_outputs(["-", "x.wav"], "-")
+        plan_batch(["-", "x.wav"], "-")
     with pytest.raises(SectlError, match="stdout"):
-        plan_outputs(["x.wav"], "-")
+        plan_batch(["x.wav"], "-")
 
 
 def test_single_file_to_named_output(model, tmp_path):

@@ -205,3 +205,53 @@ def test_a_one_hour_file_is_streamed_with_the_memory_of_a_ten_minute_one(tmp_pat
         source.unlink()
     growth = peaks[60] - peaks[10]
     assert growth < 64, f"peak RSS 10 min {peaks[10]:.0f} MiB, 60 min {peaks[60]:.0f} MiB"
+
+
+# ------------------------------------------------------------------------------- batches that lose nothing
+def test_two_inputs_with_one_output_name_are_refused_before_any_work(tmp_path, tiny_checkpoint):
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        sf.write(tmp_path / folder / "x.wav", X, 16000)
+    for jobs in ("1", "2"):
+        result = runner.invoke(app, ["enhance", str(tmp_path / "a" / "x.wav"), str(tmp_path / "b" / "x.wav"), "-o",
+                                     str(tmp_path / "out"), "--overwrite", "-j", jobs, "--model", str(tiny_checkpoint)])  # fmt: skip
+        assert result.exit_code == 2, result.output
+        assert "a/x.wav" in result.stderr and "b/x.wav" in result.stderr and "one result would be lost" in result.stderr
+        assert not (tmp_path / "out").exists()
+
+
+def test_a_second_run_into_a_folder_inside_the_input_does_not_enhance_the_first_runs_outputs(tmp_path, tiny_checkpoint):
+    work = tmp_path / "w"
+    work.mkdir()
+    sf.write(work / "x.wav", X, 16000)
+    for _ in range(2):
+        result = runner.invoke(app, ["enhance", str(work), "-o", str(work / "enh"), "--overwrite", "--json",
+                                     "--model", str(tiny_checkpoint)])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        assert [os.path.relpath(p, work) for p in json.loads(result.stdout)["written"]] == ["enh/x.wav"]
+    assert not (work / "enh" / "enh").exists()
+
+
+def test_leftover_temporary_files_are_not_inputs(tmp_path, tiny_checkpoint):
+    """A killed run leaves no partial output under the output's name, and a later scan never takes
+    sectl's hidden temporaries for inputs."""
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "x.wav", X, 16000)
+    sf.write(src / ".sectl-abc123.wav", X, 16000)  # what an interrupted write leaves
+    result = runner.invoke(app, ["enhance", str(src), "-o", str(tmp_path / "out"), "--json", "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 0 and [os.path.basename(p) for p in json.loads(result.stdout)["written"]] == ["x.wav"]
+    scores = runner.invoke(app, ["eval", "--ref", str(src), "--est", str(tmp_path / "out"), "-m", "si_sdr", "--json"])
+    assert scores.exit_code == 0 and json.loads(scores.stdout)["unpaired"] == []
+
+
+@pytest.mark.parametrize("suffix", [".mp3", ".aiff", ".caf"])
+def test_named_outputs_in_other_formats_are_written_and_found_in_folders(tmp_path, tiny_checkpoint, suffix):
+    src = tmp_path / "x.wav"
+    sf.write(src, X, 16000)
+    target = tmp_path / f"out{suffix}"
+    result = runner.invoke(app, ["enhance", str(src), "-o", str(target), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 0, result.output
+    assert target.is_file() and sf.info(target).samplerate == 16000  # a file of that format, not a folder
+    folder = runner.invoke(app, ["enhance", str(tmp_path), "-o", str(tmp_path / "again"), "--json", "--model", str(tiny_checkpoint)])
+    assert sorted(os.path.basename(p) for p in json.loads(folder.stdout)["written"]) == sorted(["x.wav", target.name])

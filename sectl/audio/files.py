@@ -2,28 +2,44 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sectl.audio.io import AUDIO_EXTENSIONS
-from sectl.errors import SectlError
+from sectl.audio.io import AUDIO_EXTENSIONS, STDIO
+from sectl.errors import SectlError, UsageError
+from sectl.fileutil import is_temporary
 
 
-def find_audio_files(root: str | Path) -> list[Path]:
-    """Audio files under ``root`` (recursively, sorted); a file path returns itself.
+def find_audio_files(root: str | Path, exclude: str | Path | None = None) -> list[Path]:
+    """Audio files (every suffix in ``AUDIO_EXTENSIONS``) under ``root``; see :func:`find_files`."""
+    return find_files(root, AUDIO_EXTENSIONS, exclude)
+
+
+def find_files(root: str | Path, suffixes: tuple[str, ...], exclude: str | Path | None = None) -> list[Path]:
+    """Files with one of ``suffixes`` under ``root`` (recursively, sorted); a file path returns itself.
 
     Broken or looping symbolic links with an audio suffix are listed too, so a batch reports them by
     name instead of skipping them silently; folders (even one named ``x.wav``) are walked, not read.
+    sectl's own temporary files (an interrupted run's) are never listed, nor anything under
+    ``exclude`` (a batch's output folder inside its input folder: a second run must not take the
+    first run's outputs for inputs).
     """
     root = Path(root)
     if root.is_file():
         return [root]
     if not root.is_dir():
         raise SectlError(f"{root}: no such file or folder")
+    skip = os.path.realpath(exclude) if exclude is not None else None
     return sorted(
         p for p in root.rglob("*")
-        if p.suffix.lower() in AUDIO_EXTENSIONS and (p.is_file() or (p.is_symlink() and not p.exists()))
+        if p.suffix.lower() in suffixes and (p.is_file() or (p.is_symlink() and not p.exists()))
+        and not is_temporary(p) and not (skip is not None and _inside(os.path.realpath(p.parent), skip))
     )  # fmt: skip
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass
@@ -50,3 +66,58 @@ def pair_files(est: str | Path, *, ref: str | Path) -> Pairing:
         only_ref=sorted(ref_files.keys() - est_files.keys()),
         only_est=sorted(est_files.keys() - ref_files.keys()),
     )
+
+
+def plan_batch(
+    inputs: list[str | Path],
+    output: str | Path,
+    suffixes: tuple[str, ...] = AUDIO_EXTENSIONS,
+    output_suffix: str | None = None,
+) -> list[tuple[str, str]]:
+    """``(source, destination)`` pairs of a batch command, checked before any work.
+
+    Files go into ``output/`` by name, folders keep their relative paths (files with ``suffixes``;
+    the output folder itself is left out of the scan), ``output_suffix`` replaces each name's suffix
+    (``.npz`` for latents). A single file input may name its output file (an audio suffix, or
+    ``output_suffix``); ``-`` pairs with ``-``. Two inputs that would write the same output are
+    refused, naming both: the second result would silently replace the first.
+    """
+    if any(str(i) == STDIO for i in inputs):
+        if len(inputs) != 1 or str(output) != STDIO:
+            raise UsageError("'-' (stdin) must be the only input and needs '-o -' (stdout)")
+        return [(STDIO, STDIO)]
+    if str(output) == STDIO:
+        raise UsageError("'-o -' (stdout) needs '-' (stdin) as the input")
+    out = Path(output)
+    named = {*AUDIO_EXTENSIONS, *([output_suffix] if output_suffix else [])}
+    if len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in named and not out.is_dir():
+        return [(str(inputs[0]), str(out))]
+
+    def destination(relative: Path) -> str:
+        return str((out / relative).with_suffix(output_suffix) if output_suffix else out / relative)
+
+    plan = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            # An output folder inside the input folder holds earlier results, not inputs (the same folder
+            # is still scanned: writing over the inputs is refused file by file).
+            inside = os.path.realpath(out) != os.path.realpath(item)
+            found = find_files(item, suffixes, exclude=out if inside else None)
+            plan += [(str(f), destination(f.relative_to(item))) for f in found]
+        else:
+            plan.append((str(item), destination(Path(item.name))))  # missing files fail later, by name
+    refuse_clashes(plan)
+    return plan
+
+
+def refuse_clashes(plan: list[tuple[str, str]]) -> None:
+    """Refuse a plan in which two sources share a destination."""
+    first: dict[str, str] = {}
+    for src, dst in plan:
+        key = os.path.normcase(os.path.abspath(dst))
+        if key in first and first[key] != src:
+            raise UsageError(
+                f"{dst}: both {first[key]} and {src} would be written there (one result would be lost); "
+                "enhance them into separate output folders or rename one"
+            )
+        first.setdefault(key, src)

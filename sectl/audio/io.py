@@ -26,7 +26,14 @@ from sectl.fileutil import atomic_write_bytes
 STDIO = "-"
 """Path value meaning standard input (for reading) or standard output (for writing)."""
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg")
+_SUFFIX_FORMATS = {
+    ".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG", ".mp3": "MP3",
+    ".aif": "AIFF", ".aiff": "AIFF", ".aifc": "AIFF", ".au": "AU", ".snd": "AU", ".caf": "CAF", ".w64": "W64",
+    ".rf64": "RF64",
+}  # fmt: skip
+SUFFIX_FORMATS = {suffix: fmt for suffix, fmt in _SUFFIX_FORMATS.items() if fmt in sf.available_formats()}
+"""File suffix -> soundfile format, for every format this soundfile (libsndfile) reads and writes."""
+AUDIO_EXTENSIONS = tuple(SUFFIX_FORMATS)
 PEAK_LIMIT = 0.999
 """Largest absolute sample written; louder signals are scaled down as a whole (never clipped)."""
 
@@ -169,14 +176,21 @@ def check_output(path: str | Path, overwrite: bool, inputs: Iterable[str | Path]
 
 def output_format(path: Path) -> str:
     """soundfile format from the suffix (WAV when there is none)."""
-    return path.suffix.lstrip(".").upper() or "WAV"
+    suffix = path.suffix.lower()
+    if not suffix:
+        return "WAV"
+    if suffix not in SUFFIX_FORMATS:
+        raise AudioError(path, f"cannot write {suffix} audio; use one of {', '.join(AUDIO_EXTENSIONS)}")
+    return SUFFIX_FORMATS[suffix]
 
 
 def default_subtype(path: Path, source_subtype: str | None = None) -> str:
     """Keep the source's PCM/float subtype where the target format supports it, else PCM_16 (Vorbis for OGG)."""
     fmt = output_format(path)
     if fmt == "OGG":
-        return "VORBIS"
+        return "OPUS" if path.suffix.lower() == ".opus" else "VORBIS"
+    if fmt == "MP3":
+        return "MPEG_LAYER_III"
     if source_subtype and sf.check_format(fmt, source_subtype):
         return source_subtype
     return "PCM_16"
