@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sectl.audio import STDIO, read_audio, write_audio
+from sectl.audio import STDIO, read_audio, resample, write_audio
 from sectl.audio.files import plan_batch
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes
@@ -105,19 +105,58 @@ def load_latents(src: str | Path) -> Latents:
     """Read and validate a latent file (``-``: standard input); errors name the file and the problem."""
     name = "<stdin>" if str(src) == STDIO else str(src)
     try:
-        data = np.load(io.BytesIO(sys.stdin.buffer.read()) if str(src) == STDIO else src, allow_pickle=False)
-        if str(data["format"]) != FORMAT:
-            raise SectlError(f"{name}: latent format {str(data['format'])!r}, expected {FORMAT}")
-        latents = np.asarray(data["latents"], dtype=np.float32)
-        if latents.ndim != 2:
-            raise SectlError(f"{name}: latents must be (channels, frames), got shape {latents.shape}")
-        return Latents(latents, int(data["length"]), int(data["sample_rate"]), int(data["hop"]), str(data["model"]))
-    except SectlError:
-        raise
+        payload = sys.stdin.buffer.read() if str(src) == STDIO else Path(src).read_bytes()
     except FileNotFoundError:
         raise SectlError(f"{name}: no such file") from None
+    except OSError as exc:
+        raise SectlError(f"{name}: cannot read the file ({exc.strerror or type(exc).__name__})") from None
+    if not payload.startswith(b"PK"):  # numpy would otherwise try it as a pickle and blame "pickled data"
+        raise SectlError(f"{name}: not a sectl latent file (not an .npz archive)")
+    try:
+        data = np.load(io.BytesIO(payload), allow_pickle=False)
+        missing = [key for key in LATENT_FIELDS if key not in data.files]
+        if missing:
+            raise SectlError(f"not a sectl latent file (missing {', '.join(missing)})")
+        if str(data["format"]) != FORMAT:
+            raise SectlError(f"latent format {str(data['format'])!r}, expected {FORMAT}")
+        item = Latents(np.asarray(data["latents"]), *(_integer(data[key], key) for key in ("length", "sample_rate", "hop")),
+                       str(data["model"]))  # fmt: skip
+    except SectlError as exc:
+        raise SectlError(f"{name}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - zip/npz decoding raises many types
         raise SectlError(f"{name}: not a sectl latent file ({type(exc).__name__}: {exc})") from None
+    problem = latent_problem(item)
+    if problem:
+        raise SectlError(f"{name}: {problem}")
+    item.latents = item.latents.astype(np.float32)
+    return item
+
+
+LATENT_FIELDS = ("format", "latents", "length", "sample_rate", "hop", "model")
+
+
+def _integer(value: np.ndarray, key: str) -> int:
+    if value.shape != () or not np.issubdtype(value.dtype, np.integer):
+        raise SectlError(f"{key}: expected an integer, got {value.dtype} {value.shape}")
+    return int(value)
+
+
+def latent_problem(item: Latents) -> str | None:
+    """What makes a latent file undecodable (``None`` if nothing): its fields must agree with each other."""
+    x = item.latents
+    if x.ndim != 2 or not np.issubdtype(x.dtype, np.floating):
+        return f"latents must be floating-point (channels, frames), got {x.dtype} {x.shape}"
+    if x.shape[1] == 0 or x.shape[0] == 0:
+        return f"no latent frames (shape {x.shape})"
+    if not np.isfinite(x).all():
+        return "latents contain NaN or Inf"
+    if item.sample_rate <= 0 or item.hop <= 0:
+        return f"sample_rate {item.sample_rate} and hop {item.hop} must be positive"
+    frames = x.shape[1]
+    if not (frames - 1) * item.hop < item.length <= frames * item.hop:
+        return (f"length {item.length} does not fit {frames} frames of hop {item.hop} "
+                f"(expected {(frames - 1) * item.hop + 1}..{frames * item.hop})")  # fmt: skip
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- one file
@@ -133,15 +172,16 @@ def encode_file(vae: SpeechVAE, src: str | Path, dst: str | Path, model: str, ov
 
 
 def decode_file(vae: SpeechVAE, src: str | Path, dst: str | Path, model: str, overwrite: bool = False,
-                chunk_frames: int = CHUNK_FRAMES) -> tuple[int, int]:  # fmt: skip
-    """Decode one latent file into audio at the model's rate; refuses latents of another configuration."""
+                chunk_frames: int = CHUNK_FRAMES) -> tuple[tuple[int, int], str]:  # fmt: skip
+    """Decode one latent file into audio at the model's rate; refuses latents of another configuration.
+    Returns the latents' shape and the model that encoded them (a different one decodes, but may not fit)."""
     item = load_latents(src)
     if (item.sample_rate, item.hop, item.latents.shape[0]) != (vae.sample_rate, vae.hop, vae.config.latent_dim):
         raise SectlError(f"{src}: latents of a {item.sample_rate} Hz, hop {item.hop}, {item.latents.shape[0]}-channel "
                          f"model ({item.model}); this model is {vae.sample_rate} Hz, hop {vae.hop}, {vae.config.latent_dim} channels")  # fmt: skip
     wave = decode_tensor(vae, torch.from_numpy(item.latents), item.length, chunk_frames)
     write_audio(dst, wave[None], vae.sample_rate, overwrite=overwrite, inputs=[src])
-    return item.latents.shape
+    return item.latents.shape, item.model
 
 
 # ---------------------------------------------------------------------------------------------- batches
@@ -152,6 +192,7 @@ class CodecReport:
     files: list[dict] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
 
 def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -160,8 +201,9 @@ def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _run(pairs: list[tuple[str, str]], job: Callable[[str, str], tuple[int, int]], on_progress) -> CodecReport:
-    report = CodecReport()
+def _run(pairs: list[tuple[str, str]], job: Callable[[str, str], tuple[int, int]], on_progress,
+         report: CodecReport | None = None) -> CodecReport:  # fmt: skip
+    report = report or CodecReport()
     for i, (src, dst) in enumerate(pairs):
         try:
             report.files.append({"file": src, "output": dst, "shape": list(job(src, dst))})
@@ -183,24 +225,38 @@ def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
                  on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
     """Decode latent files/folders into WAV files under ``output``."""
     pairs = nonempty(plan_batch(inputs, output, suffixes=(LATENT_SUFFIX,), output_suffix=".wav"))
-    return _run(pairs, lambda s, d: decode_file(vae, s, d, model, overwrite), on_progress)
+    report = CodecReport()
+
+    def job(src: str, dst: str) -> tuple[int, int]:
+        shape, encoded_by = decode_file(vae, src, dst, model, overwrite)
+        if encoded_by != model:
+            report.warnings.append(f"{src}: encoded by {encoded_by}, decoded by {model}")
+        return shape
+
+    return _run(pairs, job, on_progress, report)
 
 
 def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, metrics: list[str],
                     overwrite: bool = False, on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
-    """Encode and decode each input (writing the decoded audio under ``output``) and score it against the input."""
-    from sectl.metrics import evaluate
+    """Encode and decode each input (writing the decoded audio under ``output``, or ``-``) and score the
+    decoded signal against the input, in memory (so ``-`` works, and scores see no output quantisation)."""
+    from sectl.metrics.evaluation import score_waveforms
+    from sectl.metrics.intrusive import METRIC_RATE
+
+    scored: list[dict] = []
 
     def job(src: str, dst: str) -> tuple[int, int]:
         audio = read_audio(src, sample_rate=vae.sample_rate)
         latents = encode_tensor(vae, audio.samples[0])
-        write_audio(dst, decode_tensor(vae, latents, audio.samples.shape[-1])[None], vae.sample_rate,
-                    overwrite=overwrite, inputs=[src])  # fmt: skip
+        decoded = decode_tensor(vae, latents, audio.samples.shape[-1])
+        write_audio(dst, decoded[None], vae.sample_rate, overwrite=overwrite, inputs=[src])
+        at = (resample(x, vae.sample_rate, METRIC_RATE) for x in (decoded, audio.samples[0]))
+        scored.append(score_waveforms(next(at), metrics, ref=next(at))[0])
         return tuple(latents.shape)
 
     report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress)
-    if report.files:
-        pairs = {Path(f["output"]): Path(f["file"]) for f in report.files}
-        means = [evaluate(out, ref=src, metrics=metrics).mean for out, src in pairs.items()]
-        report.scores = {m: float(np.mean([s[m] for s in means if s.get(m) is not None])) for m in metrics}
+    for m in metrics:
+        values = [s[m] for s in scored if s.get(m) is not None]
+        if values:
+            report.scores[m] = float(np.mean(values))
     return report

@@ -8,6 +8,7 @@ any channel count) -> :func:`enhance_file` (streams a file to an atomic output) 
 from __future__ import annotations
 
 import multiprocessing
+import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -158,7 +159,8 @@ def enhance_file(
     if str(src) == STDIO or str(dst) == STDIO:
         audio = read_audio(src, mono=False)
         y = enhance_tensor(model, audio.samples, audio.sample_rate, chunk_s, overlap_s, dry_wet)
-        return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src])
+        subtype = default_subtype(Path("stdout.wav"), audio.subtype)  # the input's sample format, as for files
+        return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src], subtype=subtype)
     info, blocks = read_blocks(src, block_frames=int(chunk_s * 1000))
     rate = info.samplerate
     ola = OverlapAdd(model_fn(model, rate, dry_wet), *chunking(chunk_s, overlap_s, rate))
@@ -191,6 +193,7 @@ def _init_worker(model_source: str | None, device: str = "cpu") -> None:
 
     global _worker_model
     torch.set_num_threads(1)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process stops the batch; a job finishes its file
     _worker_model = load_enhancer(model_source, device)
 
 

@@ -136,3 +136,56 @@ def test_two_inputs_with_one_latent_name_are_refused_before_any_work(vae_checkpo
                                  "-m", str(vae_checkpoint)])  # fmt: skip
     assert result.exit_code == 2 and "x.wav" in result.stderr and "x.flac" in result.stderr
     assert not (tmp_path / "lat").exists()
+
+
+def test_roundtrip_from_stdin_to_stdout_writes_audio_and_scores(vae_checkpoint, speech):
+    import io
+    import subprocess
+    import sys
+
+    buffer = io.BytesIO()
+    sf.write(buffer, speech[:16000], 16000, format="WAV")
+    result = subprocess.run([sys.executable, "-m", "sectl", "encode", "--roundtrip", "-", "-o", "-", "-m", str(vae_checkpoint)],
+                            input=buffer.getvalue(), capture_output=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert sf.info(io.BytesIO(result.stdout)).frames == 16000
+
+
+def write_latents(path, **fields):
+    """A latent file with the given fields over valid defaults (4 frames of the tiny VAE: 64 channels, 16 kHz, hop 400)."""
+    base = dict(format=np.array(codec.FORMAT), latents=np.zeros((64, 4), np.float32), length=np.array(1500),
+                sample_rate=np.array(16000), hop=np.array(400), model=np.array("m"))  # fmt: skip
+    np.savez(path, **{**base, **fields})
+    return path
+
+
+@pytest.mark.parametrize("fields,problem", [
+    ({"latents": np.full((64, 4), np.nan, np.float32)}, "NaN or Inf"),
+    ({"length": np.array(-5)}, "length -5 does not fit 4 frames"),
+    ({"length": np.array(10**12)}, "does not fit 4 frames"),
+    ({"latents": np.zeros((64, 0), np.float32), "length": np.array(0)}, "no latent frames"),
+    ({"latents": np.zeros((64,), np.float32)}, "(channels, frames)"),
+    ({"length": np.array(1.5)}, "expected an integer"),
+    ({"sample_rate": np.array(0)}, "must be positive"),
+    ({"format": np.array("other/9")}, "latent format"),
+])  # fmt: skip
+def test_a_bad_latent_file_is_refused_by_name_while_the_batch_goes_on(vae_checkpoint, tmp_path, fields, problem):
+    folder = tmp_path / "lat"
+    folder.mkdir()
+    good = tmp_path / "good.wav"
+    write_wav(good, np.zeros(1500, np.float32))
+    runner.invoke(app, ["encode", str(good), "-o", str(folder / "good.npz"), "-m", str(vae_checkpoint)])
+    write_latents(folder / "bad.npz", **fields)
+    result = runner.invoke(app, ["encode", "--decode", str(folder), "-o", str(tmp_path / "dec"), "-m", str(vae_checkpoint)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "bad.npz" in result.stderr and problem in result.stderr
+    assert (tmp_path / "dec" / "good.wav").is_file() and not (tmp_path / "dec" / "bad.wav").exists()
+
+
+def test_junk_and_another_models_latents(vae_checkpoint, tmp_path):
+    (tmp_path / "junk.npz").write_bytes(b"\x80\x04 not an archive at all")
+    with pytest.raises(SectlError, match="not an .npz archive"):
+        codec.load_latents(tmp_path / "junk.npz")
+    write_latents(tmp_path / "x.npz", model=np.array("another.pt sha256:0"))
+    result = runner.invoke(app, ["encode", "--decode", str(tmp_path / "x.npz"), "-o", str(tmp_path / "x.wav"), "-m", str(vae_checkpoint)])
+    assert result.exit_code == 0 and "encoded by another.pt sha256:0" in result.stderr

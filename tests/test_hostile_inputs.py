@@ -255,3 +255,48 @@ def test_named_outputs_in_other_formats_are_written_and_found_in_folders(tmp_pat
     assert target.is_file() and sf.info(target).samplerate == 16000  # a file of that format, not a folder
     folder = runner.invoke(app, ["enhance", str(tmp_path), "-o", str(tmp_path / "again"), "--json", "--model", str(tiny_checkpoint)])
     assert sorted(os.path.basename(p) for p in json.loads(folder.stdout)["written"]) == sorted(["x.wav", target.name])
+
+
+def test_sigterm_keeps_finished_outputs_leaves_no_temporaries_and_exits_143(tmp_path, tiny_checkpoint):
+    """What Slurm, Kubernetes and `timeout` send: handled like Ctrl-C."""
+    import signal
+    import time
+
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    for i in range(40):
+        sf.write(src / f"{i:02d}.wav", np.resize(X, 16000 * 20), 16000)
+    process = subprocess.Popen([sys.executable, "-m", "sectl", "enhance", str(src), "-o", str(out), "--model", str(tiny_checkpoint)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and not (out.is_dir() and any(p.name.endswith(".wav") and p.name[0] != "." for p in out.iterdir())):
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert "file(s) finished and kept" in stderr and "Traceback" not in stderr
+    assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
+    kept = sorted(out.iterdir())
+    assert 1 <= len(kept) < 40 and all(sf.info(p).frames == 16000 * 20 for p in kept)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_24", "FLOAT"])
+def test_audio_on_stdin_keeps_its_sample_format(tmp_path, tiny_checkpoint, subtype):
+    import io
+
+    buffer = io.BytesIO()
+    sf.write(buffer, X, 16000, format="WAV", subtype=subtype)
+    result = subprocess.run([sys.executable, "-m", "sectl", "enhance", "-", "-o", "-", "--model", str(tiny_checkpoint)],
+                            input=buffer.getvalue(), capture_output=True, timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr.decode()
+    assert sf.info(io.BytesIO(result.stdout)).subtype == subtype
+
+
+def test_tables_redirected_to_a_file_keep_full_values(tmp_path, vctk):
+    """`sectl eval ... > scores.txt`: no 80-column squeeze that cuts numbers to '1.7…', no colour codes."""
+    metrics = "pesq_wb,pesq_nb,stoi,estoi,si_sdr,lsd,mcd,mel_distance,segsnr,csig,cbak,covl"
+    result = subprocess.run([sys.executable, "-m", "sectl", "eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "noisy"),
+                             "-m", metrics], capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "…" not in result.stdout and "\x1b[" not in result.stdout
+    assert "mel_distance" in result.stdout and "covl" in result.stdout

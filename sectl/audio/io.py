@@ -120,8 +120,9 @@ def read_audio(
     """
     name, source = _open_source(path)
     try:
-        data, rate = sf.read(source, dtype="float32", always_2d=True)
-        subtype = sf.info(source).subtype if isinstance(source, str) else None
+        with sf.SoundFile(source) as handle:  # a file or stdin's bytes: the subtype is known either way
+            rate, subtype = handle.samplerate, handle.subtype
+            data = handle.read(dtype="float32", always_2d=True)
     except sf.LibsndfileError as exc:
         raise AudioError(name, f"not a readable audio file ({_short(exc)})") from None
     except (RuntimeError, ValueError) as exc:  # truncated headers surface as these

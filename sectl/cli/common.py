@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import json
+import signal
 import sys
+import threading
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -17,9 +19,11 @@ from sectl.errors import SectlError, UsageError
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
 EXIT_USAGE = 2  # bad arguments
-EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it; SIGTERM gives 143
 
-out = Console()  # results: stdout
+# Results on stdout. Redirected to a file or a pipe, tables are not squeezed into 80 columns (Rich would
+# cut numbers to "1.7…"): full values, and no colours (Rich's default off a terminal).
+out = Console() if sys.stdout.isatty() else Console(width=100_000)
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
 
 
@@ -42,20 +46,53 @@ def warn(message: str) -> None:
     err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm, Kubernetes and ``timeout`` send), raised where Ctrl-C's KeyboardInterrupt
+    would be, so both stop alike: finished outputs kept, no partial file, a summary."""
+
+
+_stopped_by = signal.SIGINT
+
+
+def _terminate(signum: int, frame: Any) -> None:
+    global _stopped_by
+    _stopped_by = signal.Signals(signum)
+    raise Terminated()
+
+
+def interrupted_exit_code() -> int:
+    """128 + the signal that stopped the command (130 for Ctrl-C, 143 for SIGTERM), as shells report it."""
+    return 128 + int(_stopped_by)
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn :class:`SectlError` into one line on stderr and an exit code (no traceback): 2 for bad
-    arguments or configuration (:class:`UsageError`), 1 for everything else."""
+    arguments or configuration (:class:`UsageError`), 1 for everything else, 130/143 when stopped by
+    Ctrl-C/SIGTERM."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_interrupt():
+                return fn(*args, **kwargs)
         except UsageError as exc:
             fail(str(exc), code=EXIT_USAGE)
         except SectlError as exc:
             fail(str(exc))
         except KeyboardInterrupt:
-            fail("interrupted", code=EXIT_INTERRUPTED)
+            fail("terminated" if _stopped_by == signal.SIGTERM else "interrupted", code=interrupted_exit_code())
 
     return wrapper
 

@@ -6,7 +6,7 @@ from typing import List
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
 
 HELP = """Encode audio to speech-VAE latents (one .npz per input), decode latents back, or do both and score.
 
@@ -62,6 +62,8 @@ def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json, 
             report = codec.decode_paths(vae, inputs, output, model_id, overwrite, on_progress)
         else:
             report = codec.encode_paths(vae, inputs, output, model_id, overwrite, on_progress)
+    for line in report.warnings:
+        warn(line)
     for line in report.failed:
         err.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
     if as_json:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, interrupted_exit_code, err, handle_errors, out, print_json, progress_bar, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -80,6 +80,6 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         out.print(summary + (f", {len(report.failed)} failed" if report.failed else ""))
     if report.interrupted:
         err.print(f"interrupted: {len(report.written)} file(s) finished and kept, no partial output", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(interrupted_exit_code())
     if report.failed:
         raise typer.Exit(EXIT_FAILURE)

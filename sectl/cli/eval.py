@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import EXIT_FAILURE, EXIT_INTERRUPTED, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import EXIT_FAILURE, interrupted_exit_code, err, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import OutputExistsError, SectlError, UsageError
 from sectl.fileutil import write_new
 from sectl.metrics import DEFAULT_METRICS
@@ -93,7 +93,7 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         out.print(to_table(report))
     if report.interrupted:
         err.print(f"interrupted: the {len(report.files)} file(s) scored before it are reported", highlight=False)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(interrupted_exit_code())
     if report.errors:
         raise typer.Exit(EXIT_FAILURE)
 
