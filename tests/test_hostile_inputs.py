@@ -300,3 +300,21 @@ def test_tables_redirected_to_a_file_keep_full_values(tmp_path, vctk):
     assert result.returncode == 0, result.stderr
     assert "…" not in result.stdout and "\x1b[" not in result.stdout
     assert "mel_distance" in result.stdout and "covl" in result.stdout
+
+
+def test_a_silent_estimate_never_beats_the_noisy_input(tmp_path, vctk):
+    """All zeros, and a 1-sample file, as estimates: every metric missing with the reason, a warning naming
+    the file, and the means taken over the real estimates only."""
+    est = tmp_path / "est"
+    est.mkdir()
+    shutil.copy(vctk / "noisy" / "p287_001.wav", est / "p287_001.wav")
+    info = sf.info(vctk / "noisy" / "p287_002.wav")
+    sf.write(est / "p287_002.wav", np.zeros(info.frames, np.float32), 16000)
+    sf.write(est / "p287_003.wav", X[:1], 16000)
+    result = runner.invoke(app, ["eval", "--ref", str(vctk / "clean"), "--est", str(est), "-m", "si_sdr,dnsmos_ovrl", "--json"])
+    assert result.exit_code == 0, result.output
+    files = {f["file"]: f for f in json.loads(result.stdout)["files"]}
+    assert all(files[n][m] is None for n in ("p287_002.wav", "p287_003.wav") for m in ("si_sdr", "dnsmos_ovrl"))
+    assert files["p287_001.wav"]["si_sdr"] is not None
+    assert "p287_002.wav: si_sdr missing (undefined: the estimate is silent)" in result.stderr
+    assert "p287_003.wav: dnsmos_ovrl missing (undefined on" in result.stderr

@@ -31,6 +31,23 @@ class Metric:
     unit: str = ""
     group: str | None = None
     transcript: bool = False
+    min_seconds: float = 0.05  # shorter signals have no defined score (one analysis frame at least)
+
+
+SILENT_PEAK = 1e-5
+"""A signal whose peak stays below -100 dBFS is silence: no metric is defined on it (an all-zero estimate
+would otherwise score SI-SDR 0 dB and a better DNSMOS than the noisy input)."""
+
+
+def undefined_reason(metric: Metric, est: np.ndarray, ref: np.ndarray | None, rate: int = 16000) -> str | None:
+    """Why ``metric`` has no value for this pair (silent or too short), or ``None``."""
+    if est.shape[-1] < metric.min_seconds * rate:
+        return f"undefined on {est.shape[-1] / rate:.3g} s (needs at least {metric.min_seconds:g} s)"
+    if not np.abs(est).max() >= SILENT_PEAK:
+        return "undefined: the estimate is silent"
+    if metric.intrusive and ref is not None and not np.abs(ref).max() >= SILENT_PEAK:
+        return "undefined: the reference is silent"
+    return None
 
 
 def _composite_scores(est: np.ndarray, *, ref: np.ndarray) -> dict[str, float]:
@@ -54,10 +71,10 @@ def _wer(est: np.ndarray, *, transcript: str) -> float:
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("pesq_wb", intrusive.pesq_wb),
-        Metric("pesq_nb", intrusive.pesq_nb),
-        Metric("stoi", intrusive.stoi),
-        Metric("estoi", intrusive.estoi),
+        Metric("pesq_wb", intrusive.pesq_wb, min_seconds=0.25),
+        Metric("pesq_nb", intrusive.pesq_nb, min_seconds=0.25),
+        Metric("stoi", intrusive.stoi, min_seconds=0.4),  # 30 frames of 25.6 ms at 10 kHz, hop 12.8 ms
+        Metric("estoi", intrusive.estoi, min_seconds=0.4),
         Metric("si_sdr", intrusive.si_sdr, unit="dB"),
         Metric("lsd", intrusive.lsd, higher_is_better=False, unit="dB"),
         Metric("mcd", intrusive.mcd, higher_is_better=False, unit="dB"),
@@ -65,7 +82,7 @@ METRICS: dict[str, Metric] = {
         *[Metric(k, _composite_scores, group="composite") for k in ("csig", "cbak", "covl")],
         Metric("segsnr", _composite_scores, unit="dB", group="composite"),
         *[
-            Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos")
+            Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos", min_seconds=0.5)
             for k in ("sig", "bak", "ovrl", "p808")
         ],
         Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True),
@@ -105,6 +122,11 @@ def score_signals(
         if metric.transcript and transcript is None:
             scores[name] = None
             failures[name] = "no transcript (a .txt file beside the reference audio)"
+            continue
+        reason = undefined_reason(metric, est, ref)
+        if reason is not None:
+            scores[name] = None
+            failures[name] = reason
             continue
         try:
             if metric.group is not None:

@@ -42,11 +42,39 @@ def test_noise_lowers_every_metric(clean_speech):
     assert 1.0 < intrusive.pesq_nb(noisy, ref=clean_speech) < 4.6
 
 
-def test_failing_metric_is_missing_not_a_crash():
-    silence = np.zeros(16000)
-    scores, failures = score_signals(silence, ["pesq_wb", "lsd"], ref=silence)
-    assert scores["pesq_wb"] is None and "pesq_wb" in failures
-    assert scores["lsd"] == pytest.approx(0.0)
+def test_failing_metric_is_missing_not_a_crash(clean_speech, monkeypatch):
+    from dataclasses import replace
+
+    from sectl.metrics.registry import METRICS
+
+    def no_utterance(est, *, ref):
+        raise RuntimeError("No utterances detected")  # what PESQ raises on some inputs
+
+    monkeypatch.setitem(METRICS, "pesq_wb", replace(METRICS["pesq_wb"], compute=no_utterance))
+    scores, failures = score_signals(0.5 * clean_speech, ["pesq_wb", "lsd"], ref=clean_speech)
+    assert scores["pesq_wb"] is None and failures["pesq_wb"] == "RuntimeError: No utterances detected"
+    assert scores["lsd"] is not None
+
+
+@pytest.mark.parametrize("est_is_silent", [True, False])
+def test_no_metric_is_defined_on_silence(clean_speech, est_is_silent):
+    """An all-zero estimate used to score SI-SDR 0 dB (and a better DNSMOS than the noisy input): silence
+    must never beat real output, so every metric is missing with the reason."""
+    silence = np.zeros_like(clean_speech)
+    est, ref = (silence, clean_speech) if est_is_silent else (clean_speech, silence)
+    names = ["pesq_wb", "stoi", "si_sdr", "lsd", "mcd", "mel_distance", "segsnr"]
+    scores, failures = score_signals(est, names, ref=ref)
+    assert all(scores[n] is None for n in names)
+    side = "estimate" if est_is_silent else "reference"
+    assert all(failures[n] == f"undefined: the {side} is silent" for n in names)
+
+
+def test_too_short_signals_have_no_score(clean_speech):
+    for samples, missing in ((1, {"si_sdr", "lsd", "pesq_wb", "stoi"}), (1600, {"pesq_wb", "stoi"})):
+        est = clean_speech[:samples]
+        scores, failures = score_signals(est, ["si_sdr", "lsd", "pesq_wb", "stoi"], ref=est)
+        assert {n for n, v in scores.items() if v is None} == missing
+        assert all("needs at least" in failures[n] for n in missing)
 
 
 def test_intrusive_metric_without_reference_is_missing():
