@@ -48,3 +48,48 @@ def test_merged_shard_reports_equal_one_run(vctk, tmp_path):
         assert merged[key] == pytest.approx(whole[key], abs=1e-12)
     both = runner.invoke(app, ["eval", "--merge", str(tmp_path / "part1.json"), "--est", str(vctk / "noisy")])
     assert both.exit_code == 2
+
+
+@pytest.fixture(scope="module")
+def shard_reports(vctk, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("shards")
+    args = ["eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "noisy"), "-m", "si_sdr", "--json"]
+    for k in (1, 2, 3):
+        (folder / f"part{k}.json").write_text(runner.invoke(app, [*args, "--shard", f"{k}/3"]).stdout)
+    assert json.loads((folder / "part2.json").read_text())["shard"] == {"index": 2, "count": 3, "complete": True}
+    return folder
+
+
+def merge(*paths, partial=False):
+    return runner.invoke(app, ["eval", "--merge", *map(str, paths), "--json", *(["--allow-partial"] if partial else [])])
+
+
+def test_merging_missing_repeated_or_interrupted_shards_is_refused(shard_reports, tmp_path):
+    p1, p2, p3 = (shard_reports / f"part{k}.json" for k in (1, 2, 3))
+    assert merge(p1, p2, p3).exit_code == 0
+    missing = merge(p1, p2)
+    assert missing.exit_code == 1 and "shard(s) 3 of 3 missing" in missing.stderr
+    repeated = merge(p1, p2, p2)
+    assert repeated.exit_code == 1 and "shard 2/3 given twice" in repeated.stderr
+    interrupted = json.loads(p3.read_text())
+    interrupted["interrupted"], interrupted["shard"]["complete"] = True, False
+    (tmp_path / "cut.json").write_text(json.dumps(interrupted))
+    cut = merge(p1, p2, tmp_path / "cut.json")
+    assert cut.exit_code == 1 and "cut.json: shard 3/3 was interrupted" in cut.stderr
+    anyway = merge(p1, p2, partial=True)  # merged on request, and never passes for a whole run
+    assert anyway.exit_code == 1 and json.loads(anyway.stdout)["interrupted"] is True
+    assert "incomplete merge: shard(s) 3 of 3 missing" in anyway.stderr
+
+
+@pytest.mark.parametrize("payload,message", [
+    ([], "a JSON list"),
+    ({}, "no 'files' list"),
+    ({"systems": []}, "multi-system"),
+    ({"files": [{"file": "a.wav", "si_sdr": "high"}], "mean": {"si_sdr": 1.0}}, "score 'si_sdr' is 'high'"),
+    ({"files": [{"si_sdr": 1.0}], "mean": {"si_sdr": 1.0}}, "without a file name"),
+])  # fmt: skip
+def test_a_malformed_report_is_a_one_line_error(tmp_path, payload, message):
+    (tmp_path / "bad.json").write_text(json.dumps(payload))
+    result = merge(tmp_path / "bad.json")
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "bad.json" in result.stderr and message in result.stderr and len(result.stderr.strip().splitlines()) == 1

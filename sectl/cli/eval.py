@@ -54,18 +54,22 @@ def eval_command(
     plot: Optional[Path] = typer.Option(None, "--plot", help="With several --est: box plots per metric, systems side by side (PNG)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Score only the K-th of N deterministic parts of the pairs."),
-    merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shard runs) into one."),
+    merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shards 1..N of one --shard K/N set) into one."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted)."),
     asr_model: Optional[str] = typer.Option(
         None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
     ),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
     locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
-    _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, reports if merge else None, reports)
+    if allow_partial and not merge:
+        raise typer.BadParameter("--allow-partial applies to --merge only", param_hint="--allow-partial")
+    _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, reports if merge else None, reports,
+         allow_partial)  # fmt: skip
 
 
 @handle_errors
-def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, merge, positional) -> None:
+def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, merge, positional, allow_partial=False) -> None:
     if positional and not merge:
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
@@ -74,7 +78,7 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         if path is not None and path.exists() and not overwrite:
             raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
     if merge:
-        report = _merged(merge)
+        report = _merged(merge, allow_partial)
     elif len(est) > 1 or plot is not None:
         return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite)
     else:
@@ -91,7 +95,7 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         print_json(report.to_json())
     else:
         out.print(to_table(report))
-    if report.interrupted:
+    if report.interrupted and not merge:
         err.print(f"interrupted: the {len(report.files)} file(s) scored before it are reported", highlight=False)
         raise typer.Exit(interrupted_exit_code())
     if report.errors:
@@ -127,7 +131,7 @@ def to_table(report: EvalReport) -> Table:
     return table
 
 
-def _merged(paths: list[Path]) -> "EvalReport":
+def _merged(paths: list[Path], allow_partial: bool = False) -> "EvalReport":
     import json
 
     from sectl.metrics import merge_reports
@@ -138,7 +142,7 @@ def _merged(paths: list[Path]) -> "EvalReport":
             parts.append(json.loads(Path(path).read_text()))
         except (OSError, ValueError) as exc:
             raise SectlError(f"{path}: not a readable sectl eval --json report ({exc})") from None
-    return merge_reports(parts)
+    return merge_reports(parts, [str(p) for p in paths], allow_partial=allow_partial)
 
 
 def system_names(paths: list[Path]) -> list[str]:

@@ -49,6 +49,7 @@ class EvalReport:
     errors: list[str] = field(default_factory=list)  # files that could not be read
     unpaired: list[str] = field(default_factory=list)  # "ref only: x" / "est only: y"
     interrupted: bool = False  # Ctrl-C: the files scored before it are reported
+    shard: tuple[int, int] | None = None  # (K, N) of a --shard K/N run; merge_reports checks the set
 
     def column(self, name: str) -> list[float]:
         return [r.scores[name] for r in self.files if r.scores.get(name) is not None]  # type: ignore[misc]
@@ -81,6 +82,8 @@ class EvalReport:
             "unpaired": self.unpaired,
             "errors": self.errors,
             "interrupted": self.interrupted,
+            **({"shard": {"index": self.shard[0], "count": self.shard[1], "complete": not self.interrupted}}
+               if self.shard else {}),
             "provenance": provenance(self.metrics),
         }
 
@@ -166,7 +169,7 @@ def evaluate(
     needs_ref = [n for n in names if METRICS[n].intrusive or METRICS[n].transcript]
     if ref is None and needs_ref:
         raise SectlError(f"metric(s) {', '.join(needs_ref)} need a reference: pass --ref")
-    report = EvalReport(metrics=names)
+    report = EvalReport(metrics=names, shard=shard)
     if ref is None:
         root = Path(est)
         files = find_audio_files(root)
@@ -239,24 +242,79 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
-def merge_reports(parts: list[dict]) -> EvalReport:
-    """One report from the ``to_json()`` payloads of shard runs: the same files, means and stds as one run.
+def merge_reports(parts: list[dict], names: list[str] | None = None, allow_partial: bool = False) -> EvalReport:
+    """One report from the ``to_json()`` payloads of ``--shard K/N`` runs: the same files, means and stds
+    as one run.
 
-    A file scored by several parts is counted once; parts must use the same metrics.
+    The parts must be shards 1..N of one N, each once and each complete; otherwise the merge is refused
+    (``allow_partial``: merged anyway, and the result is marked interrupted, so it never passes for a
+    whole run). ``names`` (the report files) name the culprit in every error.
     """
     if not parts:
         raise SectlError("nothing to merge")
+    names = names or [f"report {i + 1}" for i in range(len(parts))]
+    for name, part in zip(names, parts):
+        check_report(part, name)
     metrics = list(parts[0]["mean"])
     report = EvalReport(metrics=metrics)
+    problems = shard_problems(parts, names)
+    if problems and not allow_partial:
+        raise SectlError(f"{problems[0]}; merging it would misreport the whole run (--allow-partial merges anyway)")
+    report.interrupted = bool(problems)  # an incomplete set: its JSON never passes for a whole run
+    report.errors += [f"incomplete merge: {problem}" for problem in problems]
     seen: set[str] = set()
-    for part in parts:
+    for name, part in zip(names, parts):
         if list(part["mean"]) != metrics:
-            raise SectlError(f"cannot merge reports of different metrics ({', '.join(part['mean'])} vs {', '.join(metrics)})")
+            raise SectlError(f"{name}: metrics {', '.join(part['mean'])} differ from {', '.join(metrics)}; cannot merge")
         for row in part["files"]:
             if row["file"] not in seen:
                 seen.add(row["file"])
-                report.files.append(FileResult(file=row["file"], scores={m: row[m] for m in metrics}))
-        report.errors += [e for e in part["errors"] if e not in report.errors]
-        report.unpaired += [u for u in part["unpaired"] if u not in report.unpaired]
+                report.files.append(FileResult(file=row["file"], scores={m: row.get(m) for m in metrics}))
+        report.errors += [e for e in part.get("errors", []) if e not in report.errors]
+        report.unpaired += [u for u in part.get("unpaired", []) if u not in report.unpaired]
     report.files.sort(key=lambda r: r.file)
     return report
+
+
+def check_report(part: object, name: str) -> None:
+    """Raise a one-line error unless ``part`` is a single-system ``sectl eval --json`` report."""
+    if not isinstance(part, dict):
+        raise SectlError(f"{name}: not a sectl eval --json report (a JSON {type(part).__name__}, expected an object)")
+    if "systems" in part:
+        raise SectlError(f"{name}: a multi-system comparison; merge the --json reports of single --shard runs")
+    if not isinstance(part.get("files"), list) or not isinstance(part.get("mean"), dict):
+        raise SectlError(f"{name}: not a sectl eval --json report (no 'files' list and 'mean' object)")
+    for row in part["files"]:
+        if not isinstance(row, dict) or not isinstance(row.get("file"), str):
+            raise SectlError(f"{name}: a 'files' entry without a file name: {str(row)[:80]}")
+        bad = [k for k, v in row.items() if k != "file" and not (v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)))]
+        if bad:
+            raise SectlError(f"{name}: {row['file']}: score {bad[0]!r} is {row[bad[0]]!r}, not a number or null")
+
+
+def shard_problems(parts: list[dict], names: list[str]) -> list[str]:
+    """What keeps ``parts`` from being one complete run: unsharded, interrupted, repeated or missing shards."""
+    problems = []
+    shards = []
+    for name, part in zip(names, parts):
+        shard = part.get("shard")
+        if not isinstance(shard, dict):
+            problems.append(f"{name}: not a --shard run (no shard record)")
+            continue
+        shards.append((shard.get("index"), shard.get("count"), name))
+        if part.get("interrupted") or not shard.get("complete", False):
+            problems.append(f"{name}: shard {shard.get('index')}/{shard.get('count')} was interrupted before it scored all its files")
+    counts = {count for _, count, _ in shards}
+    if len(counts) > 1:
+        problems.append(f"the reports split the files differently ({', '.join(f'{i}/{n} in {m}' for i, n, m in shards)})")
+    elif counts:
+        count = counts.pop()
+        given: dict[int, str] = {}
+        for index, _, name in shards:
+            if index in given:
+                problems.append(f"shard {index}/{count} given twice ({given[index]}, {name})")
+            given.setdefault(index, name)
+        missing = [str(k) for k in range(1, int(count) + 1) if k not in given]
+        if missing:
+            problems.append(f"shard(s) {', '.join(missing)} of {count} missing")
+    return problems
