@@ -11,7 +11,7 @@ import torch
 import torchaudio
 
 from sectl.audio import read_audio
-from sectl.errors import SectlError
+from sectl.errors import UsageError
 from sectl.losses.softdtw import SoftDTW, hard_alignment_path, pairwise_cost
 from sectl.plotting import pyplot, save_png
 
@@ -64,6 +64,8 @@ def mfcc_features(wave: torch.Tensor) -> torch.Tensor:
 
 
 FeatureFn = Callable[[torch.Tensor], torch.Tensor]
+MIN_FRAMES = 4
+"""Fewest feature frames per signal that an alignment (and its slope) means anything for."""
 
 
 def feature_extractor(kind: str, model: str | Path | None = None, device: str = "cpu") -> tuple[FeatureFn, float]:
@@ -76,11 +78,11 @@ def feature_extractor(kind: str, model: str | Path | None = None, device: str = 
         return ssl_feature_extractor(model, device=device)
     if kind == "model":
         if model is None:
-            raise SectlError("--features model needs --model (a model name, run folder or checkpoint)")
+            raise UsageError("--features model needs --model (a model name, run folder or checkpoint)")
         from sectl.models.loading import encoder_feature_extractor
 
         return encoder_feature_extractor(model, ALIGN_RATE, device)
-    raise SectlError(f"unknown feature kind {kind!r}; use mfcc, ssl or model")
+    raise UsageError(f"--features: unknown feature kind {kind!r}; use mfcc, ssl or model")
 
 
 def align_waves(
@@ -116,6 +118,11 @@ def align_files(
     wave_a = read_audio(a, sample_rate=ALIGN_RATE).samples[0]
     wave_b = read_audio(b, sample_rate=ALIGN_RATE).samples[0]
     fn, hop_s = feature_extractor(features, model, device)
+    needed = MIN_FRAMES * hop_s + 0.025  # a few frames after the analysis window
+    for path, wave in ((a, wave_a), (b, wave_b)):
+        if wave.shape[-1] < needed * ALIGN_RATE:
+            raise UsageError(f"{path}: {wave.shape[-1] / ALIGN_RATE * 1000:.0f} ms is too short to align in {features} "
+                             f"features (needs at least {needed * 1000:.0f} ms)")  # fmt: skip
     return align_waves(wave_a, wave_b, fn, hop_s, gamma, band)
 
 

@@ -30,7 +30,7 @@ import torch
 from sectl.audio import STDIO, read_audio, resample, write_audio
 from sectl.audio.files import plan_batch
 from sectl.errors import SectlError
-from sectl.fileutil import atomic_write_bytes
+from sectl.fileutil import atomic_write_bytes, write_stdout
 from sectl.models.vae import SpeechVAE
 
 FORMAT = "sectl-latents/1"
@@ -95,8 +95,7 @@ def save_latents(dst: str | Path, item: Latents) -> None:
     np.savez(buffer, format=np.array(FORMAT), latents=item.latents.astype(np.float32), length=np.array(item.length),
              sample_rate=np.array(item.sample_rate), hop=np.array(item.hop), model=np.array(item.model))  # fmt: skip
     if str(dst) == STDIO:
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
+        write_stdout(buffer.getvalue())
     else:
         atomic_write_bytes(dst, buffer.getvalue())
 

@@ -125,8 +125,8 @@ def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> 
 def chunking(chunk_s: float, overlap_s: float, rate: int) -> tuple[int, int]:
     """Chunk and overlap in samples; the overlap is capped at half the chunk (``--chunk 1`` with the
     default 1 s overlap would otherwise leave no hop)."""
-    if chunk_s <= 0:
-        raise UsageError(f"chunk length must be positive, got {chunk_s} s")
+    if not (0 < chunk_s < 86400):  # also refuses inf and nan
+        raise UsageError(f"--chunk: expected a length in seconds (0 < s < 86400), got {chunk_s}")
     chunk = max(2, int(chunk_s * rate))
     return chunk, min(int(overlap_s * rate), chunk // 2)
 
@@ -202,6 +202,8 @@ def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
     src, dst, overwrite, chunk_s, dry_wet = task
     try:
         return dst, None, enhance_file(model, src, dst, overwrite, chunk_s, dry_wet=dry_wet)
+    except UsageError:
+        raise  # not this file's problem (e.g. stdout cannot be written): the whole command stops
     except SectlError as exc:
         return dst, str(exc), 1.0
 

@@ -30,6 +30,27 @@ def writing(path: str | Path) -> Iterator[None]:
         raise SectlError(f"{path}: cannot write ({exc.strerror or type(exc).__name__})") from None
 
 
+def write_stdout(payload: bytes) -> None:
+    """Bytes to standard output, flushed; a full disk or a closed pipe is one error, not a traceback."""
+    import sys
+
+    with stdout_errors():
+        sys.stdout.buffer.write(payload)
+        sys.stdout.buffer.flush()
+
+
+@contextmanager
+def stdout_errors() -> Iterator[None]:
+    """Standard output that cannot be written (``> /dev/full``, a closed pipe): a usage error (exit 2), since
+    where stdout goes is part of the command line."""
+    from sectl.errors import UsageError
+
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"cannot write to standard output ({exc.strerror or type(exc).__name__})") from None
+
+
 def make_folder(folder: str | Path) -> Path:
     """Create ``folder`` (and parents) and check that files can be created in it."""
     folder = Path(folder)
@@ -71,6 +92,20 @@ def commit(tmp: str | Path, target: str | Path) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def check_new_file(path: str | Path | None, overwrite: bool = False, what: str = "output") -> None:
+    """Refuse, before any work, a report or plot target that is a folder, or an existing file without
+    ``overwrite``: finding out after minutes of scoring would throw the scores away."""
+    from sectl.errors import OutputExistsError, UsageError
+
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; the {what} needs a file name (e.g. {path / 'scores'}{path.suffix or ''})")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
 
 
 def write_new(path: str | Path, payload: bytes, overwrite: bool = False) -> None:

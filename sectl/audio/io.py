@@ -21,7 +21,7 @@ import torch
 import torchaudio.functional as AF
 
 from sectl.errors import AudioError, OutputExistsError
-from sectl.fileutil import atomic_write_bytes
+from sectl.fileutil import atomic_write_bytes, write_stdout
 
 STDIO = "-"
 """Path value meaning standard input (for reading) or standard output (for writing)."""
@@ -228,8 +228,7 @@ def write_audio(
     if str(path) == STDIO:
         buffer = io.BytesIO()
         sf.write(buffer, data, sample_rate, format="WAV", subtype=subtype or "PCM_16")
-        sys.stdout.buffer.write(buffer.getvalue())
-        sys.stdout.buffer.flush()
+        write_stdout(buffer.getvalue())
         return gain
     target = check_output(path, overwrite, inputs)
     buffer = io.BytesIO()

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sectl.cli.common import DEVICE_HELP, handle_errors, out, print_json
 from sectl.errors import UsageError
+from sectl.fileutil import check_new_file
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
 
@@ -59,6 +60,8 @@ def align_command(
 def _diagnose(a, b, features, model, as_json, plot, overwrite, device) -> None:
     from sectl.position import diagnose_file, plot_diagnosis
 
+    check_new_file(plot, overwrite, "--plot file")
+
     diagnosis = diagnose_file(a, b, features=features, model=model, device=device)
     if plot is not None:
         plot_diagnosis(diagnosis, plot, overwrite=overwrite)
@@ -77,6 +80,8 @@ def _diagnose(a, b, features, model, as_json, plot, overwrite, device) -> None:
 @handle_errors
 def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device) -> None:
     from sectl.align import align_files, plot_alignment
+
+    check_new_file(plot, overwrite, "--plot file")
 
     if b is None:
         raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")

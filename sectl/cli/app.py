@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import typer
 
 from sectl import __version__
@@ -45,4 +48,16 @@ def main_options(
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except SystemExit as done:
+        code = done.code
+    else:
+        code = 0
+    try:  # tables and lines still buffered: a full disk or closed pipe is one line, not a traceback at exit
+        sys.stdout.flush()
+    except OSError as exc:
+        sys.stdout = open(os.devnull, "w")  # nothing more to say there; keep Python's own exit flush quiet
+        print(f"error: cannot write to standard output ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        code = code or 1
+    sys.exit(code)

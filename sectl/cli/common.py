@@ -23,7 +23,26 @@ EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as shells report it; SIGTERM gi
 
 # Results on stdout. Redirected to a file or a pipe, tables are not squeezed into 80 columns (Rich would
 # cut numbers to "1.7…"): full values, and no colours (Rich's default off a terminal).
-out = Console() if sys.stdout.isatty() else Console(width=100_000)
+class _Stdout:
+    """sys.stdout as it is at each call (test runners swap it), with write failures as one usage error."""
+
+    def write(self, text: str) -> int:
+        from sectl.fileutil import stdout_errors
+
+        with stdout_errors():
+            return sys.stdout.write(text)
+
+    def flush(self) -> None:
+        from sectl.fileutil import stdout_errors
+
+        with stdout_errors():
+            sys.stdout.flush()
+
+    def isatty(self) -> bool:
+        return sys.stdout.isatty()
+
+
+out = Console(file=_Stdout()) if sys.stdout.isatty() else Console(file=_Stdout(), width=100_000)
 err = Console(stderr=True)  # progress, warnings, errors: stderr only
 
 
@@ -99,8 +118,11 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def print_json(payload: Any) -> None:
     """Exactly one JSON document on stdout, nothing else."""
-    sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
-    sys.stdout.flush()
+    from sectl.fileutil import stdout_errors
+
+    with stdout_errors():
+        sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+        sys.stdout.flush()
 
 
 @contextmanager

@@ -55,10 +55,12 @@ def enhance_command(
 
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device) -> None:
-    from sectl.enhance import DryWet, enhance_paths
+    from sectl.enhance import DryWet, chunking, enhance_paths
     from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
 
+    shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
+    chunking(chunk_s, 0.0, 16000)
     if model is not None:
         err.print(f"using {describe(model)}", highlight=False)
     loaded = load_enhancer(model, device) if jobs <= 1 else None
@@ -66,7 +68,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
-            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=DryWet(atten_lim, mix), shard=parse_shard(shard),
+            jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
             device=device,
         )
     for line in report.limited:

@@ -9,8 +9,8 @@ import typer
 from rich.table import Table
 
 from sectl.cli.common import EXIT_FAILURE, interrupted_exit_code, err, handle_errors, out, print_json, progress_bar, warn
-from sectl.errors import OutputExistsError, SectlError, UsageError
-from sectl.fileutil import write_new
+from sectl.errors import SectlError, UsageError
+from sectl.fileutil import check_new_file, write_new
 from sectl.metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
@@ -74,9 +74,8 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
         raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
-    for path in (csv_path, plot):  # fail before scoring, not after
-        if path is not None and path.exists() and not overwrite:
-            raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
+    for path, what in ((csv_path, "--csv file"), (plot, "--plot file")):  # fail before scoring, not after
+        check_new_file(path, overwrite, what)
     if merge:
         report = _merged(merge, allow_partial)
     elif len(est) > 1 or plot is not None:

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import UsageError
+from sectl.fileutil import check_new_file
 
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
 
@@ -57,6 +58,8 @@ def iterate_command(
 @handle_errors
 def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate_corpus, plot_corpus_iterations
+
+    check_new_file(plot, overwrite, "--plot file")
     from sectl.models.loading import load_enhancer
 
     if output is not None:
@@ -86,6 +89,8 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
 @handle_errors
 def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate, plot_iterations
+
+    check_new_file(plot, overwrite, "--plot file")
     from sectl.models.loading import load_enhancer
 
     enhancer = load_enhancer(model, device)

@@ -57,13 +57,19 @@ def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, 
 
     main_rank = launched_rank() == 0
     reporter = ProgressReporter(enabled=not quiet and main_rank)
-    with reporter:
-        if resume and preset is None and (out_dir / "config.yaml").is_file():
-            # The run's own configuration; --set may change execution settings (train.threads, train.device).
-            state = resume_run(out_dir, overrides, callback=reporter)
-        else:
-            state = train(resolve_config(preset or "baseline", overrides), out_dir, resume=resume, preset=preset or "baseline",
-                          overrides=overrides, callback=reporter)  # fmt: skip
+    try:
+        with reporter:
+            if resume and preset is None:
+                # The run's own configuration; --set may change execution settings (train.threads, train.device).
+                state = resume_run(out_dir, overrides, callback=reporter)
+            else:
+                state = train(resolve_config(preset or "baseline", overrides), out_dir, resume=resume,
+                              preset=preset or "baseline", overrides=overrides, callback=reporter)  # fmt: skip
+    except KeyboardInterrupt:
+        if main_rank and reporter.saved is not None:
+            err.print(f"stopped; step {reporter.saved['step']} is saved in {reporter.saved['path']}; continue with: "
+                      f"sectl train -o {out_dir} --resume", highlight=False, soft_wrap=True)  # fmt: skip
+        raise
     best = "-" if state.best_score is None else f"{state.best_score:.3f} at step {state.best_step}"
     if main_rank:
         out.print(f"trained {state.step} steps into {out_dir} (best {state.best_metric}: {best})")
@@ -80,6 +86,7 @@ class ProgressReporter:
             TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not enabled,
         )
         self.task = None
+        self.saved: dict | None = None  # the last checkpoint written: what a stopped run resumes from
 
     def __enter__(self) -> "ProgressReporter":
         self.progress.__enter__()
@@ -89,7 +96,9 @@ class ProgressReporter:
         self.progress.__exit__(*exc)
 
     def __call__(self, event: str, data: dict) -> None:
-        if event == "start":
+        if event == "saved":
+            self.saved = data
+        elif event == "start":
             self.task = self.progress.add_task("train", total=data["total"], completed=data["step"], terms="", rate="")
         elif event == "log" and self.task is not None:  # loss terms are read back once per log interval
             terms = " ".join(f"{k} {v:.3f}" for k, v in data.items() if k not in ("step", "grad_norm"))

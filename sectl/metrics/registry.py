@@ -8,7 +8,7 @@ from typing import Callable
 
 import numpy as np
 
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.metrics import intrusive
 
 log = logging.getLogger(__name__)
@@ -96,9 +96,9 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
     names = [n for n in names if n]
     unknown = [n for n in names if n not in METRICS]
     if unknown:
-        raise SectlError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
+        raise UsageError(f"unknown metric(s) {', '.join(unknown)}; known: {', '.join(METRICS)}")
     if not names:
-        raise SectlError("no metric given")
+        raise UsageError(f"no metric given (-m NAME[,NAME...]; known: {', '.join(METRICS)})")
     return names
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from sectl import __version__
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.fileutil import atomic_write_bytes
 from sectl.models import MODEL_CLASSES, Enhancer
 
@@ -43,30 +43,44 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise SectlError(f"{path}: checkpoint not found")
+    if path.stat().st_size == 0:
+        raise UsageError(f"{path}: empty file (0 bytes), not a checkpoint")
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise SectlError(f"{path}: not a readable sectl checkpoint ({str(exc).splitlines()[0]})") from None
+        raise UsageError(f"{path}: not a readable sectl checkpoint (truncated, or not a torch file: {_first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SectlError(f"{path}: not a sectl checkpoint (expected format {FORMAT})")
+        raise UsageError(f"{path}: not a sectl checkpoint (expected format {FORMAT})")
+    missing = [key for key in ("model", "state_dict") if key not in payload]
+    if missing or not isinstance(payload["model"], dict) or not {"name", "args"} <= set(payload["model"]):
+        raise UsageError(f"{path}: incomplete sectl checkpoint (no {', '.join(missing) or 'model name/args'})")
+    payload["source"] = str(path)
     return payload
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
 def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
     """The model a checkpoint describes (an enhancer or a codec), weights loaded, in eval mode."""
-    record = payload["model"]
+    record, source = payload["model"], payload.get("source", "checkpoint")
     if record["name"] not in MODEL_CLASSES:
-        raise SectlError(f"checkpoint names unknown architecture {record['name']!r}")
+        raise UsageError(f"{source}: names unknown architecture {record['name']!r}")
     args = dict(record["args"])
     if "sample_rate" in record:  # files written before the rate was a constructor argument
         args.setdefault("sample_rate", record["sample_rate"])
-    model = MODEL_CLASSES[record["name"]](**args)
-    model.load_state_dict(payload["state_dict"])
+    try:
+        model = MODEL_CLASSES[record["name"]](**args)
+        model.load_state_dict(payload["state_dict"])
+    except Exception as exc:  # noqa: BLE001 - a damaged record fails in the constructor or the weights
+        raise UsageError(f"{source}: the weights do not fit a {record['name']} of its recorded arguments ({_first_line(exc)})") from None
     return model.eval()
 
 
 def enhancer_from_checkpoint(payload: dict[str, Any]) -> Enhancer:
     model = model_from_checkpoint(payload)
     if not isinstance(model, Enhancer):
-        raise SectlError(f"the checkpoint holds a {model.name}, not an enhancer (use `sectl encode` for codecs)")
+        raise UsageError(f"{payload.get('source', 'the checkpoint')}: holds a {model.name}, not an enhancer (use `sectl encode` for codecs)")
     return model

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from sectl.device import resolve_device
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
 from sectl.models.pretrained import PRETRAINED, load_pretrained
@@ -46,7 +46,7 @@ def resolve_model_path(source: str | Path | None) -> Path:
                 return candidate
         raise SectlError(f"{path}: run folder has no checkpoints/best.pt or checkpoints/last.pt")
     if not path.exists() and str(source) not in PRETRAINED and "/" not in str(source) and not path.suffix:
-        raise SectlError(f"{source}: no such model; names: {', '.join(model_names())}, or a run folder or checkpoint")
+        raise UsageError(f"{source}: no such model; names: {', '.join(model_names())}, or a run folder or checkpoint")
     return path
 
 
@@ -73,6 +73,9 @@ def load_codec(source: str | Path, device: str | torch.device = "cpu"):
     """Load a speech VAE from a run folder (its best checkpoint: the EMA weights) or a checkpoint file."""
     from sectl.models import CODECS
 
+    if str(source) in PRETRAINED and not Path(source).exists():
+        raise UsageError(f"{source}: a pretrained enhancer, not a speech VAE (sectl encode needs a VAE run folder or checkpoint; "
+                         f"enhance with `sectl enhance -m {source}`)")  # fmt: skip
     path = resolve_model_path(source)
     model = model_from_checkpoint(load_checkpoint(path))
     if type(model) not in CODECS.values():

@@ -40,14 +40,38 @@ def preset_path(name_or_path: str | Path) -> Path:
     return candidate
 
 
-def _read_yaml(path: Path) -> dict:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, refusing a key given twice in one mapping (plain YAML keeps the last silently)."""
+
+    def construct_mapping(self, node, deep=False):  # type: ignore[override]
+        seen: set = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def read_yaml(path: str | Path) -> dict:
+    """A configuration file as a mapping; syntax errors and duplicate keys name the file and line."""
+    path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.load(path.read_text(), Loader=_UniqueKeyLoader) or {}
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}" if mark else "somewhere"
+        raise ConfigError(f"{path}: {where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a preset must be a mapping of keys")
+        raise ConfigError(f"{path}: a configuration must be a mapping of keys")
     return data
+
+
+_read_yaml = read_yaml
 
 
 def _merge(base: dict, diff: dict, schema: dict, prefix: str = "") -> dict:

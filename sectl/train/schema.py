@@ -33,8 +33,12 @@ def _number(value: Any) -> Any:
     return value
 
 
-Float = Annotated[float, BeforeValidator(_number)]
+Float = Annotated[float, BeforeValidator(_number), Field(allow_inf_nan=False)]
 Int = Annotated[int, Strict()]
+Positive = Annotated[float, BeforeValidator(_number), Field(gt=0, allow_inf_nan=False)]
+Fraction = Annotated[float, BeforeValidator(_number), Field(ge=0, le=1)]
+Count = Annotated[int, Strict(), Field(ge=1)]
+NonNegative = Annotated[int, Strict(), Field(ge=0)]
 Bool = Annotated[bool, Strict()]
 Folders = Optional[Union[str, list[str]]]
 
@@ -89,37 +93,55 @@ class DataSection(Section):
     noise: Folders = None
     rir: Folders = None
     noisy: Folders = None
-    segment_s: Float = 2.0
+    segment_s: Positive = 2.0
     snr_db: tuple[Float, Float] = (-5.0, 20.0)
     gain_db: tuple[Float, Float] = (-20.0, 0.0)
-    rir_prob: Float = 0.3
-    noise_filter_prob: Float = 0.5
-    workers: Union[Literal["auto"], Annotated[int, Strict(), Field(ge=0)]] = "auto"
+    rir_prob: Fraction = 0.3
+    noise_filter_prob: Fraction = 0.5
+    workers: Union[Literal["auto"], NonNegative] = "auto"
+
+    @model_validator(mode="after")
+    def _ranges_run_upwards(self) -> "DataSection":
+        for key in ("snr_db", "gain_db"):
+            low, high = getattr(self, key)
+            if low > high:
+                raise PydanticCustomError("range", f"data.{key}: expected [low, high], got [{low:g}, {high:g}]")
+        return self
 
 
 class ValidationSection(Section):
     noisy: Optional[str] = None
     clean: Optional[str] = None
-    every: Int = 100
+    every: Count = 100
     metric: str = "pesq_wb"
     metrics: list[str] = ["pesq_wb", "estoi", "si_sdr"]
 
+    @model_validator(mode="after")
+    def _known_metrics(self) -> "ValidationSection":
+        from sectl.metrics.registry import METRICS
+
+        for key, names in (("metric", [self.metric]), ("metrics", self.metrics)):
+            unknown = [n for n in names if n not in METRICS]
+            if unknown:
+                raise PydanticCustomError("metric", f"validation.{key}: unknown metric {unknown[0]!r}; known: {', '.join(METRICS)}")
+        return self
+
 
 class TrainSection(Section):
-    steps: Int = 10000
-    batch_size: Int = 16
-    lr: Float = 3e-4
+    steps: Count = 10000
+    batch_size: Count = 16
+    lr: Positive = 3e-4
     betas: tuple[Float, Float] = (0.9, 0.999)
     weight_decay: Float = 0.0
     schedule: Literal["cosine", "exponential"] = "cosine"
-    warmup_steps: Int = 100
-    min_lr_ratio: Float = 0.05
-    lr_decay: Float = 0.999996
-    grad_clip: Float = 5.0
-    checkpoint_every: Int = 100
-    log_every: Int = 10
+    warmup_steps: NonNegative = 100
+    min_lr_ratio: Fraction = 0.05
+    lr_decay: Annotated[float, BeforeValidator(_number), Field(gt=0, le=1)] = 0.999996
+    grad_clip: Positive = 5.0
+    checkpoint_every: Count = 100
+    log_every: Count = 10
     device: str = "auto"
-    threads: Optional[Int] = None
+    threads: Optional[Count] = None
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     tf32: Bool = True
     compile: Bool = False
@@ -218,5 +240,7 @@ def validate(config: dict) -> dict:
             raise ConfigError(f"{where}: expected {_EXPECTED[error['type']]}, got {error['input']!r}") from None
         if error["type"] == "literal_error":
             raise ConfigError(f"{where}: expected {error['ctx']['expected']}, got {error['input']!r}") from None
-        prefix = f"{where}: " if where and not error["msg"].startswith("model.") else ""
-        raise ConfigError(f"{prefix}{error['msg']}") from None
+        custom = error["msg"].startswith(("model.", "data.", "validation."))
+        prefix = f"{where}: " if where and not custom else ""
+        got = "" if custom or isinstance(error.get("input"), dict) else f", got {error.get('input')!r}"
+        raise ConfigError(f"{prefix}{error['msg'][0].lower()}{error['msg'][1:]}{got}") from None

@@ -114,7 +114,7 @@ def build_sampler(config: dict, sample_rate: int):
     d = config["data"]
     if d["noise"] is not None:
         if d["clean"] is None:
-            raise SectlError("data.clean: needed with data.noise (clean speech to mix)")
+            raise ConfigError("data.clean: needed with data.noise (clean speech to mix)")
         mixing = MixingConfig(
             clean=d["clean"], noise=d["noise"], rir=d["rir"], segment_s=d["segment_s"], snr_db=tuple(d["snr_db"]),
             gain_db=tuple(d["gain_db"]), rir_prob=d["rir_prob"], noise_filter_prob=d["noise_filter_prob"],
@@ -122,7 +122,7 @@ def build_sampler(config: dict, sample_rate: int):
         return MixingSampler(mixing, sample_rate, config["seed"])
     if d["noisy"] is not None and d["clean"] is not None:
         return PairedSampler(d["noisy"], d["clean"], d["segment_s"], sample_rate, config["seed"])
-    raise SectlError("no training data: set data.clean and data.noise (mixing) or data.noisy and data.clean (paired)")
+    raise ConfigError("no training data: set data.clean and data.noise (mixing) or data.noisy and data.clean (paired)")
 
 
 class EnhancerTask(TrainingTask):

@@ -41,6 +41,7 @@ from sectl.models.export import git_commit
 from sectl.data.loader import batch_loader, resolve_workers
 from sectl.train.distributed import Workers, start_workers
 from sectl.train.reporting import TensorBoard
+from sectl.train.config import read_yaml
 from sectl.train.schema import validate as validate_config
 from sectl.train.tasks import EnhancerTask, StepResult, TrainingTask
 from sectl.train.vae_task import VAETask
@@ -172,7 +173,7 @@ class Trainer:
         if resume:
             if not (self.checkpoint_dir / "last.pt").is_file():
                 raise SectlError(f"{self.out}: nothing to resume (no checkpoints/last.pt)")
-            saved = validate_config(yaml.safe_load(config_path.read_text()))  # keys added since: their defaults
+            saved = validate_config(read_yaml(config_path))  # keys added since: their defaults
             diff = sorted(_diff_keys(saved, self.config) - EXECUTION_KEYS)
             if diff:
                 raise SectlError(f"{self.out}: configuration differs from the run's config.yaml ({', '.join(diff)})")
@@ -221,6 +222,7 @@ class Trainer:
     def _save_last(self) -> None:
         """``last.pt``; a collective call in a data-parallel run (every rank sends its RNG state)."""
         self._save("last.pt", self.workers.gather(self._rng_state()))
+        self.callback("saved", {"step": self.state.step, "path": str(self.checkpoint_dir / "last.pt")})
 
     def _rng_state(self) -> dict[str, torch.Tensor]:
         state = {"cpu": torch.get_rng_state()}
@@ -229,6 +231,9 @@ class Trainer:
         return state
 
     def _restore(self, payload: dict[str, Any]) -> None:
+        last = self.checkpoint_dir / "last.pt"
+        if "task" not in payload or "step" not in payload:
+            raise UsageError(f"{last}: holds no training state (a model file, not a run's checkpoint); cannot resume from it")
         rng_states = payload.get("rng") or [{"cpu": payload["torch_rng"]}]  # before 0.2: one process, CPU state
         saved = len(rng_states)
         if saved != self.workers.world_size:
@@ -236,7 +241,11 @@ class Trainer:
                 f"{self.checkpoint_dir / 'last.pt'}: the run was trained with {saved} process(es); resume it with "
                 f"{saved} (this is {self.workers.world_size}), so every random draw continues exactly"
             )
-        self.task.load_state_dict(payload["task"])
+        try:
+            self.task.load_state_dict(payload["task"])
+        except (KeyError, RuntimeError, ValueError) as exc:
+            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+            raise UsageError(f"{last}: its training state does not fit this run's configuration ({first})") from None
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(payload["schedulers"][name])
         rng = rng_states[self.workers.rank]
@@ -408,6 +417,6 @@ def resume(
 
     config_path = Path(out) / "config.yaml"
     if not config_path.is_file():
-        raise SectlError(f"{out}: nothing to resume (no config.yaml)")
-    config = apply_overrides(yaml.safe_load(config_path.read_text()), list(overrides))
+        raise UsageError(f"{out}: not a run folder (no config.yaml); --resume continues a run that `sectl train -o {out}` started")
+    config = apply_overrides(read_yaml(config_path), list(overrides))
     return train(config, out, resume=True, preset="(resumed)", overrides=list(overrides), callback=callback)

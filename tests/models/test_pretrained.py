@@ -171,4 +171,4 @@ def test_enhance_by_pretrained_name_from_the_command_line(models_dir, vctk, tmp_
     assert result.exit_code == 0, result.output
     assert "pretrained nsnet2" in result.stderr and sf.info(tmp_path / "x.wav").samplerate == 16000
     unknown = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "y.wav"), "--model", "nsnet3"])
-    assert unknown.exit_code == 1 and "no such model" in unknown.stderr and "deepfilternet3" in unknown.stderr
+    assert unknown.exit_code == 2 and "no such model" in unknown.stderr and "deepfilternet3" in unknown.stderr  # a usage error
