@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import pytest
 
@@ -22,9 +24,14 @@ def test_a_wheel_in_a_fresh_venv_trains_enhances_and_evaluates(tmp_path, data_di
         pytest.skip(f"could not build a wheel here (pip wheel: {build.stderr.strip().splitlines()[-1:]})")
     wheel = next((tmp_path / "dist").glob("sectl-*.whl"))
     venv = tmp_path / "venv"
-    # The venv sees the installed dependencies (torch is a large download) but gets its own sectl from the wheel.
-    assert run(sys.executable, "-m", "venv", "--system-site-packages", venv).returncode == 0
+    assert run(sys.executable, "-m", "venv", venv).returncode == 0
     python, sectl = venv / "bin" / "python", venv / "bin" / "sectl"
+    # The venv sees the running interpreter's packages (torch is a large download; this works whether the
+    # suite runs in a virtual environment or not) through a .pth file, after its own site-packages, so
+    # sectl comes from the wheel (the running environment's editable sectl is not activated by a path line).
+    own = run(python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])").stdout.strip()
+    running = {sysconfig.get_paths()[key] for key in ("purelib", "platlib")}
+    (Path(own) / "running-environment.pth").write_text("".join(f"{p}\n" for p in sorted(running)))
     installed = run(python, "-m", "pip", "install", "-q", "--no-deps", wheel)
     assert installed.returncode == 0, installed.stderr
     env = {**os.environ, "PYTHONPATH": ""}
