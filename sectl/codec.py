@@ -28,7 +28,7 @@ import numpy as np
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
-from sectl.audio.files import plan_batch
+from sectl.audio.files import plan_batch, without_existing
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes, write_stdout
 from sectl.models.vae import SpeechVAE
@@ -192,6 +192,7 @@ class CodecReport:
     failed: list[str] = field(default_factory=list)
     scores: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # --skip-existing: outputs already there
 
 
 def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -200,60 +201,88 @@ def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
     return pairs
 
 
+@dataclass(frozen=True)
+class BatchOptions:
+    """How a batch runs: replace or keep existing outputs, parallel jobs, and which shard of the inputs."""
+
+    overwrite: bool = False
+    skip_existing: bool = False
+    jobs: int = 1
+    shard: tuple[int, int] | None = None
+
+
 def _run(pairs: list[tuple[str, str]], job: Callable[[str, str], tuple[int, int]], on_progress,
-         report: CodecReport | None = None) -> CodecReport:  # fmt: skip
+         report: CodecReport | None = None, options: BatchOptions = BatchOptions()) -> CodecReport:  # fmt: skip
+    """Run ``job`` over the pairs (in ``options.jobs`` threads: the model's tensor work releases the GIL),
+    a failing file reported by name while the rest go on."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sectl.sharding import select_shard
+
     report = report or CodecReport()
-    for i, (src, dst) in enumerate(pairs):
+    pairs = select_shard(pairs, options.shard, key=lambda pair: pair[0])
+    if options.skip_existing:
+        pairs, report.skipped = without_existing(pairs)
+
+    def one(pair: tuple[str, str]) -> dict | str:
         try:
-            report.files.append({"file": src, "output": dst, "shape": list(job(src, dst))})
+            return {"file": pair[0], "output": pair[1], "shape": list(job(*pair))}
         except SectlError as exc:
-            report.failed.append(str(exc))
-        if on_progress:
-            on_progress(i + 1, len(pairs))
+            return str(exc)
+
+    with ThreadPoolExecutor(max(1, options.jobs)) as pool:
+        for i, result in enumerate(pool.map(one, pairs)):
+            (report.failed if isinstance(result, str) else report.files).append(result)
+            if on_progress:
+                on_progress(i + 1, len(pairs))
     return report
 
 
 def encode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
-                 on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
+                 on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Encode audio files/folders into latent files under ``output``."""
+    options = options or BatchOptions(overwrite=overwrite)
     pairs = nonempty(plan_batch(inputs, output, output_suffix=LATENT_SUFFIX))
-    return _run(pairs, lambda s, d: encode_file(vae, s, d, model, overwrite), on_progress)
+    return _run(pairs, lambda s, d: encode_file(vae, s, d, model, options.overwrite), on_progress, options=options)
 
 
 def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
-                 on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
+                 on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Decode latent files/folders into WAV files under ``output``."""
+    options = options or BatchOptions(overwrite=overwrite)
     pairs = nonempty(plan_batch(inputs, output, suffixes=(LATENT_SUFFIX,), output_suffix=".wav"))
     report = CodecReport()
 
     def job(src: str, dst: str) -> tuple[int, int]:
-        shape, encoded_by = decode_file(vae, src, dst, model, overwrite)
+        shape, encoded_by = decode_file(vae, src, dst, model, options.overwrite)
         if encoded_by != model:
             report.warnings.append(f"{src}: encoded by {encoded_by}, decoded by {model}")
         return shape
 
-    return _run(pairs, job, on_progress, report)
+    return _run(pairs, job, on_progress, report, options)
 
 
 def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, metrics: list[str],
-                    overwrite: bool = False, on_progress: Callable[[int, int], None] | None = None) -> CodecReport:  # fmt: skip
+                    overwrite: bool = False, on_progress: Callable[[int, int], None] | None = None,
+                    options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Encode and decode each input (writing the decoded audio under ``output``, or ``-``) and score the
     decoded signal against the input, in memory (so ``-`` works, and scores see no output quantisation)."""
     from sectl.metrics.evaluation import score_waveforms
     from sectl.metrics.intrusive import METRIC_RATE
 
+    options = options or BatchOptions(overwrite=overwrite)
     scored: list[dict] = []
 
     def job(src: str, dst: str) -> tuple[int, int]:
         audio = read_audio(src, sample_rate=vae.sample_rate)
         latents = encode_tensor(vae, audio.samples[0])
         decoded = decode_tensor(vae, latents, audio.samples.shape[-1])
-        write_audio(dst, decoded[None], vae.sample_rate, overwrite=overwrite, inputs=[src])
+        write_audio(dst, decoded[None], vae.sample_rate, overwrite=options.overwrite, inputs=[src])
         at = (resample(x, vae.sample_rate, METRIC_RATE) for x in (decoded, audio.samples[0]))
         scored.append(score_waveforms(next(at), metrics, ref=next(at))[0])
         return tuple(latents.shape)
 
-    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress)
+    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress, options=options)
     for m in metrics:
         values = [s[m] for s in scored if s.get(m) is not None]
         if values:

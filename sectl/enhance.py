@@ -7,10 +7,11 @@ any channel count) -> :func:`enhance_file` (streams a file to an atomic output) 
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import signal
 import tempfile
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -18,7 +19,7 @@ from typing import Callable, Iterable, Iterator
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
-from sectl.audio.files import plan_batch
+from sectl.audio.files import plan_batch, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
@@ -182,6 +183,7 @@ class BatchReport:
     written: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     limited: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # --skip-existing: outputs already there, left as they are
     interrupted: bool = False  # Ctrl-C: the files finished before it are written, no partial output remains
 
 
@@ -193,7 +195,8 @@ def _init_worker(model_source: str | None, device: str = "cpu") -> None:
 
     global _worker_model
     torch.set_num_threads(1)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the main process stops the batch; a job finishes its file
+    for stop in (signal.SIGINT, signal.SIGTERM):  # the main process stops the batch; a job finishes its file
+        signal.signal(stop, signal.SIG_IGN)
     _worker_model = load_enhancer(model_source, device)
 
 
@@ -206,6 +209,18 @@ def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
         raise  # not this file's problem (e.g. stdout cannot be written): the whole command stops
     except SectlError as exc:
         return dst, str(exc), 1.0
+
+
+def _record(report: BatchReport, result: tuple[str, str | None, float], on_progress, total: int) -> None:
+    dst, error, gain = result
+    if error:
+        report.failed.append(error)
+    else:
+        report.written.append(dst)
+        if gain < 1.0:
+            report.limited.append(f"{dst}: peak-limited by {20 * math.log10(gain):.1f} dB")
+    if on_progress:
+        on_progress(len(report.written) + len(report.failed), total)
 
 
 def _worker_job(task: tuple) -> tuple[str, str | None, float]:
@@ -225,6 +240,7 @@ def enhance_paths(
     dry_wet: DryWet = FULLY_WET,
     shard: tuple[int, int] | None = None,
     device: str = "cpu",
+    skip_existing: bool = False,
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
@@ -232,6 +248,9 @@ def enhance_paths(
     checkpoint, ``None`` for the default), which is loaded on ``device`` (``jobs > 1`` workers load it
     once each). ``dry_wet`` keeps some of each input.
     ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
+    ``skip_existing`` leaves inputs whose output exists (an interrupted batch finishes without
+    ``overwrite``). Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are
+    finished and counted, the rest not started: ``written`` lists exactly what is on disk.
     """
     if jobs > 1 and model is not None:
         # Worker processes load their model from a file: hand them this one, not the named source.
@@ -241,7 +260,7 @@ def enhance_paths(
             save_checkpoint(Path(tmp) / "model.pt", model)
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
-                                 device=str(next(model.parameters()).device))  # fmt: skip
+                                 device=str(next(model.parameters()).device), skip_existing=skip_existing)  # fmt: skip
     plan = select_shard(plan_batch(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
@@ -249,30 +268,41 @@ def enhance_paths(
         single_target = len(plan) == 1 and plan[0][1] == str(output)
         make_folder(Path(output).parent if single_target else output)
     report = BatchReport()
+    if skip_existing:
+        plan, report.skipped = without_existing(plan)
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
-    pool = None
     if jobs <= 1:
         if model is None:
             from sectl.models.loading import load_enhancer
 
             model = load_enhancer(model_source, device)
-        results: Iterable = (_enhance_one(model, task) for task in tasks)
-    else:
-        pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device))
-        results = pool.map(_worker_job, tasks)
+        try:
+            for task in tasks:
+                _record(report, _enhance_one(model, task), on_progress, len(tasks))
+        except KeyboardInterrupt:
+            report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
+        return report
+    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device))
+    futures = [pool.submit(_worker_job, task) for task in tasks]
+    recorded: set = set()
     try:
-        for i, (dst, error, gain) in enumerate(results):
-            if error:
-                report.failed.append(error)
-            else:
-                report.written.append(dst)
-                if gain < 1.0:
-                    report.limited.append(f"{dst}: peak-limited by {20 * torch.log10(torch.tensor(gain)).item():.1f} dB")
-            if on_progress:
-                on_progress(i + 1, len(tasks))
+        for future in as_completed(futures):
+            _record(report, future.result(), on_progress, len(tasks))
+            recorded.add(future)
     except KeyboardInterrupt:
-        report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
+        report.interrupted = True
+        for future in futures:
+            future.cancel()  # not started: never will be
+        # Files a worker had started are finished (workers leave the stop to this process) and kept:
+        # count them, so the summary lists exactly what is on disk.
+        for future in futures:
+            if not future.cancelled() and future not in recorded:
+                try:
+                    _record(report, future.result(), on_progress, len(tasks))
+                except Exception:  # noqa: BLE001 - a worker that died wrote nothing (atomic writes)
+                    pass
     finally:
-        if pool is not None:
-            pool.shutdown(wait=not report.interrupted, cancel_futures=True)
+        pool.shutdown(wait=True, cancel_futures=True)
+    order = {dst: i for i, (_, dst) in enumerate(plan)}
+    report.written.sort(key=lambda dst: order.get(dst, len(order)))
     return report

@@ -86,3 +86,18 @@ def test_model_features_of_a_named_pretrained_model(models_dir, vctk):
     report = json.loads(result.stdout)
     assert report["hop_s"] == pytest.approx(0.01)  # NSNet2's 10 ms hop, measured from the model
     assert report["mean_warp_s"] < 0.03
+
+
+def test_align_writes_its_json_with_o(vctk, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    a, b = vctk / "clean" / "p287_001.wav", vctk / "noisy" / "p287_001.wav"
+    result = CliRunner().invoke(app, ["align", str(a), str(b), "-o", str(tmp_path / "al.json")])
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "al.json").read_text())["frames"][0] > 0
+    again = CliRunner().invoke(app, ["align", str(a), str(b), "-o", str(tmp_path / "al.json")])
+    assert again.exit_code == 1 and "output exists" in again.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -189,3 +190,18 @@ def test_junk_and_another_models_latents(vae_checkpoint, tmp_path):
     write_latents(tmp_path / "x.npz", model=np.array("another.pt sha256:0"))
     result = runner.invoke(app, ["encode", "--decode", str(tmp_path / "x.npz"), "-o", str(tmp_path / "x.wav"), "-m", str(vae_checkpoint)])
     assert result.exit_code == 0 and "encoded by another.pt sha256:0" in result.stderr
+
+
+def test_encode_takes_shards_jobs_and_skip_existing_like_enhance(vae_checkpoint, speech, tmp_path):
+    src = tmp_path / "in"
+    for i in range(4):
+        write_wav(src / f"{i}.wav", speech[i * 8000 : (i + 1) * 8000])
+    parts = []
+    for k in (1, 2):
+        result = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "lat"), "-m", str(vae_checkpoint), "--shard",
+                                     f"{k}/2", "-j", "2", "--json"])  # fmt: skip
+        assert result.exit_code == 0, result.output
+        parts += [f["output"] for f in json.loads(result.stdout)["files"]]
+    assert sorted(os.path.basename(p) for p in parts) == ["0.npz", "1.npz", "2.npz", "3.npz"]
+    again = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "lat"), "-m", str(vae_checkpoint), "--skip-existing", "--json"])
+    assert again.exit_code == 0 and json.loads(again.stdout)["files"] == [] and "skipped 4 input(s)" in again.stderr

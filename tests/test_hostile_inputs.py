@@ -257,8 +257,11 @@ def test_named_outputs_in_other_formats_are_written_and_found_in_folders(tmp_pat
     assert sorted(os.path.basename(p) for p in json.loads(folder.stdout)["written"]) == sorted(["x.wav", target.name])
 
 
-def test_sigterm_keeps_finished_outputs_leaves_no_temporaries_and_exits_143(tmp_path, tiny_checkpoint):
-    """What Slurm, Kubernetes and `timeout` send: handled like Ctrl-C."""
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_sigterm_keeps_finished_outputs_leaves_no_temporaries_and_exits_143(tmp_path, tiny_checkpoint, jobs):
+    """What Slurm, Kubernetes and `timeout` send: handled like Ctrl-C; with -j 2 the files the workers had
+    started are finished, and the summary counts exactly the files on disk."""
+    import re
     import signal
     import time
 
@@ -266,8 +269,8 @@ def test_sigterm_keeps_finished_outputs_leaves_no_temporaries_and_exits_143(tmp_
     src.mkdir()
     for i in range(40):
         sf.write(src / f"{i:02d}.wav", np.resize(X, 16000 * 20), 16000)
-    process = subprocess.Popen([sys.executable, "-m", "sectl", "enhance", str(src), "-o", str(out), "--model", str(tiny_checkpoint)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen([sys.executable, "-m", "sectl", "enhance", str(src), "-o", str(out), "--model", str(tiny_checkpoint),
+                                "-j", jobs], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not (out.is_dir() and any(p.name.endswith(".wav") and p.name[0] != "." for p in out.iterdir())):
         time.sleep(0.02)
@@ -278,6 +281,14 @@ def test_sigterm_keeps_finished_outputs_leaves_no_temporaries_and_exits_143(tmp_
     assert [p.name for p in out.iterdir() if p.name.startswith(".")] == []  # no temporary left behind
     kept = sorted(out.iterdir())
     assert 1 <= len(kept) < 40 and all(sf.info(p).frames == 16000 * 20 for p in kept)
+    assert int(re.search(r"(\d+) file\(s\) finished and kept", stderr).group(1)) == len(kept)
+    # --skip-existing finishes the batch without --overwrite, leaving the kept files as they are.
+    stamps = {p.name: p.stat().st_mtime_ns for p in kept}
+    rest = runner.invoke(app, ["enhance", str(src), "-o", str(out), "--skip-existing", "--json", "--model", str(tiny_checkpoint)])
+    assert rest.exit_code == 0, rest.output
+    report = json.loads(rest.stdout)
+    assert len(report["skipped"]) == len(kept) and len(report["written"]) == 40 - len(kept)
+    assert all((out / name).stat().st_mtime_ns == stamp for name, stamp in stamps.items())
 
 
 @pytest.mark.parametrize("subtype", ["PCM_24", "FLOAT"])

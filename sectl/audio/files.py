@@ -121,3 +121,11 @@ def refuse_clashes(plan: list[tuple[str, str]]) -> None:
                 "enhance them into separate output folders or rename one"
             )
         first.setdefault(key, src)
+
+
+def without_existing(plan: list[tuple[str, str]]) -> tuple[list[tuple[str, str]], list[str]]:
+    """``--skip-existing``: the pairs whose output does not exist yet, and the outputs left as they are
+    (an interrupted batch finishes without ``--overwrite``; outputs are written atomically, so an
+    existing one is complete)."""
+    kept = [(src, dst) for src, dst in plan if dst == STDIO or not Path(dst).exists()]
+    return kept, [dst for src, dst in plan if (src, dst) not in kept]

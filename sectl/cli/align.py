@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 from rich.table import Table
 
-from sectl.cli.common import DEVICE_HELP, handle_errors, out, print_json
+from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json
 from sectl.errors import UsageError
-from sectl.fileutil import check_new_file
+from sectl.fileutil import check_new_file, write_new
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
 
@@ -40,31 +41,38 @@ def align_command(
     a: Path = typer.Argument(..., help="First recording."),
     b: Optional[Path] = typer.Argument(None, help="Second recording (with --diagnose-position: the different recording)."),
     features: Optional[str] = typer.Option(None, "--features", "-f", help="mfcc, ssl or model (default mfcc; ssl with --diagnose-position)."),
-    model: Optional[Path] = typer.Option(None, "--model", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
+    model: Optional[Path] = typer.Option(None, "--model", "-m", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
     gamma: float = typer.Option(0.1, "--gamma", min=1e-6, help="Soft-DTW smoothing."),
     band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --plot file."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing --output or --plot file."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     diagnose_position: bool = typer.Option(False, "--diagnose-position", help="Frame-wise MSE vs soft-DTW divergence of A against moved copies of itself and another recording."),
 ) -> None:
     """Align two recordings with soft-DTW."""
+    kind = features or ("ssl" if diagnose_position else "mfcc")
+    if model is not None and kind == "mfcc":
+        fail("--model: MFCC features use no model; add --features model or --features ssl", EXIT_USAGE)
     if diagnose_position:
-        _diagnose(a, b, features or "ssl", model, as_json, plot, overwrite, device)
+        _diagnose(a, b, kind, model, as_json, plot, overwrite, device, output)
     else:
-        _run(a, b, features or "mfcc", model, gamma, band, as_json, plot, overwrite, device)
+        _run(a, b, kind, model, gamma, band, as_json, plot, overwrite, device, output)
 
 
 @handle_errors
-def _diagnose(a, b, features, model, as_json, plot, overwrite, device) -> None:
+def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=None) -> None:
     from sectl.position import diagnose_file, plot_diagnosis
 
     check_new_file(plot, overwrite, "--plot file")
+    check_new_file(output, overwrite, "--output file")
 
     diagnosis = diagnose_file(a, b, features=features, model=model, device=device)
     if plot is not None:
         plot_diagnosis(diagnosis, plot, overwrite=overwrite)
+    if output is not None:
+        write_new(output, json.dumps(diagnosis.to_json(), indent=2).encode(), overwrite)
     if as_json:
         print_json(diagnosis.to_json())
         return
@@ -78,16 +86,19 @@ def _diagnose(a, b, features, model, as_json, plot, overwrite, device) -> None:
 
 
 @handle_errors
-def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device) -> None:
+def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, output=None) -> None:
     from sectl.align import align_files, plot_alignment
 
     check_new_file(plot, overwrite, "--plot file")
+    check_new_file(output, overwrite, "--output file")
 
     if b is None:
         raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
     alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band, device=device)
     if plot is not None:
         plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)
+    if output is not None:
+        write_new(output, json.dumps(alignment.to_json(), indent=2).encode(), overwrite)
     if as_json:
         print_json(alignment.to_json())
         return

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import List
+from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, out, print_json, progress_bar, warn
 
 HELP = """Encode audio to speech-VAE latents (one .npz per input), decode latents back, or do both and score.
 
@@ -34,34 +34,48 @@ def encode_command(
     model: str = typer.Option(..., "--model", "-m", help="VAE run folder or checkpoint."),
     decode: bool = typer.Option(False, "--decode", help="Inputs are latent files: write audio."),
     roundtrip: bool = typer.Option(False, "--roundtrip", help="Encode, decode, write the audio and score it against the input."),
-    metrics: str = typer.Option("pesq_wb,estoi,mel_distance", "--metrics", help="Round-trip metrics (comma-separated)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help="With --roundtrip: metrics, comma-separated (default pesq_wb,estoi,mel_distance)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed in parallel (threads sharing the model)."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
     as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], ...} on stdout.'),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Encode audio to speech-VAE latents and decode them back."""
-    _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json, device)
+    if metrics is not None and not roundtrip:
+        fail("--metrics: applies to --roundtrip only", EXIT_USAGE)
+    if skip_existing and overwrite:
+        fail("--skip-existing and --overwrite exclude each other", EXIT_USAGE)
+    batch = {"overwrite": overwrite, "skip_existing": skip_existing, "jobs": jobs, "shard": shard}
+    _run(inputs, output, model, decode, roundtrip, metrics or "pesq_wb,estoi,mel_distance", batch, as_json, device)
 
 
 @handle_errors
-def _run(inputs, output, model, decode, roundtrip, metrics, overwrite, as_json, device) -> None:
+def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, device) -> None:
     from sectl import codec
     from sectl.errors import UsageError
     from sectl.metrics import parse_metric_names
     from sectl.models.loading import load_codec, resolve_model_path
 
+    from sectl.sharding import parse_shard
+
     if decode and roundtrip:
         raise UsageError("--decode and --roundtrip exclude each other")
+    names = parse_metric_names(metrics) if roundtrip else []
+    options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], parse_shard(batch["shard"]))
     vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]
     with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped) as on_progress:
         if roundtrip:
-            report = codec.roundtrip_paths(vae, inputs, output, parse_metric_names(metrics), overwrite, on_progress)
+            report = codec.roundtrip_paths(vae, inputs, output, names, on_progress=on_progress, options=options)
         elif decode:
-            report = codec.decode_paths(vae, inputs, output, model_id, overwrite, on_progress)
+            report = codec.decode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
         else:
-            report = codec.encode_paths(vae, inputs, output, model_id, overwrite, on_progress)
+            report = codec.encode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
+    if report.skipped:
+        err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
     for line in report.warnings:
         warn(line)
     for line in report.failed:

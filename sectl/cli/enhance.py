@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, interrupted_exit_code, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -46,15 +46,18 @@ def enhance_command(
     ),
     mix: float = typer.Option(1.0, "--mix", min=0.0, max=1.0, help="Dry/wet mix: 1 = enhanced, 0 = the input."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
+    skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Enhance audio files or folders."""
-    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device)
+    if skip_existing and overwrite:
+        fail("--skip-existing and --overwrite exclude each other", EXIT_USAGE)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing)
 
 
 @handle_errors
-def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device) -> None:
+def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False) -> None:
     from sectl.enhance import DryWet, chunking, enhance_paths
     from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
@@ -69,14 +72,16 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
-            device=device,
+            device=device, skip_existing=skip_existing,
         )
+    if report.skipped:
+        err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
     for line in report.limited:
         warn(line)
     for line in report.failed:
         err.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json({"written": report.written, "failed": report.failed, "limited": report.limited})
+        print_json({"written": report.written, "failed": report.failed, "limited": report.limited, "skipped": report.skipped})
     elif not piped:
         summary = f"enhanced {len(report.written)} file(s) into {output}"
         out.print(summary + (f", {len(report.failed)} failed" if report.failed else ""))

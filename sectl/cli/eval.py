@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, List, Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import EXIT_FAILURE, interrupted_exit_code, err, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, warn
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import check_new_file, write_new
 from sectl.metrics import DEFAULT_METRICS
@@ -44,7 +44,7 @@ def eval_command(
     reports: Optional[List[Path]] = typer.Argument(None, help="With --merge: the --json reports of shard runs."),
     est: Optional[List[Path]] = typer.Option(None, "--est", help="Enhanced file or folder; repeat to compare systems (the first is the baseline)."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder."),
-    metrics: str = typer.Option(",".join(DEFAULT_METRICS), "--metrics", "-m", help="Comma-separated metric names."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help=f"Comma-separated metric names (default {','.join(DEFAULT_METRICS)})."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout, nothing else."),
     csv_path: Optional[Path] = typer.Option(None, "--csv", help="Also write per-file scores to this CSV."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files scored in parallel processes."),
@@ -63,7 +63,10 @@ def eval_command(
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
     locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
     if allow_partial and not merge:
-        raise typer.BadParameter("--allow-partial applies to --merge only", param_hint="--allow-partial")
+        fail("--allow-partial applies to --merge only", EXIT_USAGE)
+    if merge and metrics is not None:
+        fail("--metrics: --merge keeps the metrics of the reports it merges", EXIT_USAGE)
+    metrics = metrics if metrics is not None else ",".join(DEFAULT_METRICS)
     _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite, shard, reports if merge else None, reports,
          allow_partial)  # fmt: skip
 

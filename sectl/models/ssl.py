@@ -8,6 +8,8 @@ exercises every code path in tests without any download.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from pathlib import Path
 from typing import Callable
 
@@ -91,7 +93,8 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
                 raise SectlError(f"{checkpoint}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
         else:
             try:
-                model = getattr(torchaudio.pipelines, bundle_name).get_model()
+                with contextlib.redirect_stdout(sys.stderr):  # download messages must not break --json on stdout
+                    model = getattr(torchaudio.pipelines, bundle_name).get_model()
                 model = getattr(model, "model", model)  # unwrap the input-normalising wrapper (see NORMALISED_INPUT)
             except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
                 raise SectlError(
