@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+import soundfile as sf
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
@@ -155,8 +156,10 @@ def enhance_file(
     chunk_s: float = CHUNK_S,
     overlap_s: float = OVERLAP_S,
     dry_wet: DryWet = FULLY_WET,
+    on_seconds: Callable[[float], None] | None = None,
 ) -> float:
-    """Enhance one file (or ``-`` for stdin/stdout) keeping its rate and channels; returns the limiting gain."""
+    """Enhance one file (or ``-`` for stdin/stdout) keeping its rate and channels; returns the limiting gain.
+    ``on_seconds(s)`` is told each chunk's seconds of input as it is read (progress within a long file)."""
     if str(src) == STDIO or str(dst) == STDIO:
         audio = read_audio(src, mono=False)
         y = enhance_tensor(model, audio.samples, audio.sample_rate, chunk_s, overlap_s, dry_wet)
@@ -164,6 +167,8 @@ def enhance_file(
         return write_audio(dst, y, audio.sample_rate, overwrite=overwrite, inputs=[src], subtype=subtype)
     info, blocks = read_blocks(src, block_frames=int(chunk_s * 1000))
     rate = info.samplerate
+    if on_seconds is not None:
+        blocks = _reporting(blocks, lambda block: on_seconds(block.shape[-1] / rate))
     ola = OverlapAdd(model_fn(model, rate, dry_wet), *chunking(chunk_s, overlap_s, rate))
     return write_blocks(
         dst,
@@ -174,6 +179,23 @@ def enhance_file(
         overwrite=overwrite,
         inputs=[src],
     )
+
+
+def _reporting(blocks: Iterator[torch.Tensor], report: Callable[[torch.Tensor], None]) -> Iterator[torch.Tensor]:
+    for block in blocks:
+        report(block)
+        yield block
+
+
+def input_seconds(path: str) -> float:
+    """A file's duration from its header (0 where it cannot be read: that file fails later, by name)."""
+    if str(path) == STDIO:
+        return 0.0  # stdin is read once, by the enhancer
+    try:
+        info = sf.info(path)
+        return info.frames / info.samplerate
+    except Exception:  # noqa: BLE001 - any unreadable input counts for nothing here
+        return 0.0
 
 
 @dataclass
@@ -200,18 +222,18 @@ def _init_worker(model_source: str | None, device: str = "cpu") -> None:
     _worker_model = load_enhancer(model_source, device)
 
 
-def _enhance_one(model: Enhancer, task: tuple) -> tuple[str, str | None, float]:
+def _enhance_one(model: Enhancer, task: tuple, on_seconds: Callable[[float], None] | None = None) -> tuple[str, str | None, float]:
     """``(dst, error or None, limiting gain)``: a bad file becomes a message, never an exception."""
     src, dst, overwrite, chunk_s, dry_wet = task
     try:
-        return dst, None, enhance_file(model, src, dst, overwrite, chunk_s, dry_wet=dry_wet)
+        return dst, None, enhance_file(model, src, dst, overwrite, chunk_s, dry_wet=dry_wet, on_seconds=on_seconds)
     except UsageError:
         raise  # not this file's problem (e.g. stdout cannot be written): the whole command stops
     except SectlError as exc:
         return dst, str(exc), 1.0
 
 
-def _record(report: BatchReport, result: tuple[str, str | None, float], on_progress, total: int) -> None:
+def _record(report: BatchReport, result: tuple[str, str | None, float]) -> None:
     dst, error, gain = result
     if error:
         report.failed.append(error)
@@ -219,8 +241,29 @@ def _record(report: BatchReport, result: tuple[str, str | None, float], on_progr
         report.written.append(dst)
         if gain < 1.0:
             report.limited.append(f"{dst}: peak-limited by {20 * math.log10(gain):.1f} dB")
-    if on_progress:
-        on_progress(len(report.written) + len(report.failed), total)
+
+
+class _Progress:
+    """Seconds of input audio done out of the batch's total: moves chunk by chunk within a long file
+    (in-process), file by file with worker processes."""
+
+    def __init__(self, plan: list[tuple[str, str]], on_progress: Callable[[float, float], None] | None) -> None:
+        self.seconds = {src: input_seconds(src) for src, _ in plan} if on_progress else {}
+        self.total, self.done, self.on_progress = sum(self.seconds.values()), 0.0, on_progress
+        self.file_done = 0.0
+
+    def chunk(self, seconds: float) -> None:
+        self.file_done += seconds
+        self._tell(self.done + self.file_done)
+
+    def file(self, src: str) -> None:
+        self.done += self.seconds.get(src, 0.0)
+        self.file_done = 0.0
+        self._tell(self.done)
+
+    def _tell(self, done: float) -> None:
+        if self.on_progress:
+            self.on_progress(min(done, self.total), self.total)
 
 
 def _worker_job(task: tuple) -> tuple[str, str | None, float]:
@@ -236,7 +279,7 @@ def enhance_paths(
     overwrite: bool = False,
     jobs: int = 1,
     chunk_s: float = CHUNK_S,
-    on_progress: Callable[[int, int], None] | None = None,
+    on_progress: Callable[[float, float], None] | None = None,
     dry_wet: DryWet = FULLY_WET,
     shard: tuple[int, int] | None = None,
     device: str = "cpu",
@@ -248,6 +291,7 @@ def enhance_paths(
     checkpoint, ``None`` for the default), which is loaded on ``device`` (``jobs > 1`` workers load it
     once each). ``dry_wet`` keeps some of each input.
     ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
+    ``on_progress(done, total)`` counts seconds of input audio, chunk by chunk within a long file.
     ``skip_existing`` leaves inputs whose output exists (an interrupted batch finishes without
     ``overwrite``). Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are
     finished and counted, the rest not started: ``written`` lists exactly what is on disk.
@@ -271,6 +315,7 @@ def enhance_paths(
     if skip_existing:
         plan, report.skipped = without_existing(plan)
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
+    progress = _Progress(plan, on_progress)
     if jobs <= 1:
         if model is None:
             from sectl.models.loading import load_enhancer
@@ -278,7 +323,8 @@ def enhance_paths(
             model = load_enhancer(model_source, device)
         try:
             for task in tasks:
-                _record(report, _enhance_one(model, task), on_progress, len(tasks))
+                _record(report, _enhance_one(model, task, progress.chunk))
+                progress.file(task[0])
         except KeyboardInterrupt:
             report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
         return report
@@ -287,8 +333,9 @@ def enhance_paths(
     recorded: set = set()
     try:
         for future in as_completed(futures):
-            _record(report, future.result(), on_progress, len(tasks))
+            _record(report, future.result())
             recorded.add(future)
+            progress.file(tasks[futures.index(future)][0])
     except KeyboardInterrupt:
         report.interrupted = True
         for future in futures:
@@ -298,7 +345,7 @@ def enhance_paths(
         for future in futures:
             if not future.cancelled() and future not in recorded:
                 try:
-                    _record(report, future.result(), on_progress, len(tasks))
+                    _record(report, future.result())
                 except Exception:  # noqa: BLE001 - a worker that died wrote nothing (atomic writes)
                     pass
     finally:

@@ -213,3 +213,11 @@ def test_ctrl_c_during_eval_reports_what_was_scored(vctk, monkeypatch):
     assert result.exit_code == 130
     payload = json.loads(result.stdout)
     assert payload["interrupted"] is True and len(payload["files"]) == 2
+
+
+def test_progress_moves_chunk_by_chunk_within_one_long_file(model, tmp_path):
+    src = write_wav(tmp_path / "long.wav", np.resize(tone(0.3), 16000 * 60))
+    calls = []
+    enhance_paths([src], tmp_path / "out", model=model, chunk_s=10.0, on_progress=lambda done, total: calls.append((done, total)))
+    assert len(calls) >= 6 and all(total == pytest.approx(60.0) for _, total in calls)
+    assert calls[0][0] < 60 and [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == pytest.approx(60.0)

@@ -60,6 +60,9 @@ def pair_files(est: str | Path, *, ref: str | Path) -> Pairing:
         return Pairing(pairs=[(est.name, ref, est)])
     ref_files = {p.relative_to(ref).as_posix(): p for p in find_audio_files(ref)}
     est_files = {p.relative_to(est).as_posix(): p for p in find_audio_files(est)}
+    for side, folder, found in (("--ref", ref, ref_files), ("--est", est, est_files)):
+        if not found:
+            raise SectlError(f"{folder}: no audio files in the {side} folder")
     common = sorted(ref_files.keys() & est_files.keys())
     return Pairing(
         pairs=[(name, ref_files[name], est_files[name]) for name in common],
@@ -89,6 +92,8 @@ def plan_batch(
     if str(output) == STDIO:
         raise UsageError("'-o -' (stdout) needs '-' (stdin) as the input")
     out = Path(output)
+    if out.exists() and not out.is_dir() and not out.is_file():
+        raise UsageError(f"{out}: not a folder or a file (a device?); -o takes an output folder, a file, or '-' for stdout")
     named = {*AUDIO_EXTENSIONS, *([output_suffix] if output_suffix else [])}
     if len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in named and not out.is_dir():
         return [(str(inputs[0]), str(out))]

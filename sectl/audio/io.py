@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -141,7 +142,8 @@ def read_audio(
 
 
 def _short(exc: Exception) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", text)  # stdin has no name to show
 
 
 def limit_peak(samples: torch.Tensor, limit: float = PEAK_LIMIT) -> tuple[torch.Tensor, float]:

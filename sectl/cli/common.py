@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Column
 
 from sectl.errors import SectlError, UsageError
 
@@ -126,19 +127,22 @@ def print_json(payload: Any) -> None:
 
 
 @contextmanager
-def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int, int], None]]:
-    """A Rich progress bar on stderr; yields an ``on_progress(done, total)`` callback."""
+def progress_bar(description: str, total: float, enabled: bool = True, unit: str = "") -> Iterator[Callable[[float, float], None]]:
+    """A Rich progress bar on stderr; yields an ``on_progress(done, total)`` callback. The bar gives way
+    first, so the count and the time left stay readable at 80 columns."""
     if not enabled:
         yield lambda done, total: None
         return
+    count = TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}".rstrip()) if unit else MofNCompleteColumn()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
+        BarColumn(bar_width=None, table_column=Column(ratio=1, min_width=10)),
+        count,
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        expand=True,
     )
     with progress:
         task = progress.add_task(description, total=total)

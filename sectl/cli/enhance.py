@@ -68,7 +68,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         err.print(f"using {describe(model)}", highlight=False)
     loaded = load_enhancer(model, device) if jobs <= 1 else None
     piped = inputs == ["-"]
-    with progress_bar("enhancing", total=0, enabled=not piped) as on_progress:
+    with progress_bar("enhancing", total=0, enabled=not piped, unit="s") as on_progress:
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from sectl.cli.common import EXIT_OK, err, handle_errors, out
 
@@ -81,9 +81,13 @@ class ProgressReporter:
 
     def __init__(self, enabled: bool = True) -> None:
         self.enabled = enabled
+        # Step count, speed and times first; the loss terms take what width is left (cut with an ellipsis), so
+        # the count and the time left stay readable at 80 columns.
         self.progress = Progress(
-            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[terms]}"),
-            TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not enabled,
+            TextColumn("[bold]train"), BarColumn(bar_width=12), MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+            TimeElapsedColumn(), TimeRemainingColumn(),
+            TextColumn("{task.fields[terms]}", table_column=Column(ratio=1, no_wrap=True, overflow="ellipsis")),
+            console=err, disable=not enabled, expand=True,
         )
         self.task = None
         self.saved: dict | None = None  # the last checkpoint written: what a stopped run resumes from

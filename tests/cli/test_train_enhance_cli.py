@@ -36,3 +36,19 @@ def test_enhance_bad_file_exit_code(tiny_checkpoint, tmp_path):
     result = runner.invoke(app, ["enhance", str(tmp_path / "in"), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint)])
     assert result.exit_code == 1
     assert "bad.wav: file is empty" in result.stderr and "enhanced 1 file(s)" in result.stdout
+
+
+def test_the_training_bar_keeps_its_count_and_time_left_at_80_columns():
+    from rich.console import Console
+
+    from sectl.cli.train import ProgressReporter
+
+    reporter = ProgressReporter(enabled=False)
+    reporter("start", {"step": 0, "total": 10000})
+    reporter("step", {"step": 1234})
+    reporter("log", {"step": 1234, **{f"term_{i}": 0.123456 for i in range(12)}})
+    console = Console(width=80, record=True)
+    console.print(reporter.progress.make_tasks_table(reporter.progress.tasks))
+    text = console.export_text()
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "1234/10000" in text and "term_0" in text and ":" in text.split("1234/10000")[1]
