@@ -20,7 +20,7 @@ import soundfile as sf
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
-from sectl.audio.files import plan_batch, without_existing
+from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
@@ -206,6 +206,7 @@ class BatchReport:
     failed: list[str] = field(default_factory=list)
     limited: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # --skip-existing: outputs already there, left as they are
+    unreadable: list[str] = field(default_factory=list)  # files in input folders in formats soundfile cannot decode
     interrupted: bool = False  # Ctrl-C: the files finished before it are written, no partial output remains
 
 
@@ -311,7 +312,7 @@ def enhance_paths(
     if plan and str(output) != STDIO:  # an unwritable output folder fails once, before any work
         single_target = len(plan) == 1 and plan[0][1] == str(output)
         make_folder(Path(output).parent if single_target else output)
-    report = BatchReport()
+    report = BatchReport(unreadable=[str(p) for p in unreadable_audio(inputs)])
     if skip_existing:
         plan, report.skipped = without_existing(plan)
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]

@@ -54,6 +54,8 @@ def stdout_errors() -> Iterator[None]:
 def make_folder(folder: str | Path) -> Path:
     """Create ``folder`` (and parents) and check that files can be created in it."""
     folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise SectlError(f"{folder}: exists and is not a folder (an output folder was expected here)")
     with writing(folder):
         folder.mkdir(parents=True, exist_ok=True)
         fd, probe = tempfile.mkstemp(prefix=f"{TEMP_PREFIX}write-check.", dir=folder)

@@ -329,3 +329,18 @@ def test_a_silent_estimate_never_beats_the_noisy_input(tmp_path, vctk):
     assert files["p287_001.wav"]["si_sdr"] is not None
     assert "p287_002.wav: si_sdr missing (undefined: the estimate is silent)" in result.stderr
     assert "p287_003.wav: dnsmos_ovrl missing (undefined on" in result.stderr
+
+
+def test_files_in_formats_sectl_cannot_read_are_named_not_silently_skipped(tmp_path, tiny_checkpoint):
+    src = tmp_path / "in"
+    src.mkdir()
+    sf.write(src / "x.wav", X, 16000)
+    (src / "voice.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    result = runner.invoke(app, ["enhance", str(src), "-o", str(tmp_path / "out"), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 0 and "skipped 1 file(s) in a format sectl cannot read (.m4a" in result.stderr
+
+
+def test_an_existing_file_where_an_output_folder_goes_is_named(tmp_path, tiny_checkpoint, data_dir):
+    (tmp_path / "taken").write_text("a file")
+    result = runner.invoke(app, ["enhance", str(data_dir / "vctk" / "noisy"), "-o", str(tmp_path / "taken"), "--model", str(tiny_checkpoint)])
+    assert result.exit_code == 1 and "taken: exists and is not a folder" in result.stderr

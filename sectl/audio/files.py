@@ -134,3 +134,23 @@ def without_existing(plan: list[tuple[str, str]]) -> tuple[list[tuple[str, str]]
     existing one is complete)."""
     kept = [(src, dst) for src, dst in plan if dst == STDIO or not Path(dst).exists()]
     return kept, [dst for src, dst in plan if (src, dst) not in kept]
+
+
+UNREADABLE_AUDIO = (".m4a", ".aac", ".wma", ".amr", ".ape", ".mka", ".mp4", ".m4b", ".webm", ".ac3", ".dts")
+"""Audio containers soundfile (libsndfile) does not decode: folder scans skip them, and say so."""
+
+
+def unreadable_audio(inputs: list[str | Path]) -> list[Path]:
+    """Files under the input folders that look like audio sectl cannot read (to warn about, not to fail)."""
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            found += find_files(item, UNREADABLE_AUDIO)
+    return found
+
+
+def describe_unreadable(files: list[Path]) -> str:
+    """One line for a warning: how many, which kinds, and what to do."""
+    kinds = sorted({f.suffix.lower() for f in files})
+    return (f"skipped {len(files)} file(s) in a format sectl cannot read ({', '.join(kinds)}, e.g. {files[0]}); "
+            f"convert them first, e.g. ffmpeg -i in{kinds[0]} in.wav")  # fmt: skip

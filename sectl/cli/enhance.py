@@ -74,6 +74,12 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
             device=device, skip_existing=skip_existing,
         )
+    if report.unreadable:
+        from pathlib import Path
+
+        from sectl.audio.files import describe_unreadable
+
+        warn(describe_unreadable([Path(p) for p in report.unreadable]))
     if report.skipped:
         err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
     for line in report.limited:

@@ -52,3 +52,24 @@ def test_the_training_bar_keeps_its_count_and_time_left_at_80_columns():
     text = console.export_text()
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "1234/10000" in text and "term_0" in text and ":" in text.split("1234/10000")[1]
+
+
+def test_ctrl_c_of_train_says_which_step_is_saved_and_how_to_resume(data_dir, tmp_path, monkeypatch):
+    from sectl.train.trainer import Trainer
+
+    original = Trainer.train_step
+
+    def interrupted_in_step_3(self, step, batch):
+        if step == 2:
+            raise KeyboardInterrupt  # mid-step: the periodic checkpoint of step 2 is what remains
+        return original(self, step, batch)
+
+    monkeypatch.setattr(Trainer, "train_step", interrupted_in_step_3)
+    run = tmp_path / "run"
+    result = runner.invoke(app, [
+        "train", "--out", str(run), "-q", "--set", "model.size=tiny", "--set", "train.steps=6", "--set", "train.checkpoint_every=1",
+        "--set", "train.batch_size=2", "--set", "data.segment_s=0.5", "--set", f"data.clean={data_dir / 'speech'}",
+        "--set", f"data.noise={data_dir / 'noise'}",
+    ])  # fmt: skip
+    assert result.exit_code == 130
+    assert f"step 2 is saved in {run / 'checkpoints' / 'last.pt'}; continue with: sectl train -o {run} --resume" in result.stderr
