@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
-from sectl.audio.files import plan_batch, without_existing
+from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes, write_stdout
 from sectl.models.vae import SpeechVAE
+from sectl.progress import SecondsProgress
 
 FORMAT = "sectl-latents/1"
 CHUNK_FRAMES = 400  # 10 s at 40 Hz
@@ -45,9 +46,10 @@ def _chunks(total: int, chunk: int) -> list[tuple[int, int]]:
 
 
 @torch.inference_mode()
-def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
+def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_FRAMES,
+                  on_seconds: Callable[[float], None] | None = None) -> torch.Tensor:  # fmt: skip
     """Posterior means ``(channels, ceil(T / hop))`` of a mono waveform ``(T,)`` at ``vae.sample_rate``,
-    computed on the VAE's device and returned on the CPU."""
+    computed on the VAE's device and returned on the CPU; ``on_seconds`` hears each chunk's input seconds."""
     device = next(vae.parameters()).device
     hop, frames = vae.hop, vae.frames(wave.shape[-1])
     padded = torch.nn.functional.pad(wave, (0, frames * hop - wave.shape[-1]))
@@ -56,6 +58,8 @@ def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_
         lo, hi = max(0, start - CONTEXT_FRAMES), min(frames, stop + CONTEXT_FRAMES)
         mean, _ = vae.encode(padded[lo * hop : hi * hop][None].to(device))
         parts.append(mean[0, :, start - lo : stop - lo].cpu())
+        if on_seconds is not None:
+            on_seconds((stop - start) * hop / vae.sample_rate)
     return torch.cat(parts, dim=-1)
 
 
@@ -160,12 +164,12 @@ def latent_problem(item: Latents) -> str | None:
 
 # ---------------------------------------------------------------------------------------------- one file
 def encode_file(vae: SpeechVAE, src: str | Path, dst: str | Path, model: str, overwrite: bool = False,
-                chunk_frames: int = CHUNK_FRAMES) -> tuple[int, int]:  # fmt: skip
+                chunk_frames: int = CHUNK_FRAMES, on_seconds: Callable[[float], None] | None = None) -> tuple[int, int]:  # fmt: skip
     """Encode one audio file (mono, resampled to the model's rate) into a latent file; returns its shape."""
     if str(dst) != STDIO and Path(dst).exists() and not overwrite:
         raise SectlError(f"{dst}: exists (use --overwrite)")
     audio = read_audio(src, sample_rate=vae.sample_rate)
-    latents = encode_tensor(vae, audio.samples[0], chunk_frames).numpy()
+    latents = encode_tensor(vae, audio.samples[0], chunk_frames, on_seconds).numpy()
     save_latents(dst, Latents(latents, audio.samples.shape[-1], vae.sample_rate, vae.hop, model))
     return latents.shape
 
@@ -193,6 +197,7 @@ class CodecReport:
     scores: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)  # --skip-existing: outputs already there
+    unreadable: list[str] = field(default_factory=list)  # files in input folders soundfile cannot decode
 
 
 def nonempty(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -211,30 +216,33 @@ class BatchOptions:
     shard: tuple[int, int] | None = None
 
 
-def _run(pairs: list[tuple[str, str]], job: Callable[[str, str], tuple[int, int]], on_progress,
-         report: CodecReport | None = None, options: BatchOptions = BatchOptions()) -> CodecReport:  # fmt: skip
-    """Run ``job`` over the pairs (in ``options.jobs`` threads: the model's tensor work releases the GIL),
-    a failing file reported by name while the rest go on."""
+def _run(pairs: list[tuple[str, str]], job: Callable[..., tuple[int, int]], on_progress,
+         report: CodecReport | None = None, options: BatchOptions = BatchOptions(), inputs: list | None = None) -> CodecReport:  # fmt: skip
+    """Run ``job(src, dst, on_seconds)`` over the pairs (in ``options.jobs`` threads: the model's tensor work
+    releases the GIL), a failing file reported by name while the rest go on. Progress is in seconds of
+    input audio, chunk by chunk."""
     from concurrent.futures import ThreadPoolExecutor
 
     from sectl.sharding import select_shard
 
     report = report or CodecReport()
+    report.unreadable = [str(p) for p in unreadable_audio(inputs or [])]
     pairs = select_shard(pairs, options.shard, key=lambda pair: pair[0])
     if options.skip_existing:
         pairs, report.skipped = without_existing(pairs)
+    progress = SecondsProgress([src for src, _ in pairs], on_progress)
 
     def one(pair: tuple[str, str]) -> dict | str:
         try:
-            return {"file": pair[0], "output": pair[1], "shape": list(job(*pair))}
+            return {"file": pair[0], "output": pair[1], "shape": list(job(*pair, lambda s: progress.chunk(pair[0], s)))}
         except SectlError as exc:
             return str(exc)
+        finally:
+            progress.file_done(pair[0])
 
     with ThreadPoolExecutor(max(1, options.jobs)) as pool:
-        for i, result in enumerate(pool.map(one, pairs)):
+        for result in pool.map(one, pairs):
             (report.failed if isinstance(result, str) else report.files).append(result)
-            if on_progress:
-                on_progress(i + 1, len(pairs))
     return report
 
 
@@ -243,7 +251,8 @@ def encode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
     """Encode audio files/folders into latent files under ``output``."""
     options = options or BatchOptions(overwrite=overwrite)
     pairs = nonempty(plan_batch(inputs, output, output_suffix=LATENT_SUFFIX))
-    return _run(pairs, lambda s, d: encode_file(vae, s, d, model, options.overwrite), on_progress, options=options)
+    return _run(pairs, lambda s, d, tell: encode_file(vae, s, d, model, options.overwrite, on_seconds=tell), on_progress,
+                options=options, inputs=inputs)  # fmt: skip
 
 
 def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
@@ -253,13 +262,13 @@ def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
     pairs = nonempty(plan_batch(inputs, output, suffixes=(LATENT_SUFFIX,), output_suffix=".wav"))
     report = CodecReport()
 
-    def job(src: str, dst: str) -> tuple[int, int]:
+    def job(src: str, dst: str, tell: Callable[[float], None]) -> tuple[int, int]:
         shape, encoded_by = decode_file(vae, src, dst, model, options.overwrite)
         if encoded_by != model:
             report.warnings.append(f"{src}: encoded by {encoded_by}, decoded by {model}")
         return shape
 
-    return _run(pairs, job, on_progress, report, options)
+    return _run(pairs, job, on_progress, report, options)  # latent files: progress file by file
 
 
 def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, metrics: list[str],
@@ -273,16 +282,16 @@ def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path
     options = options or BatchOptions(overwrite=overwrite)
     scored: list[dict] = []
 
-    def job(src: str, dst: str) -> tuple[int, int]:
+    def job(src: str, dst: str, tell: Callable[[float], None]) -> tuple[int, int]:
         audio = read_audio(src, sample_rate=vae.sample_rate)
-        latents = encode_tensor(vae, audio.samples[0])
+        latents = encode_tensor(vae, audio.samples[0], on_seconds=tell)
         decoded = decode_tensor(vae, latents, audio.samples.shape[-1])
         write_audio(dst, decoded[None], vae.sample_rate, overwrite=options.overwrite, inputs=[src])
         at = (resample(x, vae.sample_rate, METRIC_RATE) for x in (decoded, audio.samples[0]))
         scored.append(score_waveforms(next(at), metrics, ref=next(at))[0])
         return tuple(latents.shape)
 
-    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress, options=options)
+    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress, options=options, inputs=inputs)
     for m in metrics:
         values = [s[m] for s in scored if s.get(m) is not None]
         if values:

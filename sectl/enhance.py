@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import soundfile as sf
 import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
@@ -26,6 +25,7 @@ from sectl.audio.stream import read_blocks, write_blocks
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
+from sectl.progress import SecondsProgress
 from sectl.sharding import select_shard
 
 CHUNK_S = 10.0
@@ -187,17 +187,6 @@ def _reporting(blocks: Iterator[torch.Tensor], report: Callable[[torch.Tensor], 
         yield block
 
 
-def input_seconds(path: str) -> float:
-    """A file's duration from its header (0 where it cannot be read: that file fails later, by name)."""
-    if str(path) == STDIO:
-        return 0.0  # stdin is read once, by the enhancer
-    try:
-        info = sf.info(path)
-        return info.frames / info.samplerate
-    except Exception:  # noqa: BLE001 - any unreadable input counts for nothing here
-        return 0.0
-
-
 @dataclass
 class BatchReport:
     """What a batch did: written files, failures (one line each), peak-limited outputs."""
@@ -242,29 +231,6 @@ def _record(report: BatchReport, result: tuple[str, str | None, float]) -> None:
         report.written.append(dst)
         if gain < 1.0:
             report.limited.append(f"{dst}: peak-limited by {20 * math.log10(gain):.1f} dB")
-
-
-class _Progress:
-    """Seconds of input audio done out of the batch's total: moves chunk by chunk within a long file
-    (in-process), file by file with worker processes."""
-
-    def __init__(self, plan: list[tuple[str, str]], on_progress: Callable[[float, float], None] | None) -> None:
-        self.seconds = {src: input_seconds(src) for src, _ in plan} if on_progress else {}
-        self.total, self.done, self.on_progress = sum(self.seconds.values()), 0.0, on_progress
-        self.file_done = 0.0
-
-    def chunk(self, seconds: float) -> None:
-        self.file_done += seconds
-        self._tell(self.done + self.file_done)
-
-    def file(self, src: str) -> None:
-        self.done += self.seconds.get(src, 0.0)
-        self.file_done = 0.0
-        self._tell(self.done)
-
-    def _tell(self, done: float) -> None:
-        if self.on_progress:
-            self.on_progress(min(done, self.total), self.total)
 
 
 def _worker_job(task: tuple) -> tuple[str, str | None, float]:
@@ -316,7 +282,7 @@ def enhance_paths(
     if skip_existing:
         plan, report.skipped = without_existing(plan)
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
-    progress = _Progress(plan, on_progress)
+    progress = SecondsProgress([src for src, _ in plan], on_progress)
     if jobs <= 1:
         if model is None:
             from sectl.models.loading import load_enhancer
@@ -324,8 +290,8 @@ def enhance_paths(
             model = load_enhancer(model_source, device)
         try:
             for task in tasks:
-                _record(report, _enhance_one(model, task, progress.chunk))
-                progress.file(task[0])
+                _record(report, _enhance_one(model, task, lambda seconds, src=task[0]: progress.chunk(src, seconds)))
+                progress.file_done(task[0])
         except KeyboardInterrupt:
             report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
         return report
@@ -336,7 +302,7 @@ def enhance_paths(
         for future in as_completed(futures):
             _record(report, future.result())
             recorded.add(future)
-            progress.file(tasks[futures.index(future)][0])
+            progress.file_done(tasks[futures.index(future)][0])
     except KeyboardInterrupt:
         report.interrupted = True
         for future in futures:

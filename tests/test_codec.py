@@ -205,3 +205,15 @@ def test_encode_takes_shards_jobs_and_skip_existing_like_enhance(vae_checkpoint,
     assert sorted(os.path.basename(p) for p in parts) == ["0.npz", "1.npz", "2.npz", "3.npz"]
     again = runner.invoke(app, ["encode", str(src), "-o", str(tmp_path / "lat"), "-m", str(vae_checkpoint), "--skip-existing", "--json"])
     assert again.exit_code == 0 and json.loads(again.stdout)["files"] == [] and "skipped 4 input(s)" in again.stderr
+
+
+def test_encoding_progress_moves_chunk_by_chunk_and_names_unreadable_formats(vae, vae_checkpoint, speech, tmp_path):
+    src = tmp_path / "in"
+    write_wav(src / "long.wav", np.resize(speech, 16000 * 20))
+    (src / "x.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A ")
+    calls = []
+    report = codec.encode_paths(vae, [src], tmp_path / "lat", "m", on_progress=lambda done, total: calls.append((done, total)),
+                                options=codec.BatchOptions(), )  # fmt: skip
+    assert report.unreadable == [str(src / "x.m4a")]
+    # 800 latent frames in chunks of codec.CHUNK_FRAMES (400): a report per chunk within the one file, then the whole 20 s.
+    assert len(calls) > 2 and calls[-1] == (pytest.approx(20.0), pytest.approx(20.0)) and calls[0][0] < 20

@@ -67,13 +67,19 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]
-    with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped) as on_progress:
+    with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped, unit="" if decode else "s") as on_progress:
         if roundtrip:
             report = codec.roundtrip_paths(vae, inputs, output, names, on_progress=on_progress, options=options)
         elif decode:
             report = codec.decode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
         else:
             report = codec.encode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
+    if report.unreadable:
+        from pathlib import Path
+
+        from sectl.audio.files import describe_unreadable
+
+        warn(describe_unreadable([Path(p) for p in report.unreadable]))
     if report.skipped:
         err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
     for line in report.warnings:
