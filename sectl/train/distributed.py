@@ -105,6 +105,13 @@ class Workers:
         if self.distributed:
             dist.barrier()
 
+    def close(self) -> None:
+        """Leave the process group together: a rank that exits while another still talks to it makes gloo
+        abort that one (SIGABRT) at exit."""
+        if self.distributed and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
+
     def reducer(self, params: Iterable[nn.Parameter]) -> "GradientReducer":
         return GradientReducer(params, self)
 

@@ -356,6 +356,7 @@ class Trainer:
             self._save("best.pt")  # nothing to rank by: the final weights are the best we know
         if self.tensorboard is not None:
             self.tensorboard.close()
+        self.workers.close()
         self.callback("end", {"step": self.state.step, "best_score": self.state.best_score, "best_step": self.state.best_step})
         return self.state
 
