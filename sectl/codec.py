@@ -41,6 +41,29 @@ LATENT_SUFFIX = ".npz"
 
 
 # ---------------------------------------------------------------------------------------------- tensors
+@torch.no_grad()
+def receptive_field_frames(vae: SpeechVAE, frames: int = 96) -> tuple[int, int]:
+    """How many latent frames, on either side, one frame of encoding and of decoding depends on: measured
+    by changing the input in one place and seeing how far the output moves (so it holds for any
+    architecture). ``CONTEXT_FRAMES`` must cover both for chunked coding to equal whole-file coding."""
+    device = next(vae.parameters()).device
+    hop, centre = vae.hop, frames // 2
+    g = torch.Generator().manual_seed(0)
+    wave = 0.1 * torch.randn(1, frames * hop, generator=g)
+    bumped = wave.clone()
+    bumped[0, centre * hop : (centre + 1) * hop] += 0.5
+    moved = (vae.encode(bumped.to(device))[0] != vae.encode(wave.to(device))[0]).any(dim=1)[0]  # any change at all
+    changed = moved.nonzero().flatten().tolist()
+    encoder = max(centre - min(changed), max(changed) - centre)
+    latents = torch.randn(1, vae.config.latent_dim, frames, generator=g).to(device)
+    other = latents.clone()
+    other[0, :, centre] += 1.0
+    samples = (vae.decode(other) != vae.decode(latents))[0]  # (T,): any change at all
+    changed = (samples.nonzero().flatten() // hop).tolist()
+    decoder = max(centre - min(changed), max(changed) - centre)
+    return encoder, decoder
+
+
 def _chunks(total: int, chunk: int) -> list[tuple[int, int]]:
     return [(start, min(total, start + chunk)) for start in range(0, total, chunk)]
 

@@ -20,11 +20,12 @@ from pathlib import Path
 
 import torch
 
-from sectl.audio import find_audio_files, read_audio
+from sectl.audio import find_audio_files, read_audio, resample
 from sectl.codec import encode_tensor
 from sectl.device import module_device
 from sectl.errors import SectlError
 from sectl.losses.distill import to_latent_rate
+from sectl.models.ssl import SSL_RATE
 
 RIDGE = 1e-3  # relative to the mean diagonal of X^T X
 
@@ -55,8 +56,8 @@ def teacher_r2(vae, teacher, files: list[Path], holdout: int = 4, ridge: float =
         for path in sorted(files):
             wave = read_audio(path, sample_rate=vae.sample_rate).samples[0]
             latents = encode_tensor(vae, wave).T  # (frames, C)
-            on = module_device(teacher)
-            target = to_latent_rate(teacher(wave[None].to(on)), latents.shape[0])[0].cpu()
+            on = module_device(teacher)  # teachers take 16 kHz, whatever the VAE's rate
+            target = to_latent_rate(teacher(resample(wave, vae.sample_rate, SSL_RATE)[None].to(on)), latents.shape[0])[0].cpu()
             pairs.append((latents, target))
     fit, test = split(pairs, holdout)
     weights = ridge_fit(torch.cat([x for x, _ in fit]), torch.cat([y for _, y in fit]), ridge)

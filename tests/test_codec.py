@@ -217,3 +217,32 @@ def test_encoding_progress_moves_chunk_by_chunk_and_names_unreadable_formats(vae
     assert report.unreadable == [str(src / "x.m4a")]
     # 800 latent frames in chunks of codec.CHUNK_FRAMES (400): a report per chunk within the one file, then the whole 20 s.
     assert len(calls) > 2 and calls[-1] == (pytest.approx(20.0), pytest.approx(20.0)) and calls[0][0] < 20
+
+
+@pytest.mark.parametrize("size", ["tiny", "small"])
+def test_chunk_context_covers_the_encoders_and_decoders_receptive_fields(size):
+    """Chunked coding equals whole-file coding only while CONTEXT_FRAMES covers both receptive fields; an
+    architecture change that widens them (or adds a global operation) fails here, not silently."""
+    from sectl.models import build_codec
+
+    torch.manual_seed(0)
+    vae = build_codec("speech_vae", size).eval()
+    encoder, decoder = codec.receptive_field_frames(vae)
+    assert 1 <= encoder <= codec.CONTEXT_FRAMES and 1 <= decoder <= codec.CONTEXT_FRAMES, (encoder, decoder)
+
+
+def test_probes_give_the_teacher_16_khz_audio_whatever_the_vaes_rate(tmp_path, speech):
+    from sectl.models import build_codec
+    from sectl.probes import teacher_r2
+
+    vae = build_codec("speech_vae", "tiny", sample_rate=24000).eval()
+    seen = []
+
+    class Teacher(torch.nn.Module):
+        def forward(self, wave):
+            seen.append(wave.shape[-1])
+            return wave.unfold(-1, 320, 320).mean(-1, keepdim=True).transpose(1, 2).transpose(1, 2)
+
+    files = [write_wav(tmp_path / f"{i}.wav", speech[i * 16000 : (i + 1) * 16000]) for i in range(3)]
+    teacher_r2(vae, Teacher(), files, holdout=3)
+    assert seen == [16000, 16000, 16000]  # 1 s each, at 16 kHz (the VAE itself works at 24 kHz)
