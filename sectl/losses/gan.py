@@ -34,5 +34,9 @@ def feature_matching_loss(on_fake: Outputs, *, on_real: Outputs) -> torch.Tensor
 
 
 def gaussian_kl(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """``KL(N(mean, std^2) || N(0, 1))`` per latent element, averaged."""
-    return 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log()).mean()
+    """The JMAS-VAE release's KL term for latents ``(B, C, T)``: ``mean^2 + std^2 - log std^2 - 1`` summed
+    over the ``C`` latent channels, averaged over batch and frames, without the 1/2 of the textbook
+    ``KL(N(mean, std^2) || N(0, 1))``; so ``vae.loss.kl: 1e-3`` weighs it as the release does (2C times
+    the per-element mean of the textbook KL)."""
+    terms = mean.float().pow(2) + std.float().pow(2) - 2 * std.float().log() - 1
+    return terms.sum(dim=1).mean()

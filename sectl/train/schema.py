@@ -181,7 +181,7 @@ class VAELossSection(Section):
 
 class VAESection(Section):
     loss: VAELossSection
-    ema_decay: Float = 0.999
+    ema_decay: Float = 0.9999
     discriminator_width: Float = 1.0
 
 

@@ -78,6 +78,13 @@ class Distillation(nn.Module):
         return {name: term(student, teacher=target) for name, term in self.terms.items()}
 
 
+def ema_decay(step: int, beta: float) -> float:
+    """The release's EMA decay at ``step``: ``min(beta, 1 - (1 + step)^(-3/4))``, a power-3/4 warm-up, so the
+    average follows the first steps instead of staying near the random initialisation for ~1/(1 - beta)
+    steps (at beta 0.9999: 10 000)."""
+    return min(beta, 1.0 - (1.0 + step) ** -0.75)
+
+
 def gradient_norm(loss: torch.Tensor, params: list[torch.Tensor]) -> torch.Tensor:
     grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
     return torch.sqrt(sum(g.pow(2).sum() for g in grads if g is not None))
@@ -169,9 +176,7 @@ class VAETask(TrainingTask):
             grad_norm, g_finite = self.updates["generator"](total)
         finally:
             self.discriminators.requires_grad_(True)
-        # Warm-up of the decay (as TensorFlow's num_updates): the average follows the first steps instead of
-        # staying near the random initialisation for ~1/(1 - decay) steps.
-        self._update_ema(min(v["ema_decay"], (1 + step) / (10 + step)))
+        self._update_ema(ema_decay(step, v["ema_decay"]))
         record = {"loss": total.detach(), **record, "disc": d_loss.detach(), "grad_norm": grad_norm}
         return StepResult(record, d_finite & g_finite)
 

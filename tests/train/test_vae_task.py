@@ -105,3 +105,25 @@ def test_the_generator_step_computes_no_discriminator_gradients(data_dir):
         p.register_hook(lambda grad: computed.append(1))
     task.step(0, task.sampler.batch(0, 2))
     assert len(computed) == len(list(task.discriminators.parameters()))
+
+
+def test_kl_is_the_releases_channel_sum_without_the_half():
+    """(mean^2 + std^2 - log std^2 - 1) summed over the 64 channels, averaged over batch and frames: 128x the
+    per-element mean of the textbook KL (the old term), which made kl: 1e-3 128 times weaker."""
+    from sectl.losses.gan import gaussian_kl
+
+    g = torch.Generator().manual_seed(0)
+    mean, std = torch.randn(2, 64, 7, generator=g), torch.rand(2, 64, 7, generator=g) + 0.1
+    textbook = 0.5 * (mean.pow(2) + std.pow(2) - 1 - 2 * std.log())
+    assert float(gaussian_kl(mean, std)) == pytest.approx(float(2 * textbook.sum(1).mean()), rel=1e-6)
+    assert float(gaussian_kl(mean, std)) == pytest.approx(128 * float(textbook.mean()), rel=1e-6)
+    assert float(gaussian_kl(torch.zeros(1, 64, 3), torch.ones(1, 64, 3))) == 0.0
+
+
+def test_ema_decay_warms_up_with_power_three_quarters_to_beta():
+    from sectl.train.vae_task import ema_decay
+
+    assert ema_decay(0, 0.9999) == 0.0  # the first update copies the weights
+    assert ema_decay(15, 0.9999) == pytest.approx(1 - 16 ** -0.75)  # 0.875
+    assert ema_decay(10**7, 0.9999) == 0.9999
+    assert resolve_config("vae_jmas", [])["vae"]["ema_decay"] == 0.9999
