@@ -2,12 +2,15 @@
 
 As released with JMAS-VAE (``../shared/METHODS.md`` section 2): 16 kHz in and out; the encoder
 downsamples by strides 4, 4, 5, 5 (hop 400: 40 latent frames per second) with Snake activations and
-weight-normalised convolutions, and a 1x1 convolution gives each frame's mean and scale
-(``std = softplus(scale) + 1e-4``, 64 channels); the decoder upsamples by 5, 5, 4, 4 with
+weight-normalised convolutions, ends in DAC's final kernel-3 convolution (2048 -> 2048 channels at the
+``paper`` size), and a plain 1x1 ``proj_out`` gives each frame's mean and scale
+(``std = softplus(scale) + 1e-4``, 64 channels; the adaptive distillation weights are taken at it);
+the decoder (BigVGAN-v2, ``upsample_initial_channel`` 512) upsamples by 5, 5, 4, 4 with
 anti-aliased SnakeBeta residual blocks and ends in ``tanh``. Inputs are zero-padded to whole hops, so
 ``T`` samples give ``ceil(T / hop)`` frames, and decoding crops back to ``T``.
 
-Sizes: ``tiny`` (tests), ``small`` (trains on a CPU in hours), ``paper`` (about 87 M parameters).
+Sizes: ``tiny`` (tests), ``small`` (trains on a CPU in hours), ``paper`` (the release: encoder 73.9 M
+parameters with ``proj_out``, decoder 13.0 M, 86.8 M in all); the smaller sizes keep the structure.
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ class SpeechVAEConfig:
     latent_dim: int = 64
     encoder_channels: int = 128  # doubled at each downsampling block
     encoder_strides: list[int] = field(default_factory=lambda: [4, 4, 5, 5])
-    decoder_channels: int = 720  # halved at each upsampling block (720: about 87 M parameters in all)
+    decoder_channels: int = 512  # BigVGAN-v2's upsample_initial_channel, halved at each upsampling block
     decoder_strides: list[int] = field(default_factory=lambda: [5, 5, 4, 4])
     resblock_kernels: list[int] = field(default_factory=lambda: [3, 7, 11])  # BigVGAN's multi-receptive-field fusion
 
@@ -115,8 +118,8 @@ class SpeechVAE(Configurable, nn.Module):
         for stride in c.encoder_strides:
             layers.append(EncoderBlock(channels, stride))
             channels *= 2
-        self.encoder = nn.Sequential(*layers, Snake(channels))
-        self.to_moments = wn_conv(channels, 2 * c.latent_dim, 3)  # the encoder's last layer (adaptive weights)
+        self.encoder = nn.Sequential(*layers, Snake(channels), wn_conv(channels, channels, 3))  # DAC's last conv
+        self.to_moments = nn.Conv1d(channels, 2 * c.latent_dim, 1)  # proj_out: the last layer (adaptive weights)
         channels = c.decoder_channels
         blocks: list[nn.Module] = [wn_conv(c.latent_dim, channels, 7)]
         for stride in c.decoder_strides:

@@ -32,8 +32,16 @@ def test_a_7_23_second_file_gives_64_by_290_latents(vae):
     assert mean.shape == (1, 64, 290)  # 40 frames per second, the last one partial
 
 
-def test_paper_size_is_about_87_million_parameters():
-    assert count_parameters(build_codec("speech_vae", "paper")) == pytest.approx(87e6, rel=0.02)
+def test_paper_size_matches_the_release_part_by_part():
+    """Encoder 73.6 M + proj_out 0.26 M, decoder (upsample_initial_channel 512) 13.0 M: 86.8 M in all."""
+    vae = build_codec("speech_vae", "paper")
+    encoder, proj_out, decoder = (count_parameters(m) for m in (vae.encoder, vae.to_moments, vae.decoder))
+    assert proj_out == 2048 * 128 + 128 and vae.to_moments.kernel_size == (1,)
+    assert encoder + proj_out == pytest.approx(73.9e6, rel=0.02)
+    assert decoder == pytest.approx(13.0e6, rel=0.02)
+    assert encoder + proj_out + decoder == pytest.approx(86.8e6, rel=0.02)
+    last = vae.encoder[-1]  # DAC's final convolution, 2048 -> 2048, kernel 3, before proj_out
+    assert (last.in_channels, last.out_channels, last.kernel_size) == (2048, 2048, (3,))
 
 
 def test_anti_aliased_activation_keeps_length_and_passes_low_frequencies():
