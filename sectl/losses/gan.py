@@ -1,8 +1,9 @@
 """Adversarial losses (least squares, as LSGAN/HiFi-GAN) and feature matching, over discriminator outputs.
 
-Each takes the list of ``(score, features)`` pairs that :class:`sectl.models.discriminators.Discriminators`
-returns, one per member, and averages over members, in float32 whatever precision the discriminators
-ran in (mixed-precision training).
+Each takes the groups of ``(score, features)`` pairs that :class:`sectl.models.discriminators.Discriminators`
+returns, averages over a group's members and sums the groups, as the JMAS-VAE release does (so the
+weights 0.1 and 2.0 mean what they mean there), in float32 whatever precision the discriminators ran in
+(mixed-precision training).
 """
 
 from __future__ import annotations
@@ -10,27 +11,42 @@ from __future__ import annotations
 import torch
 
 Outputs = list[tuple[torch.Tensor, list[torch.Tensor]]]
+Groups = dict[str, Outputs]
+RELATIVE_FEATURE_MATCHING = frozenset({"spectral"})
+"""Groups whose feature-matching L1 is divided by the mean absolute real feature (the release's second group)."""
 
 
-def discriminator_loss(on_real: Outputs, on_fake: Outputs) -> torch.Tensor:
-    """``mean (D(real) - 1)^2 + mean D(fake)^2`` per member, averaged."""
-    terms = [(real.float() - 1).pow(2).mean() + fake.float().pow(2).mean() for (real, _), (fake, _) in zip(on_real, on_fake)]
-    return torch.stack(terms).mean()
+def _by_group(groups: Groups, member_loss) -> torch.Tensor:
+    """Each group's members averaged, the groups summed: the release's weighting (a group of 5 members
+    counts as much as a group of 3)."""
+    return sum(torch.stack([member_loss(name, i) for i in range(len(outputs))]).mean() for name, outputs in groups.items())
 
 
-def generator_adversarial_loss(on_fake: Outputs) -> torch.Tensor:
-    """``mean (D(fake) - 1)^2`` per member, averaged."""
-    return torch.stack([(fake.float() - 1).pow(2).mean() for fake, _ in on_fake]).mean()
+def discriminator_loss(on_real: Groups, on_fake: Groups) -> torch.Tensor:
+    """``mean (D(real) - 1)^2 + mean D(fake)^2`` per member; members averaged per group, groups summed."""
+    return _by_group(on_real, lambda g, i: (on_real[g][i][0].float() - 1).pow(2).mean() + on_fake[g][i][0].float().pow(2).mean())
 
 
-def feature_matching_loss(on_fake: Outputs, *, on_real: Outputs) -> torch.Tensor:
-    """Mean L1 between the members' feature maps of generated and real audio (real side detached)."""
-    terms = [
-        (f.float() - r.detach().float()).abs().mean()
-        for (_, fake_maps), (_, real_maps) in zip(on_fake, on_real)
-        for f, r in zip(fake_maps, real_maps)
-    ]
-    return torch.stack(terms).mean()
+def generator_adversarial_loss(on_fake: Groups) -> torch.Tensor:
+    """``mean (D(fake) - 1)^2`` per member; members averaged per group, groups summed."""
+    return _by_group(on_fake, lambda g, i: (on_fake[g][i][0].float() - 1).pow(2).mean())
+
+
+def feature_matching_loss(on_fake: Groups, *, on_real: Groups) -> torch.Tensor:
+    """L1 between each member's feature maps (without the final scores) of generated and real audio, real
+    side detached, averaged over a member's maps; in :data:`RELATIVE_FEATURE_MATCHING` groups each map's
+    L1 is divided by the mean absolute real feature. Members averaged per group, groups summed."""
+
+    def member(group: str, i: int) -> torch.Tensor:
+        fake_maps, real_maps = on_fake[group][i][1], on_real[group][i][1]
+        terms = []
+        for f, r in zip(fake_maps, real_maps):
+            r = r.detach().float()
+            l1 = (f.float() - r).abs().mean()
+            terms.append(l1 / (r.abs().mean() + 1e-8) if group in RELATIVE_FEATURE_MATCHING else l1)
+        return torch.stack(terms).mean()
+
+    return _by_group(on_fake, member)
 
 
 def gaussian_kl(mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:

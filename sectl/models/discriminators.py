@@ -1,8 +1,11 @@
 """Discriminators for GAN-trained waveform generators: multi-period (HiFi-GAN) and multi-resolution STFT.
 
-Each sub-discriminator returns ``(score map, feature maps)``; the feature maps feed the
-feature-matching loss. ``width`` scales every channel count (1.0 = the published sizes), so the tiny
-test configuration and the real one share the code.
+Each sub-discriminator returns ``(score map, feature maps)``: the maps after each hidden convolution,
+without the final score (they feed feature matching). Members come in two groups, as in the JMAS-VAE
+release: ``period`` (the multi-period discriminator, whose input is DC-removed and peak-normalised,
+as DAC's) and ``spectral`` (the second group, here multi-resolution STFT); the losses average within a
+group and sum the groups (:mod:`sectl.losses.gan`). ``width`` scales every channel count (1.0 = the
+published sizes), so the tiny test configuration and the real one share the code.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
 Output = tuple[torch.Tensor, list[torch.Tensor]]
+Groups = dict[str, list[Output]]
 
 
 def _leaky(x: torch.Tensor) -> torch.Tensor:
@@ -21,14 +25,12 @@ def _leaky(x: torch.Tensor) -> torch.Tensor:
 
 
 def _conv_stack(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> Output:
-    """Leaky-ReLU convolutions then the score convolution; every intermediate map is a feature."""
+    """Leaky-ReLU convolutions then the score convolution; the hidden maps (not the score) are the features."""
     features = []
     for conv in convs:
         x = _leaky(conv(x))
         features.append(x)
-    x = post(x)
-    features.append(x)
-    return x.flatten(1), features
+    return post(x).flatten(1), features
 
 
 class PeriodDiscriminator(nn.Module):
@@ -46,6 +48,8 @@ class PeriodDiscriminator(nn.Module):
 
     def forward(self, wave: torch.Tensor) -> Output:
         b, t = wave.shape
+        wave = wave - wave.mean(dim=-1, keepdim=True)  # DC removed and peak-normalised, as DAC's MPD
+        wave = 0.8 * wave / (wave.abs().amax(dim=-1, keepdim=True) + 1e-9)
         pad = -t % self.period
         x = nn.functional.pad(wave.unsqueeze(1), (0, pad), mode="reflect" if t > pad else "constant")
         x = x.view(b, 1, -1, self.period)
@@ -81,20 +85,21 @@ class DiscriminatorConfig:
 
 
 class Discriminators(nn.Module):
-    """All members; ``forward(wave)`` -> one ``(score, features)`` per member."""
+    """All members in their groups; ``forward(wave)`` -> ``{"period": [...], "spectral": [...]}``, one
+    ``(score, features)`` per member."""
 
     def __init__(self, **kwargs) -> None:
         super().__init__()
         self.config = DiscriminatorConfig(**kwargs)
         c = self.config
-        self.members = nn.ModuleList(
-            [PeriodDiscriminator(p, c.width) for p in c.periods]
-            + [SpectrogramDiscriminator(n_fft, hop, c.width) for n_fft, hop in c.stft]
-        )
+        self.groups = nn.ModuleDict({
+            "period": nn.ModuleList(PeriodDiscriminator(p, c.width) for p in c.periods),
+            "spectral": nn.ModuleList(SpectrogramDiscriminator(n_fft, hop, c.width) for n_fft, hop in c.stft),
+        })  # fmt: skip
 
     @property
     def constructor_args(self) -> dict:
         return asdict(self.config)
 
-    def forward(self, wave: torch.Tensor) -> list[Output]:
-        return [member(wave) for member in self.members]
+    def forward(self, wave: torch.Tensor) -> Groups:
+        return {name: [member(wave) for member in members] for name, members in self.groups.items()}

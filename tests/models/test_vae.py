@@ -57,8 +57,34 @@ def test_anti_aliased_activation_keeps_length_and_passes_low_frequencies():
 
 
 @pytest.mark.parametrize("length", [1600, 1601])
-def test_every_discriminator_member_scores_and_exposes_features(length):
-    outputs = Discriminators(width=0.1)(torch.randn(2, length))
-    assert len(outputs) == 5 + 3
-    for score, features in outputs:
-        assert score.shape[0] == 2 and len(features) >= 5
+def test_every_discriminator_member_scores_and_exposes_features_without_the_score(length):
+    discriminators = Discriminators(width=0.1)
+    groups = discriminators(torch.randn(2, length))
+    assert {name: len(outputs) for name, outputs in groups.items()} == {"period": 5, "spectral": 3}
+    for name, outputs in groups.items():
+        for member, (score, features) in zip(discriminators.groups[name], outputs):
+            assert score.shape[0] == 2 and len(features) == len(member.convs)  # hidden maps only, no logits
+
+
+def test_the_period_group_sees_dc_removed_peak_normalised_audio():
+    torch.manual_seed(0)
+    discriminators = Discriminators(width=0.1)
+    x = torch.randn(2, 1600)
+    a, b = discriminators(x)["period"], discriminators(3.0 * x + 0.5)["period"]
+    assert all(torch.allclose(sa, sb, atol=1e-5) for (sa, _), (sb, _) in zip(a, b))
+
+
+def test_gan_losses_average_members_within_a_group_and_sum_the_groups():
+    from sectl.losses.gan import discriminator_loss, feature_matching_loss, generator_adversarial_loss
+
+    def member(score: float, feature: float):
+        return torch.full((1, 4), score), [torch.full((1, 3), feature)]
+
+    fake = {"period": [member(0.0, 1.0), member(2.0, 1.0)], "spectral": [member(1.0, 3.0)]}
+    real = {"period": [member(1.0, 0.0), member(1.0, 0.0)], "spectral": [member(1.0, 2.0)]}
+    # period: mean((0-1)^2, (2-1)^2) = 1; spectral: (1-1)^2 = 0 -> 1 (a flat mean over 3 members: 2/3)
+    assert float(generator_adversarial_loss(fake)) == pytest.approx(1.0)
+    # period: mean(0 + 0^2, 0 + 2^2) = 2; spectral: 0 + 1^2 = 1 -> 3 (a flat mean over 3 members: 5/3)
+    assert float(discriminator_loss(real, fake)) == pytest.approx(3.0)
+    # period: L1 1 (absolute); spectral: |3 - 2| / |2| = 0.5 (relative to the real feature) -> 1.5
+    assert float(feature_matching_loss(fake, on_real=real)) == pytest.approx(1.5)
