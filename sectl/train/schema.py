@@ -183,6 +183,7 @@ class VAESection(Section):
     loss: VAELossSection
     ema_decay: Float = 0.9999
     discriminator_width: Float = 1.0
+    alternate: Bool = True
 
 
 class DistillSection(Section):

@@ -34,6 +34,7 @@ class StepResult:
 
     record: dict[str, torch.Tensor]
     finite: torch.Tensor
+    stepped: tuple[str, ...] | None = None  # the optimizers this step updated (their schedules advance); None: all
 
 
 class TrainingTask:

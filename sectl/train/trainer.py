@@ -282,8 +282,9 @@ class Trainer:
                 first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 raise ConfigError(f"train.compile: torch.compile failed for this model ({first}); set train.compile=false") from None
             raise
-        for scheduler in self.schedulers.values():
-            scheduler.step()
+        for name, scheduler in self.schedulers.items():
+            if result.stepped is None or name in result.stepped:
+                scheduler.step()
         self._first_bad = torch.where((self._first_bad == 0) & ~result.finite, step + 1, self._first_bad)
         return result
 

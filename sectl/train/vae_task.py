@@ -114,6 +114,7 @@ class VAETask(TrainingTask):
             "discriminators": adamw(self.discriminators.parameters(), t, device),
         }
         self.updates = {name: GradientStep(opt, t["grad_clip"], self.precision, workers) for name, opt in self.optimizers.items()}
+        self._last: dict[str, torch.Tensor] = {}  # the latest value of every logged term (alternating steps)
         if config["data"]["clean"] is None:
             raise SectlError("data.clean: a speech VAE trains on clean speech; set data.clean")
         self.sampler = SpeechSampler(config["data"]["clean"], config["data"]["segment_s"], self.sample_rate,
@@ -141,16 +142,26 @@ class VAETask(TrainingTask):
 
     # ------------------------------------------------------------------------------ one step
     def step(self, step: int, batch: Any) -> StepResult:
+        """With ``vae.alternate`` (the release's schedule) even steps update the VAE and odd steps the
+        discriminators; otherwise every step updates the discriminators, then the VAE. The record always
+        carries the latest value of every term, whichever half the step was."""
         v = self.config["vae"]
         x = to_device(batch, self.device)
+        if v["alternate"] and step % 2 == 1:
+            with torch.no_grad(), self.precision.autocast():
+                mean, std = self.encode(x)
+                y = self.decode(mean + std * torch.randn_like(std), x.shape[-1]).float()
+            d_loss, d_finite = self._update_discriminators(x, y)
+            self._last["disc"] = d_loss
+            return StepResult(dict(self._last), d_finite, stepped=("discriminators",))
         with self.precision.autocast():
             mean, std = self.encode(x)
             z = mean + std * torch.randn_like(std)
             y = self.decode(z, x.shape[-1]).float()
-            on_real, on_fake = self.discriminators(x), self.discriminators(y.detach())
-        with self.precision.full():
-            d_loss = discriminator_loss(on_real, on_fake)
-        _, d_finite = self.updates["discriminators"](d_loss)
+        if v["alternate"]:
+            d_loss, d_finite = self._last.get("disc", torch.zeros((), device=self.device)), torch.ones((), dtype=torch.bool, device=self.device)
+        else:
+            d_loss, d_finite = self._update_discriminators(x, y.detach())
 
         # The generator's loss goes through the discriminators, but must not give them gradients.
         self.discriminators.requires_grad_(False)
@@ -176,9 +187,19 @@ class VAETask(TrainingTask):
             grad_norm, g_finite = self.updates["generator"](total)
         finally:
             self.discriminators.requires_grad_(True)
-        self._update_ema(ema_decay(step, v["ema_decay"]))
+        self._update_ema(ema_decay(step // 2 if v["alternate"] else step, v["ema_decay"]))  # counts VAE updates
         record = {"loss": total.detach(), **record, "disc": d_loss.detach(), "grad_norm": grad_norm}
-        return StepResult(record, d_finite & g_finite)
+        self._last = record
+        return StepResult(dict(record), d_finite & g_finite, stepped=("generator",) if v["alternate"] else None)
+
+    def _update_discriminators(self, x: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """One least-squares step of the discriminators on real ``x`` and detached ``fake``."""
+        with self.precision.autocast():
+            on_real, on_fake = self.discriminators(x), self.discriminators(fake.detach())
+        with self.precision.full():
+            d_loss = discriminator_loss(on_real, on_fake)
+        _, finite = self.updates["discriminators"](d_loss)
+        return d_loss.detach(), finite
 
     def _distillation(self, x: torch.Tensor, z: torch.Tensor, reconstruction: torch.Tensor):
         d = self.config["distill"]

@@ -29,10 +29,32 @@ def test_every_vae_preset_trains_ten_steps(data_dir, tmp_path, preset):
     assert state.step == 10
     payload = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")
     assert payload["model"]["name"] == "speech_vae" and set(payload["task"]["modules"]) >= {"model", "ema", "discriminators"}
+    # Alternating: 5 VAE and 5 discriminator updates, and each schedule advanced with its own optimizer.
+    assert {name: s["last_epoch"] for name, s in payload["schedulers"].items()} == {"generator": 5, "discriminators": 5}
+
+
+def state(module) -> dict:
+    return copy.deepcopy(module.state_dict())
+
+
+def changed(before: dict, module) -> bool:
+    return any(not torch.equal(v, module.state_dict()[k]) for k, v in before.items())
+
+
+def test_updates_alternate_as_released_vae_on_even_steps_discriminators_on_odd(data_dir):
+    task = VAETask(vae_config(data_dir), torch.device("cpu"))
+    assert task.config["vae"]["alternate"] is True
+    for step, vae_moves in ((0, True), (1, False), (2, True), (3, False)):
+        vae, disc, ema = state(task.model), state(task.discriminators), state(task.ema)
+        record = task.step(step, task.sampler.batch(step, 2)).record
+        assert changed(vae, task.model) == vae_moves and changed(ema, task.ema) == vae_moves
+        assert changed(disc, task.discriminators) == (not vae_moves)
+        assert {"mrstft", "kl", "disc"} <= set(record)  # every term's latest value, whichever half ran
 
 
 def test_each_adversarial_step_updates_only_its_own_weights(data_dir):
-    task = VAETask(vae_config(data_dir), torch.device("cpu"))
+    """Without alternation (vae.alternate=false) a step updates both, each optimizer only its own weights."""
+    task = VAETask(vae_config(data_dir, "vae_jmas", "vae.alternate=false"), torch.device("cpu"))
     teacher = copy.deepcopy(task.distill.teacher.state_dict())
     generator_before = copy.deepcopy(task.model.state_dict())
     disc_before = copy.deepcopy(task.discriminators.state_dict())
@@ -99,12 +121,13 @@ def test_a_pretrained_enhancer_can_be_the_offline_teacher(models_dir, data_dir, 
 def test_the_generator_step_computes_no_discriminator_gradients(data_dir):
     """Backward through the discriminators for the generator's loss must not fill their weight gradients
     (wasted work, and gradients a reducer would then all-reduce): one gradient per step, the discriminator's."""
-    task = VAETask(vae_config(data_dir, "vae_vanilla"), torch.device("cpu"))
-    computed = []
-    for p in task.discriminators.parameters():
-        p.register_hook(lambda grad: computed.append(1))
-    task.step(0, task.sampler.batch(0, 2))
-    assert len(computed) == len(list(task.discriminators.parameters()))
+    for alternate in ("true", "false"):
+        task = VAETask(vae_config(data_dir, "vae_vanilla", f"vae.alternate={alternate}"), torch.device("cpu"))
+        computed = []
+        for p in task.discriminators.parameters():
+            p.register_hook(lambda grad: computed.append(1))
+        task.step(0, task.sampler.batch(0, 2))  # a VAE step (and, without alternation, a discriminator step)
+        assert len(computed) == (0 if alternate == "true" else len(list(task.discriminators.parameters())))
 
 
 def test_kl_is_the_releases_channel_sum_without_the_half():
