@@ -150,3 +150,9 @@ def test_ema_decay_warms_up_with_power_three_quarters_to_beta():
     assert ema_decay(15, 0.9999) == pytest.approx(1 - 16 ** -0.75)  # 0.875
     assert ema_decay(10**7, 0.9999) == 0.9999
     assert resolve_config("vae_jmas", [])["vae"]["ema_decay"] == 0.9999
+
+
+def test_vae_presets_crop_32768_samples_as_released():
+    for preset in VAE_PRESETS:
+        config = resolve_config(preset, [])
+        assert round(config["data"]["segment_s"] * 16000) == 32768, preset
