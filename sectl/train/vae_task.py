@@ -29,7 +29,6 @@ from sectl.data.speech import SpeechSampler
 from sectl.errors import SectlError
 from sectl.losses.distill import MarginalCosineLoss, MarginalDistanceMatrixLoss, TimeAxisCosineLoss, to_latent_rate
 from sectl.losses.gan import discriminator_loss, feature_matching_loss, gaussian_kl, generator_adversarial_loss
-from sectl.losses.stft import MultiResolutionSTFTLoss
 from sectl.models import build_codec
 from sectl.models.discriminators import Discriminators
 from sectl.models.ssl import SSL_RATE
@@ -40,6 +39,25 @@ from sectl.train.optim import GradientStep, Precision, adamw
 from sectl.train.tasks import StepResult, TrainingTask, compiled, seeded
 
 MRSTFT_SIZES = (2048, 1024, 512, 256, 128, 64, 32)  # hop = FFT / 4, window = FFT
+
+
+class PerceptualMRSTFT(nn.Module):
+    """The release's reconstruction term: auraloss's multi-resolution STFT loss (spectral convergence +
+    log-magnitude L1) at FFT sizes 2048..32, hop FFT/4, window = FFT, after auraloss's A-weighting FIR
+    pre-filter; no time-domain term. auraloss itself, not a re-implementation: it is the library the
+    release's numbers come from."""
+
+    def __init__(self, sample_rate: int) -> None:
+        super().__init__()
+        import auraloss
+
+        self.loss = auraloss.freq.MultiResolutionSTFTLoss(
+            fft_sizes=list(MRSTFT_SIZES), hop_sizes=[n // 4 for n in MRSTFT_SIZES], win_lengths=list(MRSTFT_SIZES),
+            perceptual_weighting=True, sample_rate=sample_rate,
+        )  # fmt: skip
+
+    def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+        return self.loss(estimate.float()[:, None], reference.float()[:, None])  # auraloss takes (B, C, T)
 
 
 class Distillation(nn.Module):
@@ -103,7 +121,7 @@ class VAETask(TrainingTask):
         latent_dim = self.model.config.latent_dim
         # Seeded: a random (tiny) teacher and the projection must be the same in a resumed process.
         self.distill = seeded(config, lambda: Distillation(config, latent_dim)) if config["distill"]["method"] != "none" else None
-        self.mrstft = MultiResolutionSTFTLoss(MRSTFT_SIZES, [n // 4 for n in MRSTFT_SIZES], MRSTFT_SIZES)
+        self.mrstft = PerceptualMRSTFT(self.sample_rate)
         self.to(device)
         for module in self.modules().values():
             workers.broadcast(module)

@@ -156,3 +156,19 @@ def test_vae_presets_crop_32768_samples_as_released():
     for preset in VAE_PRESETS:
         config = resolve_config(preset, [])
         assert round(config["data"]["segment_s"] * 16000) == 32768, preset
+
+
+def test_the_reconstruction_term_is_auraloss_perceptual_mrstft(data_dir):
+    """FFT 2048..32, hop FFT/4, window FFT, A-weighted, no time-domain L1: auraloss's own value."""
+    import auraloss
+
+    task = VAETask(vae_config(data_dir, "vae_vanilla"), torch.device("cpu"))
+    g = torch.Generator().manual_seed(0)
+    x, y = 0.1 * torch.randn(2, 8000, generator=g), 0.1 * torch.randn(2, 8000, generator=g)
+    sizes = [2048, 1024, 512, 256, 128, 64, 32]
+    kwargs = dict(fft_sizes=sizes, hop_sizes=[n // 4 for n in sizes], win_lengths=sizes, sample_rate=16000)
+    weighted = auraloss.freq.MultiResolutionSTFTLoss(perceptual_weighting=True, **kwargs)(y[:, None], x[:, None])
+    plain = auraloss.freq.MultiResolutionSTFTLoss(**kwargs)(y[:, None], x[:, None])
+    assert float(task.mrstft(y, x)) == pytest.approx(float(weighted), rel=1e-6)
+    assert abs(float(weighted) - float(plain)) > 1e-3  # the A-weighting is on
+    assert float(task.mrstft(x, x)) == pytest.approx(0.0, abs=1e-6)
