@@ -57,3 +57,20 @@ class TimeAxisCosineLoss(nn.Module):
     def forward(self, student: torch.Tensor, *, teacher: torch.Tensor) -> torch.Tensor:
         _check(student, teacher)
         return -nn.functional.cosine_similarity(student, teacher, dim=-1).mean()
+
+
+class SemanticRegulator(nn.Module):
+    """Semantic-VAE's projection of teacher frames to the latent size, for the TAS baseline: ``blocks`` of
+    (kernel-3 convolution, GroupNorm with one group, Mish) at twice the latent width, then a 1x1
+    convolution to the latent width. Takes and returns frames ``(B, T, D)`` (already at the latent rate)."""
+
+    def __init__(self, teacher_dim: int, latent_dim: int, blocks: int = 2) -> None:
+        super().__init__()
+        width = 2 * latent_dim
+        layers: list[nn.Module] = []
+        for i in range(blocks):
+            layers += [nn.Conv1d(teacher_dim if i == 0 else width, width, 3, padding=1), nn.GroupNorm(1, width), nn.Mish()]
+        self.layers = nn.Sequential(*layers, nn.Conv1d(width if blocks else teacher_dim, latent_dim, 1))
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.layers(frames.transpose(1, 2)).transpose(1, 2)

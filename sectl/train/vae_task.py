@@ -27,7 +27,13 @@ from sectl.audio import resample
 from sectl.data.loader import to_device
 from sectl.data.speech import SpeechSampler
 from sectl.errors import SectlError
-from sectl.losses.distill import MarginalCosineLoss, MarginalDistanceMatrixLoss, TimeAxisCosineLoss, to_latent_rate
+from sectl.losses.distill import (
+    MarginalCosineLoss,
+    MarginalDistanceMatrixLoss,
+    SemanticRegulator,
+    TimeAxisCosineLoss,
+    to_latent_rate,
+)
 from sectl.losses.gan import discriminator_loss, feature_matching_loss, gaussian_kl, generator_adversarial_loss
 from sectl.models import build_codec
 from sectl.models.discriminators import Discriminators
@@ -79,7 +85,7 @@ class Distillation(nn.Module):
                 "mdms": MarginalDistanceMatrixLoss(d["margin_dist"], joint=d["joint"]),
             })  # fmt: skip
         elif self.method == "tas":
-            self.project = nn.Linear(teacher_dim, latent_dim)  # applied to the teacher
+            self.project = SemanticRegulator(teacher_dim, latent_dim)  # applied to the teacher, as Semantic-VAE does
             self.terms = nn.ModuleDict({"tas": TimeAxisCosineLoss()})
         else:
             raise SectlError(f"distill.method: unknown {self.method!r}; use none, tas or jmas")

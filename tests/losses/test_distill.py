@@ -44,3 +44,16 @@ def test_teacher_frames_are_interpolated_to_the_latent_rate():
     resampled = to_latent_rate(teacher, 40)
     assert resampled.shape == (1, 40, 1)
     assert resampled[0, 0, 0] == pytest.approx(0.125) and resampled[0, -1, 0] == pytest.approx(48.875)
+
+
+def test_the_tas_regulator_is_semantic_vaes_conv_groupnorm_mish_stack():
+    from sectl.losses.distill import SemanticRegulator
+
+    regulator = SemanticRegulator(teacher_dim=768, latent_dim=64)
+    kinds = [type(m).__name__ for m in regulator.layers]
+    assert kinds == ["Conv1d", "GroupNorm", "Mish", "Conv1d", "GroupNorm", "Mish", "Conv1d"]
+    first, last = regulator.layers[0], regulator.layers[-1]
+    assert (first.in_channels, first.out_channels, first.kernel_size) == (768, 128, (3,))
+    assert (last.in_channels, last.out_channels, last.kernel_size) == (128, 64, (1,))
+    assert regulator.layers[1].num_groups == 1
+    assert regulator(torch.randn(2, 50, 768)).shape == (2, 50, 64)
