@@ -117,6 +117,18 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def report_skipped(unreadable: list[str], skipped: list[str]) -> None:
+    """What a batch left out, on stderr: files in formats soundfile cannot decode, and --skip-existing."""
+    if unreadable:
+        from pathlib import Path
+
+        from sectl.audio.files import describe_unreadable
+
+        warn(describe_unreadable([Path(p) for p in unreadable]))
+    if skipped:
+        err.print(f"skipped {len(skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
+
+
 def print_json(payload: Any) -> None:
     """Exactly one JSON document on stdout, nothing else."""
     from sectl.fileutil import stdout_errors

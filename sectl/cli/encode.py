@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, out, print_json, progress_bar, report_skipped, warn
 
 HELP = """Encode audio to speech-VAE latents (one .npz per input), decode latents back, or do both and score.
 
@@ -74,14 +74,7 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
             report = codec.decode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
         else:
             report = codec.encode_paths(vae, inputs, output, model_id, on_progress=on_progress, options=options)
-    if report.unreadable:
-        from pathlib import Path
-
-        from sectl.audio.files import describe_unreadable
-
-        warn(describe_unreadable([Path(p) for p in report.unreadable]))
-    if report.skipped:
-        err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
+    report_skipped(report.unreadable, report.skipped)
     for line in report.warnings:
         warn(line)
     for line in report.failed:

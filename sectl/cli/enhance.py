@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, report_skipped, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -74,14 +74,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
             device=device, skip_existing=skip_existing,
         )
-    if report.unreadable:
-        from pathlib import Path
-
-        from sectl.audio.files import describe_unreadable
-
-        warn(describe_unreadable([Path(p) for p in report.unreadable]))
-    if report.skipped:
-        err.print(f"skipped {len(report.skipped)} input(s) whose output exists (--skip-existing)", highlight=False)
+    report_skipped(report.unreadable, report.skipped)
     for line in report.limited:
         warn(line)
     for line in report.failed:
