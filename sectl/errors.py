@@ -9,6 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def first_line(exc: BaseException, limit: int | None = None) -> str:
+    """The first line of an exception's message (its type's name when it has none), for one-line errors
+    that wrap a third-party failure."""
+    text = str(exc).strip()
+    return text.splitlines()[0][:limit] if text else type(exc).__name__
+
+
 class SectlError(Exception):
     """Base class for errors caused by input or configuration, not by a bug."""
 

@@ -21,7 +21,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from sectl.errors import AudioError, OutputExistsError
+from sectl.errors import AudioError, OutputExistsError, first_line
 from sectl.fileutil import atomic_write_bytes, write_stdout
 
 STDIO = "-"
@@ -142,8 +142,7 @@ def read_audio(
 
 
 def _short(exc: Exception) -> str:
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", text)  # stdin has no name to show
+    return re.sub(r"Error opening <_io\.BytesIO object at 0x[0-9a-f]+>: ", "", first_line(exc))  # stdin has no name
 
 
 def limit_peak(samples: torch.Tensor, limit: float = PEAK_LIMIT) -> tuple[torch.Tensor, float]:

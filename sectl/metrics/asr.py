@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from sectl.errors import SectlError
+from sectl.errors import SectlError, first_line
 from sectl.fileutil import atomic_write_bytes
 
 DEFAULT_PIPELINE = "WAV2VEC2_ASR_BASE_960H"
@@ -94,7 +94,7 @@ def load_recognizer(source: str | Path) -> Recognizer:
         model = bundle.get_model()
     except Exception as exc:  # noqa: BLE001 - download errors come as URLError, OSError, RuntimeError
         raise SectlError(
-            f"wer: could not load torchaudio's {source} ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "
+            f"wer: could not load torchaudio's {source} ({first_line(exc)}); "
             f"offline, pass --asr-model FILE made by `python -m sectl.metrics.asr export FILE` where the weights can be downloaded"
         ) from None
     inner = getattr(model, "model", model)  # torchaudio wraps some pipelines to normalise the waveform
@@ -105,7 +105,7 @@ def _load_file(path: Path) -> Recognizer:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise SectlError(f"{path}: not a readable ASR model file ({str(exc).splitlines()[0]})") from None
+        raise SectlError(f"{path}: not a readable ASR model file ({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise SectlError(f"{path}: not an ASR model in sectl's format ({FORMAT}); make one with `python -m sectl.metrics.asr export`")
     args = {k: [tuple(c) for c in v] if k == "extractor_conv_layer_config" and v else v for k, v in payload["args"].items()}

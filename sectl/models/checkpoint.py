@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from sectl import __version__
-from sectl.errors import SectlError, UsageError
+from sectl.errors import SectlError, UsageError, first_line
 from sectl.fileutil import atomic_write_bytes
 from sectl.models import MODEL_CLASSES, Enhancer
 
@@ -48,7 +48,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
-        raise UsageError(f"{path}: not a readable sectl checkpoint (truncated, or not a torch file: {_first_line(exc)})") from None
+        raise UsageError(f"{path}: not a readable sectl checkpoint (truncated, or not a torch file: {first_line(exc, 120)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise UsageError(f"{path}: not a sectl checkpoint (expected format {FORMAT})")
     missing = [key for key in ("model", "state_dict") if key not in payload]
@@ -57,10 +57,6 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     payload["source"] = str(path)
     return payload
 
-
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0][:120] if text else type(exc).__name__
 
 
 def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
@@ -75,7 +71,7 @@ def model_from_checkpoint(payload: dict[str, Any]) -> torch.nn.Module:
         model = MODEL_CLASSES[record["name"]](**args)
         model.load_state_dict(payload["state_dict"])
     except Exception as exc:  # noqa: BLE001 - a damaged record fails in the constructor or the weights
-        raise UsageError(f"{source}: the weights do not fit a {record['name']} of its recorded arguments ({_first_line(exc)})") from None
+        raise UsageError(f"{source}: the weights do not fit a {record['name']} of its recorded arguments ({first_line(exc, 120)})") from None
     return model.eval()
 
 

@@ -18,7 +18,7 @@ import torchaudio
 from torch import nn
 from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
-from sectl.errors import SectlError
+from sectl.errors import SectlError, first_line
 
 SSL_RATE = 16000
 SSL_HOP = 320  # every torchaudio SSL front end downsamples by 320: 20 ms frames
@@ -90,7 +90,7 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
             try:
                 model.load_state_dict(_load_state(Path(checkpoint)))
             except RuntimeError as exc:
-                raise SectlError(f"{checkpoint}: weights do not fit {name} ({str(exc).splitlines()[0]})") from None
+                raise SectlError(f"{checkpoint}: weights do not fit {name} ({first_line(exc)})") from None
         else:
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # download messages must not break --json on stdout

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from sectl.errors import ConfigError
+from sectl.errors import ConfigError, first_line
 from sectl.train.schema import validate
 
 PRESET_DIR = Path(os.environ.get("SECTL_PRESETS", Path(__file__).resolve().parents[1] / "presets"))
@@ -63,7 +63,7 @@ def read_yaml(path: str | Path) -> dict:
         where = f"line {mark.line + 1}" if mark else "somewhere"
         raise ConfigError(f"{path}: {where}: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: invalid YAML ({first_line(exc)})") from None
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or type(exc).__name__})") from None
     if not isinstance(data, dict):

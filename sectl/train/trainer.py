@@ -31,7 +31,7 @@ from sectl import __version__
 from sectl.audio import read_audio
 from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
-from sectl.errors import ConfigError, SectlError, UsageError
+from sectl.errors import ConfigError, SectlError, UsageError, first_line
 from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluation import score_waveforms
@@ -238,14 +238,13 @@ class Trainer:
         saved = len(rng_states)
         if saved != self.workers.world_size:
             raise UsageError(
-                f"{self.checkpoint_dir / 'last.pt'}: the run was trained with {saved} process(es); resume it with "
+                f"{last}: the run was trained with {saved} process(es); resume it with "
                 f"{saved} (this is {self.workers.world_size}), so every random draw continues exactly"
             )
         try:
             self.task.load_state_dict(payload["task"])
         except (KeyError, RuntimeError, ValueError) as exc:
-            first = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-            raise UsageError(f"{last}: its training state does not fit this run's configuration ({first})") from None
+            raise UsageError(f"{last}: its training state does not fit this run's configuration ({first_line(exc, 160)})") from None
         for name, scheduler in self.schedulers.items():
             scheduler.load_state_dict(payload["schedulers"][name])
         rng = rng_states[self.workers.rank]
@@ -279,8 +278,7 @@ class Trainer:
             raise SectlError(f"{exc}; {self.checkpoint_dir / 'last.pt'} is intact") from None
         except Exception as exc:
             if self.config["train"]["compile"] and type(exc).__module__.startswith("torch._"):
-                first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-                raise ConfigError(f"train.compile: torch.compile failed for this model ({first}); set train.compile=false") from None
+                raise ConfigError(f"train.compile: torch.compile failed for this model ({first_line(exc)}); set train.compile=false") from None
             raise
         for name, scheduler in self.schedulers.items():
             if result.stepped is None or name in result.stepped:
