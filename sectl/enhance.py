@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import os
 import signal
 import tempfile
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -288,35 +289,48 @@ def enhance_paths(
             from sectl.models.loading import load_enhancer
 
             model = load_enhancer(model_source, device)
+        current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
         try:
             for task in tasks:
+                current = (task[1], _identity(task[1]))
                 _record(report, _enhance_one(model, task, lambda seconds, src=task[0]: progress.chunk(src, seconds)))
+                current = None
                 progress.file_done(task[0])
         except KeyboardInterrupt:
-            report.interrupted = True  # outputs are written atomically: the file in progress left nothing behind
+            report.interrupted = True  # outputs are written atomically: a file cut short left nothing behind
+            # Stopped after the file in progress was renamed into place but before it was recorded: it is
+            # on disk, so it is counted (a new file where there was none, or a new inode).
+            if current is not None and report.written[-1:] != [current[0]] and _identity(current[0]) not in (None, current[1]):
+                report.written.append(current[0])
         return report
     pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device))
-    futures = [pool.submit(_worker_job, task) for task in tasks]
-    recorded: set = set()
+    futures = {pool.submit(_worker_job, task): task for task in tasks}
     try:
         for future in as_completed(futures):
-            _record(report, future.result())
-            recorded.add(future)
-            progress.file_done(tasks[futures.index(future)][0])
+            progress.file_done(futures[future][0])
     except KeyboardInterrupt:
         report.interrupted = True
         for future in futures:
             future.cancel()  # not started: never will be
-        # Files a worker had started are finished (workers leave the stop to this process) and kept:
-        # count them, so the summary lists exactly what is on disk.
-        for future in futures:
-            if not future.cancelled() and future not in recorded:
-                try:
-                    _record(report, future.result())
-                except Exception:  # noqa: BLE001 - a worker that died wrote nothing (atomic writes)
-                    pass
     finally:
+        # Files a worker had started are finished (workers leave the stop to this process) and kept.
         pool.shutdown(wait=True, cancel_futures=True)
-    order = {dst: i for i, (_, dst) in enumerate(plan)}
-    report.written.sort(key=lambda dst: order.get(dst, len(order)))
+    # The report is read off the finished jobs, in plan order, once: it lists exactly what is on disk.
+    for future in futures:
+        if future.cancelled():
+            continue
+        try:
+            _record(report, future.result())
+        except Exception:  # noqa: BLE001 - after a stop, a worker that died wrote nothing (atomic writes)
+            if not report.interrupted:
+                raise
     return report
+
+
+def _identity(path: str) -> tuple | None:
+    """Which file ``path`` is now (inode and modification time; ``None``: none), to tell a new one."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns
