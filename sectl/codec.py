@@ -29,6 +29,7 @@ import torch
 
 from sectl.audio import STDIO, read_audio, resample, write_audio
 from sectl.audio.files import plan_batch, unreadable_audio, without_existing
+from sectl.device import module_device
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes, write_stdout
 from sectl.models.vae import SpeechVAE
@@ -46,7 +47,7 @@ def receptive_field_frames(vae: SpeechVAE, frames: int = 96) -> tuple[int, int]:
     """How many latent frames, on either side, one frame of encoding and of decoding depends on: measured
     by changing the input in one place and seeing how far the output moves (so it holds for any
     architecture). ``CONTEXT_FRAMES`` must cover both for chunked coding to equal whole-file coding."""
-    device = next(vae.parameters()).device
+    device = module_device(vae)
     hop, centre = vae.hop, frames // 2
     g = torch.Generator().manual_seed(0)
     wave = 0.1 * torch.randn(1, frames * hop, generator=g)
@@ -73,7 +74,7 @@ def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_
                   on_seconds: Callable[[float], None] | None = None) -> torch.Tensor:  # fmt: skip
     """Posterior means ``(channels, ceil(T / hop))`` of a mono waveform ``(T,)`` at ``vae.sample_rate``,
     computed on the VAE's device and returned on the CPU; ``on_seconds`` hears each chunk's input seconds."""
-    device = next(vae.parameters()).device
+    device = module_device(vae)
     hop, frames = vae.hop, vae.frames(wave.shape[-1])
     padded = torch.nn.functional.pad(wave, (0, frames * hop - wave.shape[-1]))
     parts = []
@@ -89,7 +90,7 @@ def encode_tensor(vae: SpeechVAE, wave: torch.Tensor, chunk_frames: int = CHUNK_
 @torch.inference_mode()
 def decode_tensor(vae: SpeechVAE, latents: torch.Tensor, length: int, chunk_frames: int = CHUNK_FRAMES) -> torch.Tensor:
     """Waveform ``(length,)`` from latents ``(channels, frames)``, decoded on the VAE's device (CPU result)."""
-    device = next(vae.parameters()).device
+    device = module_device(vae)
     hop, frames = vae.hop, latents.shape[-1]
     parts = []
     for start, stop in _chunks(frames, chunk_frames):

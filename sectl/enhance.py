@@ -23,6 +23,7 @@ from sectl.audio import STDIO, read_audio, resample, write_audio
 from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
+from sectl.device import module_device
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
@@ -272,7 +273,7 @@ def enhance_paths(
             save_checkpoint(Path(tmp) / "model.pt", model)
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
-                                 device=str(next(model.parameters()).device), skip_existing=skip_existing)  # fmt: skip
+                                 device=str(module_device(model)), skip_existing=skip_existing)  # fmt: skip
     plan = select_shard(plan_batch(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")

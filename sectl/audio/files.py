@@ -132,8 +132,14 @@ def without_existing(plan: list[tuple[str, str]]) -> tuple[list[tuple[str, str]]
     """``--skip-existing``: the pairs whose output does not exist yet, and the outputs left as they are
     (an interrupted batch finishes without ``--overwrite``; outputs are written atomically, so an
     existing one is complete)."""
-    kept = [(src, dst) for src, dst in plan if dst == STDIO or not Path(dst).exists()]
-    return kept, [dst for src, dst in plan if (src, dst) not in kept]
+    kept: list[tuple[str, str]] = []
+    existing: list[str] = []
+    for src, dst in plan:
+        if dst != STDIO and Path(dst).exists():
+            existing.append(dst)
+        else:
+            kept.append((src, dst))
+    return kept, existing
 
 
 UNREADABLE_AUDIO = (".m4a", ".aac", ".wma", ".amr", ".ape", ".mka", ".mp4", ".m4b", ".webm", ".ac3", ".dts")

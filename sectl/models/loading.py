@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from sectl.device import resolve_device
+from sectl.device import module_device, resolve_device
 from sectl.errors import SectlError, UsageError
 from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
@@ -92,7 +92,7 @@ def encoder_feature_extractor(source: str | Path | None, input_rate: int, device
     from sectl.audio import resample
 
     model = load_enhancer(source, device)
-    on = next(model.parameters()).device
+    on = module_device(model)
 
     def features(wave: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():

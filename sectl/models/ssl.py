@@ -18,6 +18,7 @@ import torchaudio
 from torch import nn
 from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
+from sectl.device import module_device, resolve_device
 from sectl.errors import SectlError, first_line
 
 SSL_RATE = 16000
@@ -130,9 +131,8 @@ class FrozenTeacher(nn.Module):
         """Output frames for ``samples`` input samples (measured once per length on a silent input)."""
         cache = self.__dict__.setdefault("_frames", {})
         if samples not in cache:
-            device = next(self.parameters()).device
             with torch.no_grad():
-                cache[samples] = int(self(torch.zeros(1, samples, device=device)).shape[1])
+                cache[samples] = int(self(torch.zeros(1, samples, device=module_device(self))).shape[1])
         return cache[samples]
 
 
@@ -210,8 +210,6 @@ def ssl_feature_extractor(model: str | Path | None = None, layer: int = 6, devic
         extractor = SSLFeatures(str(model), min(layer, 2) if str(model) == "tiny" else layer)
     else:
         extractor = SSLFeatures("wavlm_base", layer, checkpoint=model)
-
-    from sectl.device import resolve_device
 
     on = resolve_device(device)
     extractor.to(on)

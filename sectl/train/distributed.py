@@ -112,9 +112,6 @@ class Workers:
             dist.barrier()
             dist.destroy_process_group()
 
-    def reducer(self, params: Iterable[nn.Parameter]) -> "GradientReducer":
-        return GradientReducer(params, self)
-
 
 class GradientReducer:
     """Averages the gradients of ``params`` over ranks, overlapping the communication with backward.
@@ -129,7 +126,7 @@ class GradientReducer:
     def __init__(self, params: Iterable[nn.Parameter], workers: Workers, bucket_bytes: int = BUCKET_BYTES) -> None:
         self.workers = workers
         self.buckets: list[list[nn.Parameter]] = []
-        self.pending: list[tuple[Any, torch.Tensor, list[nn.Parameter]]] = []
+        self._reset()
         if not workers.distributed:
             return
         size = bucket_bytes
@@ -140,7 +137,7 @@ class GradientReducer:
             self.buckets[-1].append(p)
             size += p.numel() * p.element_size()
         self.bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for p in bucket}
-        self._reset()
+        self._reset()  # one counter per bucket
         for bucket in self.buckets:
             for p in bucket:
                 p.register_post_accumulate_grad_hook(self._ready)
@@ -148,7 +145,7 @@ class GradientReducer:
     def _reset(self) -> None:
         self.ready = [0] * len(self.buckets)
         self.next_bucket = 0
-        self.pending = []
+        self.pending: list[tuple[Any, torch.Tensor, list[nn.Parameter]]] = []
 
     def _ready(self, param: nn.Parameter) -> None:
         self.ready[self.bucket_of[id(param)]] += 1

@@ -52,7 +52,7 @@ class Precision:
 
     @contextlib.contextmanager
     def full(self) -> Iterator[None]:
-        """Where losses run: autocast off (callers pass float32 tensors; see :func:`as_float`)."""
+        """Where losses run: autocast off (callers pass float32 tensors)."""
         if not self.enabled:
             yield
             return
@@ -62,10 +62,6 @@ class Precision:
     def scaler(self) -> torch.amp.GradScaler:
         """A loss scaler for fp16 (its 5-bit exponent underflows small gradients); disabled otherwise."""
         return torch.amp.GradScaler(self.device_type, enabled=self.name == "fp16")
-
-
-def as_float(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    return tuple(t.float() for t in tensors)
 
 
 def adamw(params: Iterable[nn.Parameter], train: dict, device: torch.device) -> torch.optim.AdamW:

@@ -199,7 +199,7 @@ class VAETask(TrainingTask):
                     "mrstft": self.mrstft(y, x),
                     "adv": generator_adversarial_loss(on_fake),
                     "fm": feature_matching_loss(on_fake, on_real=on_real),
-                    "kl": gaussian_kl(mean.float(), std.float()),
+                    "kl": gaussian_kl(mean, std),  # float32 inside
                 }
                 total = sum(v["loss"][name] * value for name, value in losses.items())
                 record = {name: value.detach() for name, value in losses.items()}
