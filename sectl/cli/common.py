@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Column
 
 from sectl.errors import SectlError, UsageError
+from sectl.fileutil import stdout_errors
 
 EXIT_OK = 0
 EXIT_FAILURE = 1  # an error, or some inputs of a batch failed
@@ -28,14 +29,10 @@ class _Stdout:
     """sys.stdout as it is at each call (test runners swap it), with write failures as one usage error."""
 
     def write(self, text: str) -> int:
-        from sectl.fileutil import stdout_errors
-
         with stdout_errors():
             return sys.stdout.write(text)
 
     def flush(self) -> None:
-        from sectl.fileutil import stdout_errors
-
         with stdout_errors():
             sys.stdout.flush()
 
@@ -131,8 +128,6 @@ def report_skipped(unreadable: list[str], skipped: list[str]) -> None:
 
 def print_json(payload: Any) -> None:
     """Exactly one JSON document on stdout, nothing else."""
-    from sectl.fileutil import stdout_errors
-
     with stdout_errors():
         sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
         sys.stdout.flush()
