@@ -96,9 +96,10 @@ class SqueezedGRU(nn.Module):
         self.gru = nn.GRU(hidden, hidden, layers, batch_first=True)
         self.linear_out = GroupedLinear(hidden, out_features, out_groups) if out_features else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y, _ = self.gru(torch.relu(self.linear_in(x)))
-        return torch.relu(self.linear_out(y)) if self.linear_out is not None else y
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, T, in)`` -> outputs ``(B, T, out)`` and the GRU's last state (carried when streaming)."""
+        y, state = self.gru(torch.relu(self.linear_in(x)), state)
+        return (torch.relu(self.linear_out(y)) if self.linear_out is not None else y), state
 
 
 class ConvBlock(nn.Module):
@@ -126,6 +127,10 @@ class ConvBlock(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.time_pad:
             x = nn.functional.pad(x, (0, 0, self.time_pad, 0))
+        return self.unpadded(x)
+
+    def unpadded(self, x: torch.Tensor) -> torch.Tensor:
+        """The block on input that already carries its ``time_pad`` past frames (a stream's buffer)."""
         x = self.conv(x)
         if self.pointwise is not None:
             x = self.pointwise(x)
@@ -156,8 +161,11 @@ class DfnEncoder(nn.Module):
         e3 = self.erb_conv3(e2)
         c0 = self.df_conv0(feat_spec)
         c1 = self.df_conv1(c0)
-        combined = e3.permute(0, 2, 3, 1).flatten(2) + torch.relu(self.df_fc_emb(c1.permute(0, 2, 3, 1).flatten(2)))
-        return [e0, e1, e2, e3, c0, self.emb_gru(combined)]
+        return [e0, e1, e2, e3, c0, self.emb_gru(self.combine(e3, c1))[0]]
+
+    def combine(self, e3: torch.Tensor, c1: torch.Tensor) -> torch.Tensor:
+        """The two paths' sum ``(B, T, C)`` that the embedding GRU reads."""
+        return e3.permute(0, 2, 3, 1).flatten(2) + torch.relu(self.df_fc_emb(c1.permute(0, 2, 3, 1).flatten(2)))
 
     def local_snr(self, emb: torch.Tensor) -> torch.Tensor:
         """Estimated local SNR in dB per frame ``(B, T, 1)`` (a training target upstream; reported only)."""
@@ -183,8 +191,13 @@ class ErbDecoder(nn.Module):
     def forward(self, emb: torch.Tensor, e3: torch.Tensor, e2: torch.Tensor, e1: torch.Tensor,
                 e0: torch.Tensor) -> torch.Tensor:  # fmt: skip
         """ERB gains ``(B, 1, T, E)`` in [0, 1]."""
+        return self.gains(self.emb_gru(emb)[0], e3, e2, e1, e0)
+
+    def gains(self, recurrent: torch.Tensor, e3: torch.Tensor, e2: torch.Tensor, e1: torch.Tensor,
+              e0: torch.Tensor) -> torch.Tensor:  # fmt: skip
+        """The U-Net half after the GRU (frame-local: streaming runs it per frame)."""
         b, _, t, bands = e3.shape
-        x = self.emb_gru(emb).view(b, t, bands, -1).permute(0, 3, 1, 2)
+        x = recurrent.view(b, t, bands, -1).permute(0, 3, 1, 2)
         x = self.convt3(self.conv3p(e3) + x)
         x = self.convt2(self.conv2p(e2) + x)
         x = self.convt1(self.conv1p(e1) + x)
@@ -203,9 +216,12 @@ class DfDecoder(nn.Module):
 
     def forward(self, emb: torch.Tensor, c0: torch.Tensor) -> torch.Tensor:
         """Filter taps ``(B, T, df_bins, 2 * df_order)`` (interleaved real/imaginary per tap)."""
-        x = self.df_gru(emb) + self.df_skip(emb)
-        coefs = torch.tanh(self.df_out(x)).unflatten(-1, (self.df_bins, self.taps))
-        return coefs + self.df_convp(c0).permute(0, 2, 3, 1)
+        return self.coefficients(self.df_gru(emb)[0], emb, self.df_convp(c0))
+
+    def coefficients(self, recurrent: torch.Tensor, emb: torch.Tensor, pathway: torch.Tensor) -> torch.Tensor:
+        """Taps from the GRU output, its input and the pathway convolution's output (frame-local)."""
+        coefs = torch.tanh(self.df_out(recurrent + self.df_skip(emb))).unflatten(-1, (self.df_bins, self.taps))
+        return coefs + pathway.permute(0, 2, 3, 1)
 
 
 def deep_filter(spec: torch.Tensor, coefs: torch.Tensor, lookahead: int) -> torch.Tensor:

@@ -1,0 +1,39 @@
+"""Real-time enhancement: frame steps with explicit state, a streamer over them, stateful export.
+
+:func:`frame_step` gives a loaded enhancer's :class:`FrameStep` (the registry below says which
+architectures stream and why the others do not); :class:`Streamer` runs one over live audio.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from sectl.errors import SectlError
+from sectl.models import DeepFilterNet3, Demucs, MaskNet, NSNet2
+from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
+from sectl.streaming.frames import FrameStep, StreamLayout
+from sectl.streaming.nsnet2 import NSNet2Step
+from sectl.streaming.resample import StreamingResampler
+from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, streamer_for
+
+FRAME_STEPS: dict[type, type[FrameStep]] = {DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step}
+
+NOT_STREAMABLE: dict[type, str] = {
+    Demucs: "it scales each input by the whole signal's level, which a stream does not know yet"
+    " (and, unless causal, its LSTM reads the future); stream deepfilternet3 or nsnet2 instead",
+    MaskNet: "it scales each input by the whole signal's level, which a stream does not know yet"
+    " (and, unless causal, its LSTM reads the future); stream deepfilternet3 or nsnet2 instead",
+}
+
+
+def frame_step(model: nn.Module) -> FrameStep:
+    """The frame step of a loaded (pretrained, trained or fine-tuned) enhancer."""
+    kind = type(model)
+    if kind in FRAME_STEPS:
+        return FRAME_STEPS[kind](model.eval())
+    reason = NOT_STREAMABLE.get(kind, "no frame step is implemented for it")
+    raise SectlError(f"{getattr(model, 'name', kind.__name__)} cannot stream: {reason}")
+
+
+__all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",
+           "TorchFrames", "frame_step", "streamer_for"]

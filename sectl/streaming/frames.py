@@ -1,0 +1,115 @@
+"""One hop in, one hop out: the frame step every streamable enhancer implements.
+
+A :class:`FrameStep` is an ``nn.Module`` whose ``forward(samples, past_end, *state)`` takes one hop of
+input and every piece of model state as explicit tensors, and returns one hop of output and the new
+state. Nothing is hidden in Python attributes, so the same module runs a Python stream
+(:class:`sectl.streaming.Streamer`) and exports as one ONNX graph whose states are inputs and outputs.
+
+Alignment with the offline model is bookkeeping, kept here as data: the first ``preroll`` output
+samples precede the offline output's first sample; after the input's end, steps whose analysis frame
+the offline model never computed get ``past_end = 1``; ``end_pad`` says which those are.
+
+Why real-valued DFT matrices instead of ``torch.fft``: one frame is one small matmul (fast on one
+thread), exporters and runtimes need no complex tensors, and the window and scaling fold into them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class StreamLayout:
+    """How a frame step's hops line up with the offline model's output (all in model-rate samples)."""
+
+    sample_rate: int
+    hop: int
+    preroll: int  # output samples before the offline output's first sample
+    end_pad: int  # the offline model analyses (T + end_pad) // hop frames of a T-sample input
+    first_frame: int  # analysis frame index of the first step (negative: steps before the first frame)
+
+    @property
+    def latency(self) -> int:
+        """Worst-case samples between an input sample's arrival and its enhanced sample's return."""
+        return self.preroll + self.hop - 1
+
+    def offline_frames(self, length: int) -> int:
+        return (length + self.end_pad) // self.hop
+
+    def steps_for(self, length: int) -> int:
+        """Steps until every one of ``length`` offline-aligned output samples has been returned."""
+        return -(-(length + self.preroll) // self.hop)
+
+
+def dft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(n_fft, bins)`` real and imaginary analysis matrices: ``frame @ re = Re(rfft(frame * window)) * scale``."""
+    n = window.numel()
+    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(n // 2 + 1, dtype=torch.float64)) / n
+    w = window.double().unsqueeze(1) * scale
+    return (w * torch.cos(angle)).float(), (-w * torch.sin(angle)).float()
+
+
+def idft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(bins, n_fft)``: ``re @ R + im @ I = irfft(re + i im) * window * scale`` (DC and Nyquist imaginary
+    parts ignored, as ``irfft`` does)."""
+    n = window.numel()
+    bins = n // 2 + 1
+    angle = 2 * math.pi * torch.outer(torch.arange(bins, dtype=torch.float64), torch.arange(n, dtype=torch.float64)) / n
+    weight = torch.full((bins, 1), 2.0, dtype=torch.float64)
+    weight[0] = 1.0
+    if n % 2 == 0:
+        weight[-1] = 1.0
+    w = window.double().unsqueeze(0) * scale / n
+    return (weight * torch.cos(angle) * w).float(), (-weight * torch.sin(angle) * w).float()
+
+
+def keep_if(condition: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """``new`` where ``condition`` (a scalar bool tensor) holds, else ``old``: state updates that
+    depend on the step without a Python branch (a host sync, and no branch survives export)."""
+    return torch.where(condition, new, old)
+
+
+class FrameStep(nn.Module):
+    """Base of the per-model frame steps: a frame analysis buffer and overlap-add synthesis buffer.
+
+    Subclasses set ``layout``, ``n_fft``, the DFT matrices and ``state_shapes`` (name -> shape without
+    the batch axis, ``None`` for the batch-independent frame counter) and implement :meth:`frame`.
+    """
+
+    layout: StreamLayout
+    n_fft: int
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        raise NotImplementedError
+
+    def initial_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
+        """Zeros, then the model's own initial values (``init_values``), in ``state_names`` order."""
+        device = self.analysis_re.device
+        state = []
+        for name, shape in self.state_shapes().items():
+            if name == "frame":
+                state.append(torch.full((1,), self.layout.first_frame, dtype=torch.int64, device=device))
+            else:
+                state.append(self.init_value(name, torch.zeros(batch, *shape, device=device)))
+        return tuple(state)
+
+    def init_value(self, name: str, zeros: torch.Tensor) -> torch.Tensor:
+        return zeros
+
+    @property
+    def state_names(self) -> list[str]:
+        return list(self.state_shapes())
+
+    def spectrum(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return frame @ self.analysis_re, frame @ self.analysis_im
+
+    def synthesise(self, re: torch.Tensor, im: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Overlap-add one frame: the completed hop and the new tail (``n_fft - hop`` samples)."""
+        frame = re @ self.synthesis_re + im @ self.synthesis_im
+        hop = self.layout.hop
+        acc = frame + nn.functional.pad(tail, (0, hop))
+        return acc[:, :hop], acc[:, hop:]

@@ -1,0 +1,176 @@
+"""``Streamer``: frame in, frame out over any streamable enhancer, at any rate and any chunk size.
+
+What comes out is the offline enhancement of everything fed so far, minus the last ``latency``
+samples at most: concatenating every ``feed`` and the ``flush`` gives the offline output of the whole
+signal (same length as the input), to float rounding. A live pipeline therefore hears it ``latency``
+samples late; a file gets it aligned.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import torch
+
+from sectl.enhance import FULLY_WET, DryWet
+from sectl.streaming.frames import FrameStep, StreamLayout
+from sectl.streaming.resample import StreamingResampler
+
+State = Sequence
+
+
+class FrameRunner(Protocol):
+    """What a streamer drives: a PyTorch :class:`FrameStep` or an exported graph (onnxruntime)."""
+
+    layout: StreamLayout
+
+    def initial_state(self, batch: int) -> State: ...
+
+    def __call__(self, samples: torch.Tensor, past_end: bool, state: State) -> tuple[torch.Tensor, State]: ...
+
+
+class TorchFrames:
+    """Runs a :class:`FrameStep` without autograd on its module's device; samples come and go on the CPU."""
+
+    def __init__(self, step: FrameStep) -> None:
+        self.step = step.eval()
+        self.layout = step.layout
+        self.device = step.analysis_re.device
+
+    def initial_state(self, batch: int) -> State:
+        return self.step.initial_state(batch)
+
+    def __call__(self, samples: torch.Tensor, past_end: bool, state: State) -> tuple[torch.Tensor, State]:
+        flag = torch.tensor([float(past_end)], device=self.device)
+        with torch.inference_mode():
+            out, *state = self.step(samples.to(self.device), flag, *state)
+        return out.cpu(), state
+
+
+class Streamer:
+    """``feed(samples) -> enhanced samples available so far``, ``flush() -> the rest``, ``reset()``.
+
+    ``samples`` is ``(channels, n)`` or ``(n,)`` at ``sample_rate`` (resampled to the model's rate and
+    back with streaming resamplers, whose delay ``latency`` includes); channels run as a batch.
+    ``dry_wet`` applies ``--atten-lim`` and ``--mix`` against the input, time-aligned.
+    """
+
+    def __init__(self, runner: FrameRunner, sample_rate: int | None = None, channels: int = 1,
+                 dry_wet: DryWet = FULLY_WET) -> None:  # fmt: skip
+        self.runner, self.layout = runner, runner.layout
+        self.sample_rate = sample_rate or self.layout.sample_rate
+        self.channels, self.dry_wet = channels, dry_wet
+        model_rate = self.layout.sample_rate
+        resampling = self.sample_rate != model_rate
+        self.to_model = StreamingResampler(self.sample_rate, model_rate) if resampling else None
+        self.from_model = StreamingResampler(model_rate, self.sample_rate) if resampling else None
+        self.reset()
+
+    @property
+    def latency(self) -> int:
+        """Worst-case delay in input samples: the model's algorithmic latency plus the resamplers'."""
+        if self.to_model is None:
+            return self.layout.latency
+        model_rate = self.layout.sample_rate
+        model_part = -(-(self.layout.latency + self.from_model.latency) * self.sample_rate // model_rate)
+        return self.to_model.latency + model_part + 1
+
+    @property
+    def latency_ms(self) -> float:
+        return 1000.0 * self.latency / self.sample_rate
+
+    def reset(self) -> None:
+        """Forget the signal so far: the next ``feed`` starts a new one."""
+        self.state = self.runner.initial_state(self.channels)
+        self.pending = torch.zeros(self.channels, 0)
+        self.dry = torch.zeros(self.channels, 0)
+        self.steps = 0
+        self.model_input = 0  # samples fed to the model (its rate)
+        self.model_output = 0  # offline-aligned samples it has returned
+        self.input_length = 0
+        for resampler in (self.to_model, self.from_model):
+            if resampler is not None:
+                resampler.reset()
+
+    def _as_channels(self, samples: torch.Tensor) -> torch.Tensor:
+        x = samples if samples.dim() == 2 else samples.unsqueeze(0)
+        if x.shape[0] != self.channels:
+            raise ValueError(f"expected {self.channels} channel(s), got {x.shape[0]}")
+        return x.float()
+
+    def _step(self, samples: torch.Tensor, past_end: bool) -> torch.Tensor:
+        out, self.state = self.runner(samples, past_end, self.state)
+        self.steps += 1
+        return out
+
+    def _run_model(self, x: torch.Tensor) -> torch.Tensor:
+        """Whole hops of ``pending + x`` through the model; the offline-aligned output they complete."""
+        hop = self.layout.hop
+        self.pending = torch.cat([self.pending, x], dim=-1)
+        self.model_input += x.shape[-1]
+        outs = []
+        while self.pending.shape[-1] >= hop:
+            outs.append(self._step(self.pending[:, :hop], past_end=False))
+            self.pending = self.pending[:, hop:]
+        return self._aligned(outs)
+
+    def _aligned(self, outs: list[torch.Tensor], limit: int | None = None) -> torch.Tensor:
+        """Drops the preroll from the step outputs (and anything past ``limit`` samples in all)."""
+        y = torch.cat(outs, dim=-1) if outs else torch.zeros(self.channels, 0)
+        produced_before = (self.steps - len(outs)) * self.layout.hop
+        skip = max(0, self.layout.preroll - produced_before)
+        y = y[:, skip:]
+        if limit is not None:
+            y = y[:, : max(0, limit - self.model_output)]
+        self.model_output += y.shape[-1]
+        return y
+
+    def _mix(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        self.dry = torch.cat([self.dry, x], dim=-1)
+        noisy, self.dry = self.dry[:, : y.shape[-1]], self.dry[:, y.shape[-1] :]
+        return self.dry_wet.apply(y, noisy)
+
+    def feed(self, samples: torch.Tensor) -> torch.Tensor:
+        """Enhanced samples that ``samples`` (any length, even 0 or 1) completes; shape ``(channels, m)``."""
+        x = self._as_channels(samples)
+        self.input_length += x.shape[-1]
+        model_in = self.to_model.feed(x) if self.to_model is not None else x
+        y = self._run_model(model_in)
+        if self.from_model is not None:
+            y = self.from_model.feed(y)
+        y = self._mix(y, x)
+        return y if samples.dim() == 2 else y[0]
+
+    def _finish_model(self) -> torch.Tensor:
+        """The steps after the input's end: its last partial hop zero-padded, then the lookahead."""
+        layout, hop = self.layout, self.layout.hop
+        total = self.model_input
+        outs = []
+        offline_frames = layout.offline_frames(total)
+        while self.steps < layout.steps_for(total):
+            samples = torch.nn.functional.pad(self.pending[:, :hop], (0, max(0, hop - self.pending.shape[-1])))
+            self.pending = self.pending[:, hop:]
+            outs.append(self._step(samples, past_end=layout.first_frame + self.steps >= offline_frames))
+        return self._aligned(outs, limit=total)
+
+    def flush(self) -> torch.Tensor:
+        """The rest of the enhanced signal, then :meth:`reset` (the output totals the input's length)."""
+        if self.to_model is not None:
+            tail = self._run_model(self.to_model.flush().reshape(self.channels, -1))
+            y = torch.cat([tail, self._finish_model()], dim=-1)
+            y = torch.cat([self.from_model.feed(y), self.from_model.flush().reshape(self.channels, -1)], dim=-1)
+        else:
+            y = self._finish_model()
+        emitted = self.input_length - self.dry.shape[-1]
+        y = torch.nn.functional.pad(y, (0, max(0, self.input_length - emitted - y.shape[-1])))
+        y = self._mix(y[:, : self.input_length - emitted], torch.zeros(self.channels, 0))
+        self.reset()
+        return y
+
+
+def streamer_for(model: torch.nn.Module, sample_rate: int | None = None, channels: int = 1,
+                 dry_wet: DryWet = FULLY_WET) -> Streamer:  # fmt: skip
+    """A :class:`Streamer` over a loaded PyTorch enhancer (refused, with the reason, if it cannot stream)."""
+    from sectl.streaming import frame_step
+
+    return Streamer(TorchFrames(frame_step(model)), sample_rate, channels, dry_wet)

@@ -1,0 +1,121 @@
+"""Streaming equals offline: per architecture, any chunk sizes, resampling, dry/wet, reset, refusals."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sectl.audio import resample
+from sectl.enhance import DryWet, enhance_tensor
+from sectl.errors import SectlError
+from sectl.models import build_enhancer
+from sectl.models.loading import load_enhancer
+from sectl.streaming import StreamingResampler, streamer_for
+
+
+def random_chunks(length: int, seed: int, largest: int) -> list[int]:
+    g = torch.Generator().manual_seed(seed)
+    sizes, total = [], 0
+    while total < length:
+        sizes.append(int(torch.randint(1, largest + 1, (1,), generator=g)))
+        total += sizes[-1]
+    return sizes
+
+
+def stream(streamer, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Feeds ``x`` in ``sizes`` chunks, checking the latency promise after every feed."""
+    outs, fed = [], 0
+    for n in sizes:
+        outs.append(streamer.feed(x[..., fed : fed + n]))
+        fed = min(fed + n, x.shape[-1])
+        returned = sum(o.shape[-1] for o in outs)
+        assert returned >= fed - streamer.latency, (returned, fed, streamer.latency)
+    outs.append(streamer.flush())
+    return torch.cat(outs, dim=-1)
+
+
+def offline(model, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("seed,largest", [(0, 700), (1, 50), (2, 5000)])
+def test_stream_equals_offline_for_any_chunking(name: str, seed: int, largest: int) -> None:
+    torch.manual_seed(seed)
+    model = build_enhancer(name, "tiny").eval()
+    x = 0.1 * torch.randn(1, int(0.41 * model.sample_rate))
+    y = stream(streamer_for(model), x, random_chunks(x.shape[-1], seed, largest))
+    assert y.shape == x.shape
+    assert (y - offline(model, x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_one_sample_feeds_and_reset_between_signals(name: str) -> None:
+    torch.manual_seed(3)
+    model = build_enhancer(name, "tiny").eval()
+    first, second = (0.1 * torch.randn(2, int(0.08 * model.sample_rate))).unbind(0)
+    streamer = streamer_for(model)
+    stream(streamer, first[None], [7] * 9)  # abandoned half-way: reset must forget it
+    streamer.reset()
+    y = stream(streamer, second[None], [1] * second.shape[-1])
+    assert (y - offline(model, second[None])).abs().max() < 1e-4
+    y = stream(streamer, first[None], random_chunks(first.shape[-1], 4, 300))  # flush reset it
+    assert (y - offline(model, first[None])).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_latency_is_tight(name: str) -> None:
+    """Some feed returns exactly ``fed - latency`` samples: the reported latency is not padded."""
+    model = build_enhancer(name, "tiny").eval()
+    streamer = streamer_for(model)
+    gaps, returned = [], 0
+    for fed in range(1, 6 * streamer.layout.hop):
+        returned += streamer.feed(torch.zeros(1, 1)).shape[-1]
+        gaps.append(fed - returned)
+    assert max(gaps) == streamer.latency
+
+
+def test_resampling_and_dry_wet_equal_offline_enhance() -> None:
+    """16 kHz stereo into the 48 kHz model and back, with --atten-lim and --mix, equals ``enhance``."""
+    torch.manual_seed(5)
+    model = build_enhancer("deepfilternet3", "tiny").eval()
+    x = 0.1 * torch.randn(2, 5003)
+    dry_wet = DryWet(atten_lim_db=10.0, mix=0.8)
+    expected = enhance_tensor(model, x, 16000, chunk_s=1000, dry_wet=dry_wet)
+    streamer = streamer_for(model, 16000, channels=2, dry_wet=dry_wet)
+    y = stream(streamer, x, random_chunks(x.shape[-1], 6, 400))
+    assert y.shape == x.shape
+    assert (y - expected).abs().max() < 1e-4
+    assert streamer.latency > streamer.layout.latency * 16000 // 48000  # the resamplers add delay
+
+
+@pytest.mark.parametrize("rates", [(16000, 48000), (48000, 16000), (44100, 48000), (22050, 16000)])
+def test_streaming_resampler_equals_offline(rates: tuple[int, int]) -> None:
+    x = torch.randn(2, 3001)
+    resampler = StreamingResampler(*rates)
+    outs, fed = [], 0
+    for n in random_chunks(x.shape[-1], 7, 333):
+        outs.append(resampler.feed(x[:, fed : fed + n]))
+        fed += n
+    y = torch.cat([*outs, resampler.flush()], dim=-1)
+    expected = resample(x, *rates)
+    assert y.shape == expected.shape
+    assert (y - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("name", ["demucs", "masknet"])
+def test_models_that_cannot_stream_are_refused_by_name(name: str) -> None:
+    with pytest.raises(SectlError, match=f"{name} cannot stream: it scales each input"):
+        streamer_for(build_enhancer(name, "tiny"))
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_pretrained_models_stream_real_speech_exactly(name: str, models_dir, vctk) -> None:
+    from sectl.audio import read_audio
+
+    audio = read_audio(vctk / "noisy" / "p287_001.wav")
+    model = load_enhancer(name)
+    x = resample(audio.samples, audio.sample_rate, model.sample_rate)
+    y = stream(streamer_for(model), x, random_chunks(x.shape[-1], 8, 2000))
+    assert (y - offline(model, x)).abs().max() < 1e-4
