@@ -114,7 +114,7 @@ FULLY_WET = DryWet()
 
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:
     """``(C, n)`` at ``sample_rate`` -> enhanced ``(C, n)``: channels as a batch, resampled around the model."""
-    device = next(model.parameters()).device
+    device = module_device(model)
 
     def fn(x: torch.Tensor) -> torch.Tensor:
         n = x.shape[-1]

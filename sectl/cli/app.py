@@ -12,6 +12,7 @@ from sectl.cli import align as align_cli
 from sectl.cli import encode as encode_cli
 from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
+from sectl.cli import export as export_cli
 from sectl.cli import iterate as iterate_cli
 from sectl.cli import train as train_cli
 from sectl.cli.common import reflow
@@ -32,6 +33,7 @@ app.command("encode", help=reflow(encode_cli.HELP))(encode_cli.encode_command)
 
 app.command("eval", help=reflow(eval_cli.HELP))(eval_cli.eval_command)
 app.command("align", help=reflow(align_cli.HELP))(align_cli.align_command)
+app.command("export", help=reflow(export_cli.HELP))(export_cli.export_command)
 
 
 def version_callback(value: bool) -> None:

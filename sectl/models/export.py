@@ -1,6 +1,6 @@
-"""Package a run's best checkpoint as a small inference-only file (no optimizer state).
+"""``sectl export``: a model as ONNX (:mod:`sectl.onnx`) or a run as a small inference-only checkpoint.
 
-    python -m sectl.models.export RUN_DIR OUT.pt
+    sectl export RUN_DIR -o OUT.pt        (python -m sectl.models.export RUN_DIR OUT.pt)
 
 The output keeps the plain-data checkpoint format (architecture name, constructor arguments, weights)
 plus provenance: the run's config, preset, step, validation score and git commit. Weights are stored
@@ -11,22 +11,14 @@ beyond the third decimal — see the test of the bundled model).
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, save_checkpoint
 from sectl.models.loading import resolve_model_path
-
-
-def git_commit() -> str | None:
-    """The commit of the sectl source tree in use (None outside a git checkout)."""
-    try:
-        return subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        ).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
+from sectl.provenance import git_commit
 
 
 def export(run: str | Path, out: str | Path) -> dict:
@@ -47,6 +39,31 @@ def export(run: str | Path, out: str | Path) -> dict:
     }
     save_checkpoint(out, model.half(), config=payload.get("config"), provenance=provenance)
     return provenance
+
+
+def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False) -> dict:
+    """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
+    ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
+    from sectl.errors import UsageError
+    from sectl.fileutil import check_new_file
+
+    suffix = Path(out).suffix
+    if suffix == ".onnx":
+        from sectl.models.loading import describe, load_enhancer
+        from sectl.onnx import export_onnx, sidecar_path
+
+        check_new_file(out, overwrite, "ONNX model")  # before minutes of loading and tracing
+        check_new_file(sidecar_path(out), overwrite, "sidecar")
+        model = load_enhancer(source)
+        if not isinstance(model, torch.nn.Module):
+            raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
+        return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
+    if suffix == ".pt":
+        if stream:
+            raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
+        check_new_file(out, overwrite, "checkpoint")
+        return export(source, out)
+    raise UsageError(f"{out}: choose the format by the name: NAME.onnx (ONNX graph) or NAME.pt (inference checkpoint)")
 
 
 if __name__ == "__main__":

@@ -60,8 +60,12 @@ def describe(source: str | Path | None) -> str:
 
 
 def load_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu") -> Enhancer:
-    """Load an enhancer from a bundled or pretrained name, a run folder or a checkpoint file (eval mode),
-    on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``)."""
+    """Load an enhancer from a bundled or pretrained name, a run folder, a checkpoint file or an exported
+    ONNX graph (``.onnx``, run by onnxruntime on the CPU) in eval mode, on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``)."""
+    if source is not None and Path(source).suffix == ".onnx":
+        from sectl.onnx import load_onnx
+
+        return load_onnx(source).to(resolve_device(str(device)))
     if source is not None and str(source) in PRETRAINED and not Path(source).exists():
         model = load_pretrained(str(source))
     else:

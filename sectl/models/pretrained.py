@@ -241,7 +241,7 @@ def export_pretrained(name: str, out: str | Path) -> dict:
     """Convert ``name`` once into a plain sectl checkpoint (how the bundled default is made); returns its provenance."""
     from sectl.modelfiles import sha256
     from sectl.models.checkpoint import save_checkpoint
-    from sectl.models.export import git_commit
+    from sectl.provenance import git_commit
 
     model = load_pretrained(name)
     provenance = {

@@ -1,0 +1,115 @@
+"""Write an enhancer as ONNX: the stream step (one hop in and out, every state an explicit input and
+output) or the whole-signal graph with a dynamic time axis.
+
+The graph carries its own description (rate, hop, latency, state names, shapes and initial values,
+provenance) as ONNX metadata under ``sectl``, which the runtime reads; the same record is written as
+a JSON sidecar beside it for people and other tools.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from sectl.fileutil import atomic_write_bytes, atomic_write_text, check_new_file
+from sectl.provenance import git_commit, versions
+
+OPSET = 17
+METADATA_KEY = "sectl"
+FORMAT_VERSION = 1
+
+
+def sidecar_path(graph: str | Path) -> Path:
+    return Path(graph).with_suffix(".json")
+
+
+def _state_record(step, initial: tuple[torch.Tensor, ...]) -> list[dict[str, Any]]:
+    """Each state's name, shape (``batch`` first, but the shared frame counter) and non-zero initial row."""
+    records = []
+    for (name, shape), value in zip(step.state_shapes().items(), initial):
+        record: dict[str, Any] = {"name": name, "dtype": str(value.dtype).removeprefix("torch.")}
+        record["shape"] = [1] if name == "frame" else ["batch", *shape]
+        if name != "frame" and value.abs().max() > 0:
+            record["initial"] = value[0].tolist()
+        records.append(record)
+    return records
+
+
+def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
+    from sectl.streaming import frame_step
+
+    step = frame_step(model)
+    layout = step.layout
+    initial = step.initial_state(1)
+    names = step.state_names
+    batched = {name: {0: "batch"} for name in names if name != "frame"}
+    axes = {"samples": {0: "batch"}, "enhanced": {0: "batch"}, **batched}
+    axes.update({f"{name}_next": axis for name, axis in batched.items()})
+    buffer = io.BytesIO()
+    example = (torch.zeros(1, layout.hop), torch.zeros(1), *initial)
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
+        warnings.simplefilter("ignore")
+        torch.onnx.export(step, example, buffer, input_names=["samples", "past_end", *names],
+                          output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes,
+                          opset_version=OPSET, dynamo=False)  # fmt: skip
+    record = {
+        "kind": "stream",
+        "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame")},
+        "latency_samples": layout.latency,
+        "latency_ms": round(1000 * layout.latency / layout.sample_rate, 3),
+        "inputs": {"samples": ["batch", layout.hop], "past_end": [1]},
+        "states": _state_record(step, initial),
+    }
+    return buffer.getvalue(), record
+
+
+def _offline_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
+    from sectl.errors import SectlError
+    from sectl.onnx.graphs import OFFLINE_GRAPHS
+
+    if type(model) not in OFFLINE_GRAPHS:
+        raise SectlError(f"{model.name}: no exportable whole-signal graph (exportable: "
+                         f"{', '.join(k.name for k in OFFLINE_GRAPHS)})")  # fmt: skip
+    graph = OFFLINE_GRAPHS[type(model)](model).eval()
+    buffer = io.BytesIO()
+    example = torch.zeros(1, 2 * model.sample_rate // 10)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(graph, (example,), buffer, input_names=["noisy"], output_names=["enhanced"],
+                          dynamic_axes={"noisy": {0: "batch", 1: "samples"}, "enhanced": {0: "batch", 1: "samples"}},
+                          opset_version=OPSET, dynamo=False)  # fmt: skip
+    record = {"kind": "offline", "sample_rate": model.sample_rate, "inputs": {"noisy": ["batch", "samples"]}}
+    return buffer.getvalue(), record
+
+
+GRAPHS = {"stream": _stream_graph, "offline": _offline_graph}
+
+
+def export_onnx(model: torch.nn.Module, out: str | Path, kind: str = "stream", source: str | None = None,
+                overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
+    """Write ``model`` (on the CPU) as ONNX at ``out`` and its JSON sidecar; returns the sidecar record."""
+    import onnx
+
+    out = Path(out)
+    check_new_file(out, overwrite, "ONNX model")
+    check_new_file(sidecar_path(out), overwrite, "sidecar")
+    payload, record = GRAPHS[kind](model.cpu().eval())
+    record = {
+        "format": "sectl-onnx",
+        "format_version": FORMAT_VERSION,
+        "architecture": model.name,
+        "constructor_args": model.constructor_args,
+        **record,
+        "opset": OPSET,
+        "provenance": {"source": source, "export_commit": git_commit(), "versions": versions()},
+    }
+    graph = onnx.load_from_string(payload)
+    onnx.helper.set_model_props(graph, {METADATA_KEY: json.dumps(record)})
+    atomic_write_bytes(out, graph.SerializeToString())
+    atomic_write_text(sidecar_path(out), json.dumps(record, indent=2) + "\n")
+    return record

@@ -1,0 +1,113 @@
+"""Running exported graphs with onnxruntime: frame by frame (:class:`OnnxFrames`, a runner for
+:class:`sectl.streaming.Streamer`) and as an enhancer that ``sectl enhance`` uses like any model."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from sectl.errors import SectlError
+from sectl.onnx.export import METADATA_KEY
+from sectl.streaming.frames import StreamLayout
+
+DTYPES = {"float32": np.float32, "int64": np.int64}
+
+
+def _session(path: Path, threads: int):
+    import onnxruntime as ort
+
+    if not path.is_file():
+        raise SectlError(f"{path}: no such ONNX model file")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own exception types
+        raise SectlError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+
+
+def read_record(session, path: Path) -> dict[str, Any]:
+    raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
+    if raw is None:
+        raise SectlError(f"{path}: an ONNX model without sectl's metadata (export it with `sectl export`)")
+    return json.loads(raw)
+
+
+class OnnxFrames:
+    """The exported stream step, driven one hop at a time; states stay numpy arrays between calls."""
+
+    def __init__(self, path: str | Path, threads: int = 1, session=None) -> None:
+        self.path = Path(path)
+        self.session = session or _session(self.path, threads)
+        self.record = read_record(self.session, self.path)
+        if self.record["kind"] != "stream":
+            raise SectlError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
+        self.layout = StreamLayout(**self.record["layout"])
+        self.states = self.record["states"]
+        self.input_names = {i.name for i in self.session.get_inputs()}  # the exporter drops unused inputs
+
+    def initial_state(self, batch: int) -> list[np.ndarray]:
+        state = []
+        for spec in self.states:
+            dtype = DTYPES[spec["dtype"]]
+            if spec["name"] == "frame":
+                state.append(np.full((1,), self.layout.first_frame, dtype))
+                continue
+            shape = [batch, *spec["shape"][1:]]
+            value = np.zeros(shape, dtype)
+            if "initial" in spec:
+                value[:] = np.asarray(spec["initial"], dtype)
+            state.append(value)
+        return state
+
+    def __call__(self, samples: torch.Tensor, past_end: bool, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
+        feeds = {"samples": samples.numpy().astype(np.float32, copy=False),
+                 "past_end": np.array([float(past_end)], np.float32)}  # fmt: skip
+        feeds.update((spec["name"], value) for spec, value in zip(self.states, state))
+        out, *state = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
+        return torch.from_numpy(out), state
+
+
+class OnnxEnhancer:
+    """An exported graph as an enhancer: ``(B, T)`` or ``(B, 1, T)`` at ``sample_rate`` -> the same shape.
+
+    An offline graph runs the whole input at once; a stream graph runs it through a :class:`Streamer`
+    (both equal the PyTorch model). It has no weights to train and no encoder levels: it enhances,
+    streams and is scored, not trained.
+    """
+
+    def __init__(self, path: str | Path, threads: int = 1) -> None:
+        self.path = Path(path)
+        self.session = _session(self.path, threads)
+        self.record = read_record(self.session, self.path)
+        self.frames = OnnxFrames(path, session=self.session) if self.record["kind"] == "stream" else None
+        self.sample_rate = self.frames.layout.sample_rate if self.frames else self.record["sample_rate"]
+        self.name = f"{self.record['architecture']} (ONNX, {self.record['kind']})"
+
+    def __call__(self, wave: torch.Tensor) -> torch.Tensor:
+        from sectl.streaming import Streamer
+
+        x = wave if wave.dim() == 2 else wave[:, 0]
+        if self.frames is None:
+            y = torch.from_numpy(self.session.run(None, {"noisy": x.float().numpy()})[0])
+        else:
+            streamer = Streamer(self.frames, channels=x.shape[0])
+            y = torch.cat([streamer.feed(x), streamer.flush()], dim=-1)
+        return y if wave.dim() == 2 else y.unsqueeze(1)
+
+    def eval(self) -> "OnnxEnhancer":
+        return self
+
+    def to(self, device: Any) -> "OnnxEnhancer":
+        if torch.device(device).type != "cpu":
+            raise SectlError(f"{self.path}: ONNX models run on the CPU with onnxruntime (use --device cpu)")
+        return self
+
+
+def load_onnx(path: str | Path, threads: int = 1) -> OnnxEnhancer:
+    return OnnxEnhancer(path, threads)

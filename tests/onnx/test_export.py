@@ -1,0 +1,134 @@
+"""ONNX export: both graphs equal the PyTorch model through onnxruntime (offline and frame by frame),
+states are explicit, the sidecar describes them, and exported graphs enhance like any model."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from sectl.audio import read_audio, resample
+from sectl.enhance import enhance_tensor
+from sectl.errors import SectlError
+from sectl.models import build_enhancer
+from sectl.models.export import export_model
+from sectl.models.loading import load_enhancer
+from sectl.onnx import OnnxFrames, export_onnx, load_onnx, sidecar_path
+from sectl.streaming import Streamer, frame_step
+from tests.streaming.test_streamer import random_chunks, stream
+
+
+def torch_offline(model, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model(x)
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_offline_graph_has_a_dynamic_time_axis(name: str, tmp_path) -> None:
+    torch.manual_seed(0)
+    model = build_enhancer(name, "tiny").eval()
+    export_onnx(model, tmp_path / "m.onnx", kind="offline")
+    enhancer = load_onnx(tmp_path / "m.onnx")
+    for length in (1, 3001, model.sample_rate + 17):  # the export traced 0.2 s
+        x = 0.1 * torch.randn(2, length)
+        y = enhancer(x)
+        assert y.shape == x.shape
+        assert (y - torch_offline(model, x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_stream_graph_matches_the_frame_step_state_by_state(name: str, tmp_path) -> None:
+    torch.manual_seed(1)
+    model = build_enhancer(name, "tiny").eval()
+    record = export_onnx(model, tmp_path / "s.onnx", kind="stream")
+    step, frames = frame_step(model), OnnxFrames(tmp_path / "s.onnx")
+    torch_state, onnx_state = step.initial_state(1), frames.initial_state(1)
+    for a, b in zip(torch_state, onnx_state):  # the sidecar's initial values rebuild the initial state
+        assert np.array_equal(a.numpy(), b)
+    for _ in range(12):
+        samples = 0.1 * torch.randn(1, step.layout.hop)
+        with torch.no_grad():
+            expected, *torch_state = step(samples, torch.zeros(1), *torch_state)
+        got, onnx_state = frames(samples, False, onnx_state)
+        assert (got - expected).abs().max() < 1e-5
+        for a, b in zip(torch_state, onnx_state):
+            assert np.abs(a.numpy() - b).max() < 1e-4
+    names = [i.name for i in onnx.load(str(tmp_path / "s.onnx")).graph.input]
+    assert names[:2] == ["samples", "past_end"] and set(names[2:]) <= {s["name"] for s in record["states"]}
+    sidecar = json.loads(sidecar_path(tmp_path / "s.onnx").read_text())
+    assert sidecar == record and sidecar["latency_samples"] == step.layout.latency
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_onnx_streamer_equals_offline_pytorch(name: str, tmp_path) -> None:
+    torch.manual_seed(2)
+    model = build_enhancer(name, "tiny").eval()
+    export_onnx(model, tmp_path / "s.onnx", kind="stream")
+    x = 0.1 * torch.randn(1, int(0.3 * model.sample_rate))
+    y = stream(Streamer(OnnxFrames(tmp_path / "s.onnx")), x, random_chunks(x.shape[-1], 3, 900))
+    assert (y - torch_offline(model, x)).abs().max() < 1e-4
+
+
+def test_exported_graph_is_a_first_class_model(tmp_path) -> None:
+    """``--model NAME.onnx`` loads through the same loader and enhances at any rate with chunking."""
+    torch.manual_seed(3)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    export_onnx(model, tmp_path / "m.onnx", kind="offline")
+    loaded = load_enhancer(tmp_path / "m.onnx")
+    x = 0.1 * torch.randn(1, 44100)
+    assert (enhance_tensor(loaded, x, 44100, chunk_s=0.5) - enhance_tensor(model, x, 44100, chunk_s=0.5)).abs().max() < 1e-4
+    with pytest.raises(SectlError, match="ONNX models run on the CPU"):
+        load_enhancer(tmp_path / "m.onnx", device="meta")
+
+
+def test_refusals_name_the_problem(tmp_path) -> None:
+    with pytest.raises(SectlError, match="demucs cannot stream"):
+        export_onnx(build_enhancer("demucs", "tiny"), tmp_path / "d.onnx", kind="stream")
+    (tmp_path / "taken.onnx").write_bytes(b"keep")
+    with pytest.raises(SectlError, match="output exists"):
+        export_model("nsnet2", tmp_path / "taken.onnx")
+    assert (tmp_path / "taken.onnx").read_bytes() == b"keep"
+    with pytest.raises(SectlError, match="no such ONNX model file"):
+        load_onnx(tmp_path / "missing.onnx")
+    (tmp_path / "bad.onnx").write_bytes(b"not a graph")
+    with pytest.raises(SectlError, match="bad.onnx: not a loadable ONNX model"):
+        load_onnx(tmp_path / "bad.onnx")
+
+
+def real_speech(vctk, rate: int) -> torch.Tensor:
+    audio = read_audio(vctk / "noisy" / "p287_001.wav")
+    return resample(audio.samples, audio.sample_rate, rate)
+
+
+def assert_onnx_parity(source, vctk, tmp_path) -> None:
+    """Offline graph and stream graph (random chunks) against the PyTorch model on real noisy speech."""
+    model = load_enhancer(source)
+    x = real_speech(vctk, model.sample_rate)
+    expected = torch_offline(model, x)
+    export_model(str(source), tmp_path / "offline.onnx")
+    assert (load_onnx(tmp_path / "offline.onnx")(x) - expected).abs().max() < 1e-4
+    export_model(str(source), tmp_path / "stream.onnx", stream=True)
+    y = stream(Streamer(OnnxFrames(tmp_path / "stream.onnx")), x, random_chunks(x.shape[-1], 4, 3000))
+    assert (y - expected).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_pretrained_models_export_with_parity_on_real_speech(name: str, models_dir, vctk, tmp_path) -> None:
+    assert_onnx_parity(name, vctk, tmp_path)
+
+
+def test_model_fine_tuned_with_mal_exports_with_parity(models_dir, data_dir, vctk, tmp_path) -> None:
+    from sectl.train import resolve_config, train
+
+    config = resolve_config("mal", [
+        "init_from=deepfilternet3", "train.batch_size=1", "train.steps=1", "train.warmup_steps=1",
+        "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}",
+        "train.threads=1",
+    ])  # fmt: skip
+    train(config, tmp_path / "run")
+    tuned, published = load_enhancer(tmp_path / "run"), load_enhancer("deepfilternet3")
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
+    assert_onnx_parity(tmp_path / "run", vctk, tmp_path)
