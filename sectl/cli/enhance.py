@@ -26,11 +26,21 @@ Examples:
 
   cat noisy.wav | sectl enhance - -o - > clean.wav
 
+  arecord -f S16_LE -r 48000 -t wav | sectl enhance --stream - -o - | aplay   # live, about 40 ms late
+
+  sectl enhance --stream --raw 16000 - -o - < noisy.pcm > clean.pcm           # headerless 16-bit mono
+
   for k in 1 2 3 4; do sectl enhance corpus/ -o out/ --shard $k/4 & done; wait   # 4 parallel jobs, no overlap
 
 Models (--model): 'default' = DeepFilterNet3 as published (bundled, 48 kHz; Schröter et al. 2023),
 'deepfilternet3' and 'nsnet2' (converted from the official files in $SECTL_MODELS_DIR/<name>/),
-'sectl-demucs' (bundled), a run folder, or a checkpoint file.
+'sectl-demucs' (bundled), a run folder, a checkpoint file, or a graph from `sectl export` (NAME.onnx,
+run by onnxruntime).
+
+--stream enhances WAV on stdin as it arrives (a recorder's header of unknown length is fine) and
+writes each enhanced block to stdout at once, with the model's state carried from block to block;
+the output equals offline enhancement. Streaming models: deepfilternet3 (the default) and nsnet2,
+fine-tuned runs of them, and graphs exported with `sectl export --stream`.
 """
 
 
@@ -49,11 +59,36 @@ def enhance_command(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
+    raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", min=1, help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
 ) -> None:
     """Enhance audio files or folders."""
     if skip_existing and overwrite:
         fail("--skip-existing and --overwrite exclude each other", EXIT_USAGE)
+    if raw is not None and not stream:
+        fail("--raw applies to --stream", EXIT_USAGE)
+    if stream:
+        if inputs != ["-"] or output != "-":
+            fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
+        _stream(model, atten_lim, mix, device, raw)
+        return
     _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing)
+
+
+@handle_errors
+def _stream(model, atten_lim, mix, device, raw) -> None:
+    import sys
+
+    from sectl.enhance import DryWet
+    from sectl.fileutil import stdout_errors
+    from sectl.models.loading import describe, load_enhancer
+    from sectl.streaming.pipe import stream_enhance
+
+    dry_wet = DryWet(atten_lim, mix)
+    loaded = load_enhancer(model, device)
+    err.print(f"streaming with {describe(model)}", highlight=False)
+    with stdout_errors():
+        stream_enhance(loaded, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet)
 
 
 @handle_errors

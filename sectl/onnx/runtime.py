@@ -100,6 +100,11 @@ class OnnxEnhancer:
             y = torch.cat([streamer.feed(x), streamer.flush()], dim=-1)
         return y if wave.dim() == 2 else y.unsqueeze(1)
 
+    def frame_runner(self) -> OnnxFrames:
+        if self.frames is None:
+            raise SectlError(f"{self.path}: a whole-signal graph; streaming needs one exported with `sectl export --stream`")
+        return self.frames
+
     def eval(self) -> "OnnxEnhancer":
         return self
 

@@ -14,7 +14,7 @@ from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
 from sectl.streaming.frames import FrameStep, StreamLayout
 from sectl.streaming.nsnet2 import NSNet2Step
 from sectl.streaming.resample import StreamingResampler
-from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, streamer_for
+from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, frame_runner, streamer_for
 
 FRAME_STEPS: dict[type, type[FrameStep]] = {DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step}
 
@@ -36,4 +36,4 @@ def frame_step(model: nn.Module) -> FrameStep:
 
 
 __all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",
-           "TorchFrames", "frame_step", "streamer_for"]
+           "TorchFrames", "frame_runner", "frame_step", "streamer_for"]

@@ -168,9 +168,16 @@ class Streamer:
         return y
 
 
-def streamer_for(model: torch.nn.Module, sample_rate: int | None = None, channels: int = 1,
-                 dry_wet: DryWet = FULLY_WET) -> Streamer:  # fmt: skip
-    """A :class:`Streamer` over a loaded PyTorch enhancer (refused, with the reason, if it cannot stream)."""
-    from sectl.streaming import frame_step
+def frame_runner(model: object) -> FrameRunner:
+    """The runner of a loaded PyTorch enhancer, or of an exported stream graph (its ``frame_runner``)."""
+    if isinstance(model, torch.nn.Module):
+        from sectl.streaming import frame_step
 
-    return Streamer(TorchFrames(frame_step(model)), sample_rate, channels, dry_wet)
+        return TorchFrames(frame_step(model))
+    return model.frame_runner()
+
+
+def streamer_for(model: object, sample_rate: int | None = None, channels: int = 1,
+                 dry_wet: DryWet = FULLY_WET) -> Streamer:  # fmt: skip
+    """A :class:`Streamer` over a loaded enhancer (refused, with the reason, if it cannot stream)."""
+    return Streamer(frame_runner(model), sample_rate, channels, dry_wet)
