@@ -112,6 +112,24 @@ class DryWet:
 FULLY_WET = DryWet()
 
 
+ENGINES = ("auto", "torch", "onnxruntime")
+
+
+def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
+    """What runs ``model``: ``torch`` (itself), ``onnxruntime`` (its cached whole-signal graph, CPU), or
+    ``auto``: onnxruntime for a CPU model whose architecture has a graph (faster, same output to
+    > 60 dB SI-SDR), otherwise PyTorch."""
+    if engine not in ENGINES:
+        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    if engine == "torch" or not isinstance(model, torch.nn.Module):
+        return model
+    from sectl.onnx.engine import has_offline_graph, onnx_engine
+
+    if engine == "auto" and (module_device(model).type != "cpu" or not has_offline_graph(model)):
+        return model
+    return onnx_engine(model)
+
+
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:
     """``(C, n)`` at ``sample_rate`` -> enhanced ``(C, n)``: channels as a batch, resampled around the model."""
     device = module_device(model)
@@ -204,14 +222,14 @@ class BatchReport:
 _worker_model: Enhancer | None = None
 
 
-def _init_worker(model_source: str | None, device: str = "cpu") -> None:
+def _init_worker(model_source: str | None, device: str = "cpu", engine: str = "torch") -> None:
     from sectl.models.loading import load_enhancer
 
     global _worker_model
     torch.set_num_threads(1)
     for stop in (signal.SIGINT, signal.SIGTERM):  # the main process stops the batch; a job finishes its file
         signal.signal(stop, signal.SIG_IGN)
-    _worker_model = load_enhancer(model_source, device)
+    _worker_model = inference_model(load_enhancer(model_source, device), engine)
 
 
 def _enhance_one(model: Enhancer, task: tuple, on_seconds: Callable[[float], None] | None = None) -> tuple[str, str | None, float]:
@@ -253,12 +271,14 @@ def enhance_paths(
     shard: tuple[int, int] | None = None,
     device: str = "cpu",
     skip_existing: bool = False,
+    engine: str = "torch",
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
     Pass a loaded ``model`` (it computes on its own device), or ``model_source`` (a name, run folder,
     checkpoint, ``None`` for the default), which is loaded on ``device`` (``jobs > 1`` workers load it
     once each). ``dry_wet`` keeps some of each input.
+    ``engine`` says what runs the model (:func:`inference_model`).
     ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
     ``on_progress(done, total)`` counts seconds of input audio, chunk by chunk within a long file.
     ``skip_existing`` leaves inputs whose output exists (an interrupted batch finishes without
@@ -273,7 +293,7 @@ def enhance_paths(
             save_checkpoint(Path(tmp) / "model.pt", model)
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
-                                 device=str(module_device(model)), skip_existing=skip_existing)  # fmt: skip
+                                 device=str(module_device(model)), skip_existing=skip_existing, engine=engine)  # fmt: skip
     plan = select_shard(plan_batch(inputs, output), shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
@@ -290,6 +310,7 @@ def enhance_paths(
             from sectl.models.loading import load_enhancer
 
             model = load_enhancer(model_source, device)
+        model = inference_model(model, engine)
         current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
         try:
             for task in tasks:
@@ -304,7 +325,7 @@ def enhance_paths(
             if current is not None and report.written[-1:] != [current[0]] and _identity(current[0]) not in (None, current[1]):
                 report.written.append(current[0])
         return report
-    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device))
+    pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device, engine))
     futures = {pool.submit(_worker_job, task): task for task in tasks}
     try:
         for future in as_completed(futures):

@@ -29,6 +29,14 @@ def pretrained_model_files():
     yield
 
 
+@pytest.fixture(autouse=True, scope="session")
+def private_cache(tmp_path_factory):
+    """sectl's cache (onnxruntime graphs of the models enhance runs) in a folder of the test session's own,
+    so tests neither read a developer's cache nor leave files in it."""
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("cache"))
+    yield
+
+
 @pytest.fixture(scope="session")
 def models_dir() -> Path:
     if not (MODELS / "deepfilternet3").is_dir() or not (MODELS / "nsnet2").is_dir():

@@ -59,6 +59,7 @@ def enhance_command(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
+    engine: str = typer.Option("auto", "--engine", help="What runs the model: auto (onnxruntime on the CPU where the model exports, else PyTorch), torch, onnxruntime."),
     stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
     raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", min=1, help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
 ) -> None:
@@ -72,7 +73,7 @@ def enhance_command(
             fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
         _stream(model, atten_lim, mix, device, raw)
         return
-    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine)
 
 
 @handle_errors
@@ -92,13 +93,16 @@ def _stream(model, atten_lim, mix, device, raw) -> None:
 
 
 @handle_errors
-def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False) -> None:
-    from sectl.enhance import DryWet, chunking, enhance_paths
+def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
+         engine="auto") -> None:  # fmt: skip
+    from sectl.enhance import ENGINES, DryWet, chunking, enhance_paths
     from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
 
     shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
     chunking(chunk_s, 0.0, 16000)
+    if engine not in ENGINES:
+        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}", EXIT_USAGE)
     if model is not None:
         err.print(f"using {describe(model)}", highlight=False)
     loaded = load_enhancer(model, device) if jobs <= 1 else None
@@ -107,7 +111,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
-            device=device, skip_existing=skip_existing,
+            device=device, skip_existing=skip_existing, engine=engine,
         )
     report_skipped(report.unreadable, report.skipped)
     for line in report.limited:

@@ -1,0 +1,48 @@
+"""onnxruntime under enhance: same output as PyTorch, graphs cached by what decides them."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sectl.audio import read_audio
+from sectl.enhance import enhance_tensor, inference_model
+from sectl.errors import SectlError, UsageError
+from sectl.metrics.intrusive import si_sdr
+from sectl.models import build_enhancer
+from sectl.models.loading import load_enhancer
+from sectl.onnx import OnnxEnhancer
+from sectl.onnx import engine as engine_module
+
+
+def test_default_model_through_onnxruntime_keeps_its_output(vctk):
+    audio = read_audio(vctk / "noisy" / "p287_001.wav")
+    model = load_enhancer("default")
+    reference = enhance_tensor(model, audio.samples, audio.sample_rate)
+    fast = inference_model(model, "auto")
+    assert isinstance(fast, OnnxEnhancer)
+    output = enhance_tensor(fast, audio.samples, audio.sample_rate)
+    assert si_sdr(output[0].numpy(), ref=reference[0].numpy()) > 60.0
+
+
+def test_graphs_are_cached_and_keyed_by_the_weights(monkeypatch):
+    torch.manual_seed(0)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    first = engine_module.cached_offline_graph(model)
+    monkeypatch.setattr("sectl.onnx.export.export_onnx", lambda *a, **k: pytest.fail("exported again"))
+    assert engine_module.cached_offline_graph(model) == first  # reused, not re-exported
+    with torch.no_grad():
+        model.fc_in[0].bias.add_(1.0)
+    assert engine_module.graph_key(model) not in first.name  # other weights, another graph
+
+
+def test_engine_choice():
+    demucs = build_enhancer("demucs", "tiny")
+    assert inference_model(demucs, "auto") is demucs  # no graph for it: PyTorch
+    with pytest.raises(SectlError, match="demucs: no onnxruntime graph"):
+        inference_model(demucs, "onnxruntime")
+    with pytest.raises(UsageError, match="--engine: expected one of auto, torch, onnxruntime"):
+        inference_model(demucs, "tensorrt")
+    nsnet2 = build_enhancer("nsnet2", "tiny")
+    assert inference_model(nsnet2, "torch") is nsnet2
+    assert inference_model(nsnet2.to("meta"), "auto").__class__ is type(nsnet2)  # not on the CPU: PyTorch
