@@ -113,6 +113,15 @@ FULLY_WET = DryWet()
 
 
 ENGINES = ("auto", "torch", "onnxruntime")
+POST_FILTER_BETA = 0.02  # DeepFilterNet's --pf
+
+
+def with_post_filter(model: Enhancer, beta: float = POST_FILTER_BETA) -> Enhancer:
+    """``model`` with DeepFilterNet's inference post-filter on (refused, by name, for other architectures)."""
+    if not hasattr(model, "with_post_filter"):
+        raise UsageError(f"--post-filter: {getattr(model, 'name', 'this model')} has none (it is DeepFilterNet's; "
+                         "exported graphs keep the setting they were exported with)")  # fmt: skip
+    return model.with_post_filter(beta)
 
 
 def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:

@@ -60,6 +60,7 @@ def enhance_command(
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
     engine: str = typer.Option("auto", "--engine", help="What runs the model: auto (onnxruntime on the CPU where the model exports, else PyTorch), torch, onnxruntime."),
+    post_filter: bool = typer.Option(False, "--post-filter", help="DeepFilterNet's post-filter (its --pf): over-attenuates very noisy bins."),
     stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
     raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", min=1, help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
 ) -> None:
@@ -71,22 +72,25 @@ def enhance_command(
     if stream:
         if inputs != ["-"] or output != "-":
             fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
-        _stream(model, atten_lim, mix, device, raw)
+        _stream(model, atten_lim, mix, device, raw, post_filter)
         return
-    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine)
+    _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine,
+         post_filter)  # fmt: skip
 
 
 @handle_errors
-def _stream(model, atten_lim, mix, device, raw) -> None:
+def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
     import sys
 
-    from sectl.enhance import DryWet
+    from sectl.enhance import DryWet, with_post_filter
     from sectl.fileutil import stdout_errors
     from sectl.models.loading import describe, load_enhancer
     from sectl.streaming.pipe import stream_enhance
 
     dry_wet = DryWet(atten_lim, mix)
     loaded = load_enhancer(model, device)
+    if post_filter:
+        loaded = with_post_filter(loaded)
     err.print(f"streaming with {describe(model)}", highlight=False)
     with stdout_errors():
         stream_enhance(loaded, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet)
@@ -94,8 +98,8 @@ def _stream(model, atten_lim, mix, device, raw) -> None:
 
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
-         engine="auto") -> None:  # fmt: skip
-    from sectl.enhance import ENGINES, DryWet, chunking, enhance_paths
+         engine="auto", post_filter=False) -> None:  # fmt: skip
+    from sectl.enhance import ENGINES, DryWet, chunking, enhance_paths, with_post_filter
     from sectl.sharding import parse_shard
     from sectl.models.loading import describe, load_enhancer
 
@@ -105,7 +109,9 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}", EXIT_USAGE)
     if model is not None:
         err.print(f"using {describe(model)}", highlight=False)
-    loaded = load_enhancer(model, device) if jobs <= 1 else None
+    loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None
+    if post_filter:
+        loaded = with_post_filter(loaded)  # in the config: jobs > 1 hand it to the workers in a checkpoint
     piped = inputs == ["-"]
     with progress_bar("enhancing", total=0, enabled=not piped, unit="s") as on_progress:
         report = enhance_paths(

@@ -33,18 +33,19 @@ def export_command(
     model: Optional[str] = typer.Argument(None, help="Model name (default, deepfilternet3, nsnet2), run folder or checkpoint."),
     output: str = typer.Option(..., "--output", "-o", help="NAME.onnx (an ONNX graph) or NAME.pt (inference checkpoint)."),
     stream: bool = typer.Option(False, "--stream", help="Export the one-hop streaming graph with explicit states."),
+    post_filter: bool = typer.Option(False, "--post-filter", help="Bake DeepFilterNet's post-filter into the graph."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
     as_json: bool = typer.Option(False, "--json", help="Print the sidecar record on stdout."),
 ) -> None:
     """Export a model."""
-    _run(model, output, stream, overwrite, as_json)
+    _run(model, output, stream, overwrite, as_json, post_filter)
 
 
 @handle_errors
-def _run(model, output, stream, overwrite, as_json) -> None:
+def _run(model, output, stream, overwrite, as_json, post_filter=False) -> None:
     from sectl.models.export import export_model
 
-    record = export_model(model, output, stream, overwrite)
+    record = export_model(model, output, stream, overwrite, post_filter)
     if as_json:
         print_json(record)
         return

@@ -24,7 +24,7 @@ complex path) and the embedding, deepest last.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -62,6 +62,7 @@ class DeepFilterNet3Config:
     norm_tau_s: float = 1.0  # time constant of the feature normalisations
     lsnr_min: float = -15.0
     lsnr_max: float = 35.0
+    post_filter_beta: float = 0.0  # > 0: DeepFilterNet2's mask post-filter at inference (0.02 = its --pf)
 
 
 DFN3_SIZES: dict[str, dict] = {
@@ -238,6 +239,16 @@ def deep_filter(spec: torch.Tensor, coefs: torch.Tensor, lookahead: int) -> torc
     return sum(padded[:, k : k + frames] * coefs[:, k] for k in range(order))
 
 
+def post_filter_gain(enhanced_power: torch.Tensor, noisy_power: torch.Tensor, beta: float) -> torch.Tensor:
+    """DeepFilterNet2's post-filter (after Valin et al., PercepNet): a gain ``(1 + b) / (1 + b / sin^2(pi m / 2))``
+    on the effective mask ``m = |enhanced| / |noisy|``, 1 where nothing was removed and below ``m`` where
+    much was, so very noisy bins are attenuated a little more. Takes powers (no complex ``abs``)."""
+    eps = 1e-12
+    mask = (enhanced_power.sqrt() / (noisy_power.sqrt() + eps)).clamp(eps, 1.0)
+    sine = torch.sin(math.pi * mask / 2).clamp_min(eps)
+    return (1 + beta) / (1 + beta / sine.pow(2))
+
+
 class DeepFilterNet3(Enhancer):
     name = "deepfilternet3"
     config_class = DeepFilterNet3Config  # constructor arguments (validated by sectl.train.schema)
@@ -309,4 +320,15 @@ class DeepFilterNet3(Enhancer):
         coefs = torch.view_as_complex(coefs.permute(0, 3, 1, 2, 4).contiguous())
         low = deep_filter(spec[..., : self.config.df_bins], coefs, self.config.df_lookahead)
         enhanced = torch.cat([low, spec[..., self.config.df_bins :] * gains[..., self.config.df_bins :]], dim=-1)
+        if self.config.post_filter_beta > 0:
+            power = lambda z: z.real.pow(2) + z.imag.pow(2)  # noqa: E731
+            enhanced = enhanced * post_filter_gain(power(enhanced), power(spec), self.config.post_filter_beta)
         return self.istft(enhanced.transpose(1, 2)).unsqueeze(1)
+
+    def with_post_filter(self, beta: float = 0.02) -> "DeepFilterNet3":
+        """Switch the inference post-filter on (``beta`` > 0) or off (0); it is part of the config, so
+        checkpoints, streams and exports carry it."""
+        if beta < 0:
+            raise ValueError(f"post-filter beta must be >= 0, got {beta}")
+        self.config = replace(self.config, post_filter_beta=beta)
+        return self

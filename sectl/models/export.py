@@ -41,7 +41,8 @@ def export(run: str | Path, out: str | Path) -> dict:
     return provenance
 
 
-def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False) -> dict:
+def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False,
+                 post_filter: bool = False) -> dict:  # fmt: skip
     """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
     ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
     from sectl.errors import UsageError
@@ -55,6 +56,10 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
         check_new_file(out, overwrite, "ONNX model")  # before minutes of loading and tracing
         check_new_file(sidecar_path(out), overwrite, "sidecar")
         model = load_enhancer(source)
+        if post_filter:
+            from sectl.enhance import with_post_filter
+
+            model = with_post_filter(model)
         if not isinstance(model, torch.nn.Module):
             raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
         return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)

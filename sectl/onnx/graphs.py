@@ -13,28 +13,57 @@ import torch
 from torch import nn
 
 from sectl.models import DeepFilterNet3, NSNet2
-from sectl.streaming.frames import dft_matrices, idft_matrices
+from sectl.models.deepfilternet3 import post_filter_gain
 
 ERB_OFFSET_DB = 200.0  # > 100 dB below the floor of 10 log10(power + 1e-10): the ERB state stays positive
 
 
 class FrameTransform(nn.Module):
-    """Analysis ``(B, T) -> re, im (B, bins, frames)`` and overlap-add synthesis, as (transposed) convolutions."""
+    """Analysis ``(B, T) -> re, im (B, bins, frames)`` and overlap-add synthesis at hop ``n_fft / 2``.
+
+    One radix-2 step halves the DFT matmuls, which were a sixth of DeepFilterNet3's graph: with
+    ``h = n_fft / 2``, bin ``k`` of a frame ``[u, v]`` (two windowed hops) is the ``h``-point sum of
+    ``u + v`` for even ``k`` and of ``u - v`` for odd ``k``; synthesis mirrors it. Frames are two
+    consecutive hops of the input cut into hop-long rows, so framing and overlap-add are reshapes.
+    """
 
     def __init__(self, window: torch.Tensor, hop: int, analysis_scale: float, synthesis_scale: float) -> None:
         super().__init__()
-        self.hop = hop
-        re, im = dft_matrices(window, analysis_scale)
-        self.register_buffer("analysis", torch.cat([re, im], dim=1).T.unsqueeze(1), persistent=False)
-        re, im = idft_matrices(window, synthesis_scale)
-        self.register_buffer("synthesis", torch.cat([re, im], dim=0).unsqueeze(1), persistent=False)
+        n_fft = window.numel()
+        if n_fft != 2 * hop:
+            raise ValueError(f"FrameTransform needs hop = n_fft / 2 (got n_fft {n_fft}, hop {hop})")
+        self.hop, self.bins = hop, n_fft // 2 + 1
+        n = torch.arange(hop, dtype=torch.float64).unsqueeze(1)
+        for parity in ("even", "odd"):
+            k = torch.arange(0 if parity == "even" else 1, self.bins, 2, dtype=torch.float64)
+            angle = 2 * torch.pi * n * k / n_fft  # (hop, bins of this parity)
+            analysis = torch.cat([torch.cos(angle), -torch.sin(angle)], dim=1) * analysis_scale
+            weight = torch.where((k == 0) | (k == n_fft // 2), 1.0, 2.0) / n_fft * synthesis_scale
+            synthesis = torch.cat([torch.cos(angle).T * weight[:, None], -torch.sin(angle).T * weight[:, None]])
+            self.register_buffer(f"analysis_{parity}", analysis.float(), persistent=False)
+            self.register_buffer(f"synthesis_{parity}", synthesis.float(), persistent=False)
+        self.register_buffer("window", window.float().view(2, hop), persistent=False)
+        even_then_odd = torch.cat([torch.arange(0, self.bins, 2), torch.arange(1, self.bins, 2)])
+        self.register_buffer("natural_order", torch.argsort(even_then_odd), persistent=False)
 
     def spectrum(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        both = nn.functional.conv1d(x.unsqueeze(1), self.analysis, stride=self.hop)
-        return both.chunk(2, dim=1)
+        """Frames ``x[t hop : t hop + n_fft]`` of ``(B, L)`` (trailing samples short of a hop are dropped)."""
+        rows = x[:, : x.shape[-1] // self.hop * self.hop].reshape(x.shape[0], -1, self.hop)  # (B, frames + 1, hop)
+        first, second = rows[:, :-1] * self.window[0], rows[:, 1:] * self.window[1]
+        even = (first + second) @ self.analysis_even  # (B, frames, 2 * even bins): real parts, then imaginary
+        odd = (first - second) @ self.analysis_odd
+        e, o = self.analysis_even.shape[1] // 2, self.analysis_odd.shape[1] // 2
+        re = torch.cat([even[..., :e], odd[..., :o]], dim=-1).index_select(-1, self.natural_order)
+        im = torch.cat([even[..., e:], odd[..., o:]], dim=-1).index_select(-1, self.natural_order)
+        return re.transpose(1, 2), im.transpose(1, 2)
 
     def overlap_add(self, re: torch.Tensor, im: torch.Tensor) -> torch.Tensor:
-        return nn.functional.conv_transpose1d(torch.cat([re, im], dim=1), self.synthesis, stride=self.hop)[:, 0]
+        """``(B, bins, frames)`` -> ``(B, hop * (frames + 1))``: windowed inverse DFTs, overlap-added."""
+        even = torch.cat([re[:, 0::2], im[:, 0::2]], dim=1).transpose(1, 2) @ self.synthesis_even  # (B, frames, hop)
+        odd = torch.cat([re[:, 1::2], im[:, 1::2]], dim=1).transpose(1, 2) @ self.synthesis_odd
+        first, second = (even + odd) * self.window[0], (even - odd) * self.window[1]
+        rows = nn.functional.pad(first, (0, 0, 0, 1)) + nn.functional.pad(second, (0, 0, 1, 0))
+        return rows.reshape(rows.shape[0], -1)
 
 
 def running_mean_rnn(channels: int, alpha: float) -> nn.RNN:
@@ -91,6 +120,9 @@ class DeepFilterNet3Graph(nn.Module):
         high_gain = gains[..., c.df_bins :].transpose(1, 2)
         enhanced_re = torch.cat([filtered_re, re[:, c.df_bins :] * high_gain], dim=1)
         enhanced_im = torch.cat([filtered_im, im[:, c.df_bins :] * high_gain], dim=1)
+        if c.post_filter_beta > 0:
+            gain = post_filter_gain(enhanced_re.pow(2) + enhanced_im.pow(2), re.pow(2) + im.pow(2), c.post_filter_beta)
+            enhanced_re, enhanced_im = enhanced_re * gain, enhanced_im * gain
         y = self.transform.overlap_add(enhanced_re, enhanced_im)
         return y[:, c.n_fft - hop : c.n_fft - hop + length]
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from sectl.errors import SectlError
-from sectl.models.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU
+from sectl.models.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
 from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
 
 
@@ -124,6 +124,9 @@ class DeepFilterNet3Step(FrameStep):
         filtered_im = (taps[..., 0] * coefs[..., 1] + taps[..., 1] * coefs[..., 0]).sum(-1)
         enhanced_re = torch.cat([filtered_re, current[:, low:, 0] * gains[:, low:]], dim=1)
         enhanced_im = torch.cat([filtered_im, current[:, low:, 1] * gains[:, low:]], dim=1)
+        if c.post_filter_beta > 0:
+            gain = post_filter_gain(enhanced_re.pow(2) + enhanced_im.pow(2), current.pow(2).sum(-1), c.post_filter_beta)
+            enhanced_re, enhanced_im = enhanced_re * gain, enhanced_im * gain
         gate = started.to(enhanced_re.dtype)
         out, synthesis = self.synthesise(enhanced_re * gate, enhanced_im * gate, synthesis)
         hop = self.layout.hop
