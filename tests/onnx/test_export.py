@@ -132,3 +132,20 @@ def test_model_fine_tuned_with_mal_exports_with_parity(models_dir, data_dir, vct
     tuned, published = load_enhancer(tmp_path / "run"), load_enhancer("deepfilternet3")
     assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
     assert_onnx_parity(tmp_path / "run", vctk, tmp_path)
+
+
+@pytest.mark.parametrize("kind", ["offline", "stream"])
+def test_post_filter_is_baked_into_both_graphs(kind: str, tmp_path) -> None:
+    torch.manual_seed(4)
+    model = build_enhancer("deepfilternet3", "tiny").eval().with_post_filter(0.02)
+    record = export_onnx(model, tmp_path / "pf.onnx", kind=kind)
+    assert record["constructor_args"]["post_filter_beta"] == 0.02
+    x = 0.1 * torch.randn(1, 6000)
+    assert (load_onnx(tmp_path / "pf.onnx")(x) - torch_offline(model, x)).abs().max() < 1e-4
+
+
+def test_post_filter_is_refused_for_other_models() -> None:
+    from sectl.enhance import with_post_filter
+
+    with pytest.raises(SectlError, match="--post-filter: nsnet2 has none"):
+        with_post_filter(build_enhancer("nsnet2", "tiny"))

@@ -119,3 +119,15 @@ def test_pretrained_models_stream_real_speech_exactly(name: str, models_dir, vct
     x = resample(audio.samples, audio.sample_rate, model.sample_rate)
     y = stream(streamer_for(model), x, random_chunks(x.shape[-1], 8, 2000))
     assert (y - offline(model, x)).abs().max() < 1e-4
+
+
+def test_post_filter_streams_exactly_and_changes_the_output() -> None:
+    torch.manual_seed(9)
+    model = build_enhancer("deepfilternet3", "tiny").eval()
+    x = 0.1 * torch.randn(1, 7000)
+    plain = offline(model, x)
+    model.with_post_filter(0.02)
+    filtered = offline(model, x)
+    assert (filtered - plain).abs().max() > 1e-3  # it does something
+    y = stream(streamer_for(model), x, random_chunks(x.shape[-1], 10, 800))
+    assert (y - filtered).abs().max() < 1e-4
