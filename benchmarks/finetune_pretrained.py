@@ -24,8 +24,8 @@ from pathlib import Path
 
 from sectl.enhance import enhance_paths
 from sectl.metrics import evaluate
-from sectl.models.checkpoint import load_checkpoint
-from sectl.models.loading import load_enhancer
+from sectl.models.io.checkpoint import load_checkpoint
+from sectl.models.io.loading import load_enhancer
 from sectl.train import resolve_config, train
 
 METRICS = ["pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl"]

@@ -42,8 +42,8 @@ def speech_with_noise(rate: int, seconds: float = 10.0) -> torch.Tensor:
     noise = 0.05 * torch.randn_like(speech)
     if noise_files:
         audio = read_audio(noise_files[0])
-        noise = resample(audio.samples[:1], audio.sample_rate, rate).repeat(1, 1 + length // audio.samples.shape[-1])
-        noise = noise[:, :length]
+        noise = resample(audio.samples[:1], audio.sample_rate, rate)
+        noise = noise.repeat(1, 1 + length // noise.shape[-1])[:, :length]
     noise = noise * speech.std() / (noise.std() + 1e-9) * 10 ** (-5 / 20)
     return speech + noise
 
@@ -70,8 +70,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from sectl.enhance import enhance_tensor
-    from sectl.models.export import export_model
-    from sectl.models.loading import load_enhancer
+    from sectl.models.io.export import export_model
+    from sectl.models.io.loading import load_enhancer
     from sectl.onnx import OnnxFrames, load_onnx
     from sectl.streaming import Streamer, streamer_for
 

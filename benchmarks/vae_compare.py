@@ -25,8 +25,8 @@ from pathlib import Path
 
 from sectl.codec import roundtrip_paths
 from sectl.models import build_codec
-from sectl.models.checkpoint import load_checkpoint
-from sectl.models.loading import load_codec
+from sectl.models.io.checkpoint import load_checkpoint
+from sectl.models.io.loading import load_codec
 from sectl.models.teachers import build_teacher
 from sectl.probes import speaker_accuracy, teacher_r2
 from sectl.train import resolve_config, train

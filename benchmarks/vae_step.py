@@ -13,7 +13,7 @@ import time
 
 import torch
 
-import sectl.models.ssl as ssl
+import sectl.models.teachers.ssl as ssl
 from sectl.train.config import resolve_config
 from sectl.train.vae_task import VAETask
 

@@ -15,4 +15,4 @@ sectl train --preset sectl_demucs --out "$RUN" \
   --set "validation.clean=$SHARED/vctk/clean" \
   "$@"
 # Package the best checkpoint's weights (see sectl/weights/README.md for the format).
-python -m sectl.models.export "$RUN" sectl/weights/sectl_demucs.pt
+python -m sectl.models.io.export "$RUN" sectl/weights/sectl_demucs.pt

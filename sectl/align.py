@@ -73,13 +73,13 @@ def feature_extractor(kind: str, model: str | Path | None = None, device: str = 
     if kind == "mfcc":
         return mfcc_features, MFCC_HOP / ALIGN_RATE
     if kind == "ssl":
-        from sectl.models.ssl import ssl_feature_extractor
+        from sectl.models.teachers.ssl import ssl_feature_extractor
 
         return ssl_feature_extractor(model, device=device)
     if kind == "model":
         if model is None:
             raise UsageError("--features model needs --model (a model name, run folder or checkpoint)")
-        from sectl.models.loading import encoder_feature_extractor
+        from sectl.models.io.loading import encoder_feature_extractor
 
         return encoder_feature_extractor(model, ALIGN_RATE, device)
     raise UsageError(f"--features: unknown feature kind {kind!r}; use mfcc, ssl or model")

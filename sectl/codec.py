@@ -32,7 +32,7 @@ from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.device import module_device
 from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes, write_stdout
-from sectl.models.vae import SpeechVAE
+from sectl.models.codec.vae import SpeechVAE
 from sectl.progress import SecondsProgress
 
 FORMAT = "sectl-latents/1"

@@ -232,7 +232,7 @@ _worker_model: Enhancer | None = None
 
 
 def _init_worker(model_source: str | None, device: str = "cpu", engine: str = "torch") -> None:
-    from sectl.models.loading import load_enhancer
+    from sectl.models.io.loading import load_enhancer
 
     global _worker_model
     torch.set_num_threads(1)
@@ -296,7 +296,7 @@ def enhance_paths(
     """
     if jobs > 1 and model is not None:
         # Worker processes load their model from a file: hand them this one, not the named source.
-        from sectl.models.checkpoint import save_checkpoint
+        from sectl.models.io.checkpoint import save_checkpoint
 
         with tempfile.TemporaryDirectory() as tmp:
             save_checkpoint(Path(tmp) / "model.pt", model)
@@ -316,7 +316,7 @@ def enhance_paths(
     progress = SecondsProgress([src for src, _ in plan], on_progress)
     if jobs <= 1:
         if model is None:
-            from sectl.models.loading import load_enhancer
+            from sectl.models.io.loading import load_enhancer
 
             model = load_enhancer(model_source, device)
         model = inference_model(model, engine)

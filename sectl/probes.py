@@ -25,7 +25,7 @@ from sectl.codec import encode_tensor
 from sectl.device import module_device
 from sectl.errors import SectlError
 from sectl.losses.distill import to_latent_rate
-from sectl.models.ssl import SSL_RATE
+from sectl.models.teachers.ssl import SSL_RATE
 
 RIDGE = 1e-3  # relative to the mean diagonal of X^T X
 

@@ -81,7 +81,7 @@ def tiny_checkpoint(tmp_path_factory) -> Path:
     import torch
 
     from sectl.models import build_enhancer
-    from sectl.models.checkpoint import save_checkpoint
+    from sectl.models.io.checkpoint import save_checkpoint
 
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("model") / "tiny.pt"

@@ -12,7 +12,7 @@ import torch
 from sectl.audio.files import plan_batch
 from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor
 from sectl.errors import SectlError
-from sectl.models.loading import load_enhancer
+from sectl.models.io.loading import load_enhancer
 from tests.conftest import tone, write_wav
 
 

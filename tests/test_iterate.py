@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from sectl.cli.app import app
 from sectl.iterate import iterate
-from sectl.models.loading import load_enhancer
+from sectl.models.io.loading import load_enhancer
 
 runner = CliRunner()
 
@@ -56,7 +56,7 @@ def two_models(tmp_path):
     import torch
 
     from sectl.models import build_enhancer
-    from sectl.models.checkpoint import save_checkpoint
+    from sectl.models.io.checkpoint import save_checkpoint
 
     paths = []
     for seed in (1, 2):

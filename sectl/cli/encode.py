@@ -56,7 +56,7 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     from sectl import codec
     from sectl.errors import UsageError
     from sectl.metrics import parse_metric_names
-    from sectl.models.loading import load_codec, resolve_model_path
+    from sectl.models.io.loading import load_codec, resolve_model_path
 
     from sectl.sharding import parse_shard
 

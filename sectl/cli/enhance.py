@@ -84,7 +84,7 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
 
     from sectl.enhance import DryWet, with_post_filter
     from sectl.fileutil import stdout_errors
-    from sectl.models.loading import describe, load_enhancer
+    from sectl.models.io.loading import describe, load_enhancer
     from sectl.streaming.pipe import stream_enhance
 
     dry_wet = DryWet(atten_lim, mix)
@@ -101,7 +101,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
          engine="auto", post_filter=False) -> None:  # fmt: skip
     from sectl.enhance import ENGINES, DryWet, chunking, enhance_paths, with_post_filter
     from sectl.sharding import parse_shard
-    from sectl.models.loading import describe, load_enhancer
+    from sectl.models.io.loading import describe, load_enhancer
 
     shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
     chunking(chunk_s, 0.0, 16000)

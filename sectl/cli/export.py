@@ -43,7 +43,7 @@ def export_command(
 
 @handle_errors
 def _run(model, output, stream, overwrite, as_json, post_filter=False) -> None:
-    from sectl.models.export import export_model
+    from sectl.models.io.export import export_model
 
     record = export_model(model, output, stream, overwrite, post_filter)
     if as_json:

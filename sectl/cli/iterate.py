@@ -60,7 +60,7 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
     from sectl.iterate import iterate_corpus, plot_corpus_iterations
 
     check_new_file(plot, overwrite, "--plot file")
-    from sectl.models.loading import load_enhancer
+    from sectl.models.io.loading import load_enhancer
 
     if output is not None:
         raise UsageError("--output keeps the step audio of one file and one model; drop it to compare models over a corpus")
@@ -91,7 +91,7 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     from sectl.iterate import iterate, plot_iterations
 
     check_new_file(plot, overwrite, "--plot file")
-    from sectl.models.loading import load_enhancer
+    from sectl.models.io.loading import load_enhancer
 
     enhancer = load_enhancer(model, device)
     with progress_bar("iterating", total=n + 1) as on_progress:

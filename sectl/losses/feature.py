@@ -9,7 +9,7 @@ from torch import nn
 
 from sectl.audio import resample
 from sectl.losses.base import as_batch
-from sectl.models.ssl import SSL_RATE
+from sectl.models.teachers.ssl import SSL_RATE
 from sectl.models.teachers import build_teacher
 
 

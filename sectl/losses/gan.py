@@ -1,6 +1,6 @@
 """Adversarial losses (least squares, as LSGAN/HiFi-GAN) and feature matching, over discriminator outputs.
 
-Each takes the groups of ``(score, features)`` pairs that :class:`sectl.models.discriminators.Discriminators`
+Each takes the groups of ``(score, features)`` pairs that :class:`sectl.models.codec.discriminators.Discriminators`
 returns, averages over a group's members and sums the groups, as the JMAS-VAE release does (so the
 weights 0.1 and 2.0 mean what they mean there), in float32 whatever precision the discriminators ran in
 (mixed-precision training).

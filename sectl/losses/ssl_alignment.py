@@ -12,7 +12,7 @@ the content; the two remedies change the reference so absolute positions no long
 
 The pad fraction and the speed factor are drawn per sample, as the method describes, and the
 references of different lengths go through the teacher in one batched call, zero-padded at the end
-with each row's length (the teacher masks the padding; see :class:`sectl.models.ssl.FrozenTeacher`).
+with each row's length (the teacher masks the padding; see :class:`sectl.models.teachers.ssl.FrozenTeacher`).
 Padding is at
 the start only: padding at the end leaves every content frame at its own absolute index, so it
 would not decorrelate positions at all. The speed factors are a preset field (default 0.8..1.2 in
@@ -32,7 +32,7 @@ from sectl.data.augment import speed_perturb
 from sectl.errors import SectlError
 from sectl.losses.feature import SSLTeacherLoss
 from sectl.losses.softdtw import SoftDTW
-from sectl.models.ssl import SSL_RATE
+from sectl.models.teachers.ssl import SSL_RATE
 
 
 class SSLMSELoss(SSLTeacherLoss):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from sectl.errors import ConfigError
 from sectl.models.base import Enhancer
-from sectl.models.deepfilternet3 import DFN3_SIZES, DeepFilterNet3
-from sectl.models.demucs import SIZES, Demucs
-from sectl.models.masknet import MASKNET_SIZES, MaskNet
-from sectl.models.nsnet2 import NSNET2_SIZES, NSNet2
-from sectl.models.vae import VAE_SIZES, SpeechVAE
+from sectl.models.enhancers.deepfilternet3 import DFN3_SIZES, DeepFilterNet3
+from sectl.models.enhancers.demucs import SIZES, Demucs
+from sectl.models.enhancers.masknet import MASKNET_SIZES, MaskNet
+from sectl.models.enhancers.nsnet2 import NSNET2_SIZES, NSNet2
+from sectl.models.codec.vae import VAE_SIZES, SpeechVAE
 
 ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet, "deepfilternet3": DeepFilterNet3, "nsnet2": NSNet2}
 ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES, "deepfilternet3": DFN3_SIZES, "nsnet2": NSNET2_SIZES}

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from sectl.models import DeepFilterNet3, NSNet2
-from sectl.models.deepfilternet3 import post_filter_gain
+from sectl.models.enhancers.deepfilternet3 import post_filter_gain
 
 ERB_OFFSET_DB = 200.0  # > 100 dB below the floor of 10 log10(power + 1e-10): the ERB state stays positive
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch
 
 from sectl.errors import SectlError
-from sectl.models.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
+from sectl.models.enhancers.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
 from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from sectl.errors import SectlError
-from sectl.models.nsnet2 import NSNet2
+from sectl.models.enhancers.nsnet2 import NSNet2
 from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
 
 

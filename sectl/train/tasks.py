@@ -21,7 +21,7 @@ from sectl.data.paired import PairedSampler
 from sectl.errors import ConfigError, SectlError
 from sectl.losses.mal import CollapseMonitor
 from sectl.models import Enhancer, build_enhancer
-from sectl.models.loading import load_enhancer
+from sectl.models.io.loading import load_enhancer
 from sectl.train.config import base_config
 from sectl.train.distributed import Workers
 from sectl.train.optim import GradientStep, Precision, adamw

@@ -36,7 +36,7 @@ from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics import METRICS, parse_metric_names
 from sectl.metrics.evaluation import score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
-from sectl.models.checkpoint import load_checkpoint, save_checkpoint
+from sectl.models.io.checkpoint import load_checkpoint, save_checkpoint
 from sectl.provenance import git_commit
 from sectl.data.loader import batch_loader, resolve_workers
 from sectl.train.distributed import Workers, start_workers

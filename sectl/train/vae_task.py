@@ -36,10 +36,10 @@ from sectl.losses.distill import (
 )
 from sectl.losses.gan import discriminator_loss, feature_matching_loss, gaussian_kl, generator_adversarial_loss
 from sectl.models import build_codec
-from sectl.models.discriminators import Discriminators
-from sectl.models.ssl import SSL_RATE
+from sectl.models.codec.discriminators import Discriminators
+from sectl.models.teachers.ssl import SSL_RATE
 from sectl.models.teachers import build_teacher
-from sectl.models.vae import SpeechVAE
+from sectl.models.codec.vae import SpeechVAE
 from sectl.train.distributed import Workers
 from sectl.train.optim import GradientStep, Precision, adamw
 from sectl.train.tasks import StepResult, TrainingTask, compiled, seeded

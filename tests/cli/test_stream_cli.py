@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from sectl.cli.app import app
 from sectl.enhance import enhance_tensor
 from sectl.models import build_enhancer
-from sectl.models.checkpoint import save_checkpoint
+from sectl.models.io.checkpoint import save_checkpoint
 from sectl.streaming.pipe import PcmFormat
 
 runner = CliRunner()

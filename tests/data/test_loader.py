@@ -8,7 +8,7 @@ import torch
 from sectl.data.loader import batch_loader, default_workers, resolve_workers
 from sectl.data.mixing import MixingConfig, MixingSampler
 from sectl.errors import ConfigError
-from sectl.models.checkpoint import load_checkpoint
+from sectl.models.io.checkpoint import load_checkpoint
 from sectl.train import train
 from tests.train.test_trainer import params, tiny_config, train_interrupted_at
 

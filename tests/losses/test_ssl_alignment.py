@@ -5,7 +5,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
-from sectl.models.ssl import SSL_HOP
+from sectl.models.teachers.ssl import SSL_HOP
 
 
 def speechlike(seed: int = 0) -> torch.Tensor:
@@ -179,7 +179,7 @@ def test_a_padded_batch_with_lengths_gives_each_rows_own_features():
     import torchaudio
 
     from sectl.losses.ssl_alignment import pad_rows
-    from sectl.models.ssl import SSLFeatures
+    from sectl.models.teachers.ssl import SSLFeatures
 
     teacher = SSLFeatures("tiny", 2)
     torch.manual_seed(0)

@@ -10,7 +10,7 @@ from sectl.enhance import enhance_tensor, inference_model
 from sectl.errors import SectlError, UsageError
 from sectl.metrics.intrusive import si_sdr
 from sectl.models import build_enhancer
-from sectl.models.loading import load_enhancer
+from sectl.models.io.loading import load_enhancer
 from sectl.onnx import OnnxEnhancer
 from sectl.onnx import engine as engine_module
 

@@ -14,8 +14,8 @@ from sectl.audio import read_audio, resample
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
-from sectl.models.export import export_model
-from sectl.models.loading import load_enhancer
+from sectl.models.io.export import export_model
+from sectl.models.io.loading import load_enhancer
 from sectl.onnx import OnnxFrames, export_onnx, load_onnx, sidecar_path
 from sectl.streaming import Streamer, frame_step
 from tests.streaming.test_streamer import random_chunks, stream

@@ -9,7 +9,7 @@ from sectl.audio import resample
 from sectl.enhance import DryWet, enhance_tensor
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
-from sectl.models.loading import load_enhancer
+from sectl.models.io.loading import load_enhancer
 from sectl.streaming import StreamingResampler, streamer_for
 
 

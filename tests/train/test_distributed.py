@@ -15,7 +15,7 @@ import torch.distributed as dist
 import yaml
 from torch import nn
 
-from sectl.models.checkpoint import load_checkpoint
+from sectl.models.io.checkpoint import load_checkpoint
 from sectl.train import train
 from sectl.train.distributed import GradientReducer, Workers
 from tests.conftest import REPO

@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from sectl.models.checkpoint import load_checkpoint
+from sectl.models.io.checkpoint import load_checkpoint
 from sectl.train import resolve_config, train
 from sectl.train.vae_task import VAETask, gradient_norm
 from tests.train.test_trainer import train_interrupted_at

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from sectl.models.base import Enhancer
-from sectl.models.blocks import ConvBottleneck, DecoderLevel, EncoderLevel, LSTMBottleneck
+from sectl.models.enhancers.blocks import ConvBottleneck, DecoderLevel, EncoderLevel, LSTMBottleneck
 
 
 @dataclass

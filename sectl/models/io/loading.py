@@ -2,7 +2,7 @@
 
 Accepted, in this order: nothing or ``default`` (the bundled default), the name of a bundled model
 (:data:`BUNDLED`), the name of a published pretrained model (``deepfilternet3``, ``nsnet2``: converted
-from the official files, see :mod:`sectl.models.pretrained`), a run folder (its best, else last
+from the official files, see :mod:`sectl.models.io.pretrained`), a run folder (its best, else last
 checkpoint), or a checkpoint file. Name resolution sits above checkpoint I/O, which knows no names.
 """
 
@@ -15,10 +15,10 @@ import torch
 from sectl.device import module_device, resolve_device
 from sectl.errors import SectlError, UsageError
 from sectl.models.base import Enhancer, frames_per_second
-from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
-from sectl.models.pretrained import PRETRAINED, load_pretrained
+from sectl.models.io.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
+from sectl.models.io.pretrained import PRETRAINED, load_pretrained
 
-WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+WEIGHTS = Path(__file__).resolve().parents[2] / "weights"
 BUNDLED = {
     "default": WEIGHTS / "deepfilternet3.pt",  # DeepFilterNet3 as published, converted (see weights/README.md)
     "sectl-demucs": WEIGHTS / "sectl_demucs.pt",  # the Demucs trained here on synthetic speech (the 0.1 default)

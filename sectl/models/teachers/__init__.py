@@ -18,13 +18,13 @@ from torch import nn
 from sectl.audio import resample
 from sectl.errors import SectlError
 from sectl.models.base import frames_per_second
-from sectl.models.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
+from sectl.models.teachers.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
 
 
 class EnhancerFeatures(FrozenTeacher):
     def __init__(self, name: str, layer: int) -> None:
         super().__init__()
-        from sectl.models.pretrained import load_pretrained
+        from sectl.models.io.pretrained import load_pretrained
 
         self.model = load_pretrained(name).requires_grad_(False)
         levels = len(self.model.encoder_levels())
@@ -43,7 +43,7 @@ class EnhancerFeatures(FrozenTeacher):
 
 
 def build_teacher(name: str, layer: int, checkpoint: str | Path | None = None) -> nn.Module:
-    from sectl.models.pretrained import PRETRAINED
+    from sectl.models.io.pretrained import PRETRAINED
 
     if name in PRETRAINED:
         if checkpoint is not None:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
-from sectl.models.activations import AntiAliased, Snake, SnakeBeta
+from sectl.models.codec.activations import AntiAliased, Snake, SnakeBeta
 from sectl.models.base import Configurable
 
 

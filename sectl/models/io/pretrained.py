@@ -6,7 +6,7 @@ stable upstream URL exists. The ONNX graphs' initializers (and constant tensors)
 PyTorch modules by the tables below, keyed by the graph node that consumes each tensor, and every
 parameter must be filled: a partial conversion is an error, never a silently random layer.
 
-    python -m sectl.models.pretrained deepfilternet3 dfn3.pt   # a plain sectl checkpoint
+    python -m sectl.models.io.pretrained deepfilternet3 dfn3.pt   # a plain sectl checkpoint
 """
 
 from __future__ import annotations
@@ -24,8 +24,8 @@ import torch
 from sectl.errors import SectlError
 from sectl.modelfiles import ModelFiles, cache_root, locate
 from sectl.models.base import Enhancer
-from sectl.models.deepfilternet3 import DeepFilterNet3
-from sectl.models.nsnet2 import NSNet2
+from sectl.models.enhancers.deepfilternet3 import DeepFilterNet3
+from sectl.models.enhancers.nsnet2 import NSNet2
 
 # (torch parameter prefix, ONNX node output, kind). Kinds: "conv" (weight, optional bias), "grouped"
 # (einsum weight), "gru" (one GRU layer), "linear" (MatMul output; the bias is the next Add's other input).
@@ -240,7 +240,7 @@ def load_pretrained(name: str) -> Enhancer:
 def export_pretrained(name: str, out: str | Path) -> dict:
     """Convert ``name`` once into a plain sectl checkpoint (how the bundled default is made); returns its provenance."""
     from sectl.modelfiles import sha256
-    from sectl.models.checkpoint import save_checkpoint
+    from sectl.models.io.checkpoint import save_checkpoint
     from sectl.provenance import git_commit
 
     model = load_pretrained(name)
@@ -256,5 +256,5 @@ def export_pretrained(name: str, out: str | Path) -> dict:
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] not in PRETRAINED:
-        sys.exit(f"usage: python -m sectl.models.pretrained {{{','.join(PRETRAINED)}}} OUT.pt")
+        sys.exit(f"usage: python -m sectl.models.io.pretrained {{{','.join(PRETRAINED)}}} OUT.pt")
     print(export_pretrained(sys.argv[1], sys.argv[2]))

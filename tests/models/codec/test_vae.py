@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from sectl.models import build_codec, count_parameters
-from sectl.models.activations import AntiAliased, SnakeBeta, kaiser_sinc_filter
-from sectl.models.discriminators import Discriminators
+from sectl.models.codec.activations import AntiAliased, SnakeBeta, kaiser_sinc_filter
+from sectl.models.codec.discriminators import Discriminators
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ Log10 power spectrum of 20 ms square-root-Hann frames (hop 10 ms) -> Linear + Re
 three Linear layers -> sigmoid gain per bin, clipped to [``min_gain``, 1] and applied to the noisy
 spectrum, then overlap-add. Framing follows the published feature code: frame ``t`` covers samples
 ``[t * hop, t * hop + n_fft)``, so there is no delay. The pretrained weights come from the official
-ONNX graph (``sectl.models.pretrained``); the numbers here are that graph's.
+ONNX graph (``sectl.models.io.pretrained``); the numbers here are that graph's.
 
 Encoder levels (for Model as Loss): the noisy spectrum (no weights), the input projection, the GRU
 states; ``decode`` maps the GRU states to the gain.
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from sectl.models.base import Enhancer
-from sectl.models.spectral import analysis, overlap_add, sqrt_hann_window, stack_complex, unstack_complex
+from sectl.models.enhancers.spectral import analysis, overlap_add, sqrt_hann_window, stack_complex, unstack_complex
 
 
 @dataclass

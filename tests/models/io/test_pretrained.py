@@ -13,9 +13,9 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.metrics.intrusive import si_sdr
-from sectl.models.erb import erb_band_widths
-from sectl.models.pretrained import load_pretrained
-from sectl.models.spectral import unstack_complex
+from sectl.models.enhancers.erb import erb_band_widths
+from sectl.models.io.pretrained import load_pretrained
+from sectl.models.enhancers.spectral import unstack_complex
 
 
 def snr_db(estimate: np.ndarray, reference: np.ndarray) -> float:

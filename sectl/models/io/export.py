@@ -1,6 +1,6 @@
 """``sectl export``: a model as ONNX (:mod:`sectl.onnx`) or a run as a small inference-only checkpoint.
 
-    sectl export RUN_DIR -o OUT.pt        (python -m sectl.models.export RUN_DIR OUT.pt)
+    sectl export RUN_DIR -o OUT.pt        (python -m sectl.models.io.export RUN_DIR OUT.pt)
 
 The output keeps the plain-data checkpoint format (architecture name, constructor arguments, weights)
 plus provenance: the run's config, preset, step, validation score and git commit. Weights are stored
@@ -16,8 +16,8 @@ from pathlib import Path
 
 import torch
 
-from sectl.models.checkpoint import enhancer_from_checkpoint, load_checkpoint, save_checkpoint
-from sectl.models.loading import resolve_model_path
+from sectl.models.io.checkpoint import enhancer_from_checkpoint, load_checkpoint, save_checkpoint
+from sectl.models.io.loading import resolve_model_path
 from sectl.provenance import git_commit
 
 
@@ -50,7 +50,7 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
 
     suffix = Path(out).suffix
     if suffix == ".onnx":
-        from sectl.models.loading import describe, load_enhancer
+        from sectl.models.io.loading import describe, load_enhancer
         from sectl.onnx import export_onnx, sidecar_path
 
         check_new_file(out, overwrite, "ONNX model")  # before minutes of loading and tracing
@@ -73,5 +73,5 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
 
 if __name__ == "__main__":
     if len(sys.argv) != 3:
-        sys.exit("usage: python -m sectl.models.export RUN_DIR|CHECKPOINT OUT.pt")
+        sys.exit("usage: python -m sectl.models.io.export RUN_DIR|CHECKPOINT OUT.pt")
     print(json.dumps(export(sys.argv[1], sys.argv[2]), indent=2))

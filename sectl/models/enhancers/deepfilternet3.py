@@ -30,14 +30,14 @@ import torch
 from torch import nn
 
 from sectl.models.base import Enhancer
-from sectl.models.erb import (
+from sectl.models.enhancers.erb import (
     band_average_matrix,
     band_expand_matrix,
     erb_band_widths,
     norm_alpha,
     running_mean,
 )
-from sectl.models.spectral import analysis, magnitude, overlap_add, stack_complex, unstack_complex, vorbis_window
+from sectl.models.enhancers.spectral import analysis, magnitude, overlap_add, stack_complex, unstack_complex, vorbis_window
 
 
 @dataclass

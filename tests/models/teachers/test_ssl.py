@@ -5,7 +5,7 @@ import torch
 import torchaudio
 
 from sectl.errors import SectlError
-from sectl.models.ssl import SSLFeatures, build_ssl_model, tiny_wavlm
+from sectl.models.teachers.ssl import SSLFeatures, build_ssl_model, tiny_wavlm
 
 
 def test_tiny_ssl_features_are_frozen_and_framed_at_20ms():
@@ -50,7 +50,7 @@ def test_bad_layer_and_name():
 def test_wavlm_large_from_the_pipeline_is_unwrapped_and_normalises_each_utterance(monkeypatch):
     from torchaudio.pipelines._wav2vec2 import utils
 
-    import sectl.models.ssl as ssl
+    import sectl.models.teachers.ssl as ssl
 
     wrapped = utils._extend_model(tiny_wavlm(), normalize_waveform=True)  # what the pipeline returns
     monkeypatch.setattr(torchaudio.pipelines.WAVLM_LARGE, "get_model", lambda *a, **k: wrapped)
@@ -62,7 +62,7 @@ def test_wavlm_large_from_the_pipeline_is_unwrapped_and_normalises_each_utteranc
 
 
 def test_wavlm_large_from_a_local_checkpoint_normalises_too(monkeypatch, tmp_path):
-    import sectl.models.ssl as ssl
+    import sectl.models.teachers.ssl as ssl
 
     monkeypatch.setitem(ssl._FACTORIES, "wavlm_large", (tiny_wavlm, "WAVLM_LARGE"))  # same code path, small weights
     torch.save(tiny_wavlm(seed=1).state_dict(), tmp_path / "large.pt")

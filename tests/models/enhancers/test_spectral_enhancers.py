@@ -8,11 +8,11 @@ import torch
 
 from sectl.losses.mal import ModelAsLoss, learned_levels
 from sectl.models import build_enhancer, count_parameters
-from sectl.models.checkpoint import save_checkpoint
-from sectl.models.deepfilternet3 import deep_filter
-from sectl.models.erb import running_mean
-from sectl.models.loading import load_enhancer
-from sectl.models.spectral import analysis, overlap_add, sqrt_hann_window, vorbis_window
+from sectl.models.io.checkpoint import save_checkpoint
+from sectl.models.enhancers.deepfilternet3 import deep_filter
+from sectl.models.enhancers.erb import running_mean
+from sectl.models.io.loading import load_enhancer
+from sectl.models.enhancers.spectral import analysis, overlap_add, sqrt_hann_window, vorbis_window
 
 NAMES = ["deepfilternet3", "nsnet2"]
 

@@ -1,0 +1,1 @@
+"""The speech VAE (JMAS-VAE) with its discriminators and activations."""
