@@ -104,10 +104,33 @@ def test_streaming_resampler_equals_offline(rates: tuple[int, int]) -> None:
     assert (y - expected).abs().max() < 1e-5
 
 
-@pytest.mark.parametrize("name", ["demucs", "masknet"])
-def test_models_that_cannot_stream_are_refused_by_name(name: str) -> None:
-    with pytest.raises(SectlError, match=f"{name} cannot stream: it scales each input"):
-        streamer_for(build_enhancer(name, "tiny"))
+def streamable_masknet(**overrides):
+    return build_enhancer("masknet", "tiny", causal=True, normalize=False, **overrides).eval()
+
+
+@pytest.mark.parametrize("seed,largest", [(0, 300), (1, 1), (2, 4000)])
+def test_causal_masknet_with_absolute_levels_streams_exactly(seed: int, largest: int) -> None:
+    """Centred frames and istft's window-envelope division, edges included, frame by frame."""
+    torch.manual_seed(seed)
+    model = streamable_masknet()
+    x = 0.1 * torch.randn(1, 2345 if largest > 1 else 700)
+    y = stream(streamer_for(model), x, random_chunks(x.shape[-1], seed, largest))
+    assert y.shape == x.shape
+    assert (y - offline(model, x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("overrides,reason", [
+    ({"causal": False}, "masknet cannot stream: its LSTM is bidirectional"),
+    ({"normalize": True}, "masknet cannot stream: it scales each input by the whole signal's level"),
+])  # fmt: skip
+def test_masknet_configurations_that_cannot_stream_say_what_would(overrides, reason) -> None:
+    with pytest.raises(SectlError, match=reason):
+        streamer_for(build_enhancer("masknet", "tiny", **{"causal": True, "normalize": False, **overrides}))
+
+
+def test_demucs_is_refused_by_name_with_the_reason() -> None:
+    with pytest.raises(SectlError, match="demucs cannot stream: no frame step is implemented"):
+        streamer_for(build_enhancer("demucs", "tiny"))
 
 
 @pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
@@ -131,3 +154,18 @@ def test_post_filter_streams_exactly_and_changes_the_output() -> None:
     assert (filtered - plain).abs().max() > 1e-3  # it does something
     y = stream(streamer_for(model), x, random_chunks(x.shape[-1], 10, 800))
     assert (y - filtered).abs().max() < 1e-4
+
+
+def test_a_masknet_trained_for_streaming_streams_from_its_run_folder(data_dir, tmp_path) -> None:
+    from sectl.train import resolve_config, train
+
+    config = resolve_config("baseline", [
+        "model.name=masknet", "model.size=tiny", "model.causal=true", "model.args={normalize: false}",
+        "train.batch_size=2", "train.steps=2", "train.warmup_steps=1", "data.segment_s=0.5",
+        f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}", "train.threads=1",
+    ])  # fmt: skip
+    train(config, tmp_path / "run")
+    model = load_enhancer(tmp_path / "run")
+    x = 0.1 * torch.randn(1, 4000)
+    y = stream(streamer_for(model), x, random_chunks(x.shape[-1], 11, 600))
+    assert (y - offline(model, x)).abs().max() < 1e-4

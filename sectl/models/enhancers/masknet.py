@@ -26,6 +26,7 @@ class MaskNetConfig:
     layers: int = 2
     causal: bool = False  # unidirectional LSTM
     max_gain: float = 1.0  # upper bound of the mask
+    normalize: bool = True  # scale each input by its whole-signal level; false (absolute levels) can stream
 
 
 MASKNET_SIZES: dict[str, dict] = {
@@ -47,6 +48,12 @@ class MaskNet(Enhancer):
         self.embed = nn.Sequential(nn.Linear(bins, c.hidden), nn.LayerNorm(c.hidden), nn.ReLU())
         self.rnn = nn.LSTM(c.hidden, c.hidden, c.layers, batch_first=True, bidirectional=not c.causal)
         self.mask = nn.Linear(c.hidden * (1 if c.causal else 2), bins)
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole signal's level, or 1 with ``normalize=False`` (what a stream can know)."""
+        if self.config.normalize:
+            return super().scale(x)
+        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
 
     def valid_length(self, length: int) -> int:
         hop = self.config.hop

@@ -1,0 +1,76 @@
+"""A causal MaskNet with absolute levels (``causal=True, normalize=False``) frame by frame, equal to
+:class:`sectl.models.MaskNet` on the whole signal.
+
+The offline model frames with ``torch.stft(center=True)`` (``n_fft / 2`` zeros each side) and
+``torch.istft`` divides the overlap-add by the summed squared windows of the frames that exist, which
+near the edges are fewer than in the middle; the step therefore overlap-adds that envelope too, frame
+by frame, and divides by it.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sectl.errors import SectlError
+from sectl.models.enhancers.masknet import MaskNet
+from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
+
+
+class MaskNetStep(FrameStep):
+    def __init__(self, model: MaskNet) -> None:
+        super().__init__()
+        c = model.config
+        if not c.causal:
+            raise SectlError("masknet cannot stream: its LSTM is bidirectional (it reads the future); train with "
+                             "model.causal=true and model.args={normalize: false} to stream")  # fmt: skip
+        if c.normalize:
+            raise SectlError("masknet cannot stream: it scales each input by the whole signal's level, which a "
+                             "stream does not know yet; train with model.args={normalize: false} to stream")  # fmt: skip
+        if c.n_fft % c.hop or c.n_fft % 2:
+            raise SectlError(f"masknet: streaming needs n_fft ({c.n_fft}) to be an even multiple of hop ({c.hop})")
+        self.model, self.n_fft = model, c.n_fft
+        self.history = c.n_fft - c.hop
+        warmup = self.history // c.hop - (c.n_fft // 2) // c.hop  # steps before frame 0 (centred frames)
+        self.layout = StreamLayout(
+            sample_rate=model.sample_rate,
+            hop=c.hop,
+            preroll=warmup * c.hop + c.n_fft // 2,  # the warm-up steps and the centring that istft trims
+            end_pad=2 * c.hop - 1,  # offline: ceil(T / hop) + 1 frames
+            first_frame=-warmup,
+        )
+        window = model.window.cpu()
+        for name, matrix in zip(("analysis_re", "analysis_im"), dft_matrices(window)):
+            self.register_buffer(name, matrix, persistent=False)
+        for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window)):
+            self.register_buffer(name, matrix, persistent=False)
+        self.register_buffer("window_power", window.pow(2).unsqueeze(0), persistent=False)
+        self.to(model.window.device)
+
+    def state_shapes(self) -> dict[str, tuple[int, ...]]:
+        c = self.model.config
+        return {
+            "frame": (),
+            "analysis": (self.history,),
+            "synthesis": (self.history,),
+            "envelope": (self.history,),
+            "lstm_h": (c.layers, c.hidden),
+            "lstm_c": (c.layers, c.hidden),
+        }
+
+    def forward(self, samples: torch.Tensor, past_end: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
+                synthesis: torch.Tensor, envelope: torch.Tensor, lstm_h: torch.Tensor,
+                lstm_c: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
+        m, hop = self.model, self.layout.hop
+        window = torch.cat([analysis, samples], dim=1)
+        re, im = self.spectrum(window)
+        embedded = m.embed(torch.log(re.pow(2) + im.pow(2) + 1e-8)).unsqueeze(1)
+        states, (new_h, new_c) = m.rnn(embedded, (lstm_h.transpose(0, 1).contiguous(), lstm_c.transpose(0, 1).contiguous()))
+        mask = m.config.max_gain * torch.sigmoid(m.mask(states[:, 0]))
+        active = (frame[0] >= 0) & (past_end[0] < 0.5)  # a frame the offline model computes
+        gate = active.to(re.dtype)
+        out, synthesis = self.synthesise(re * mask * gate, im * mask * gate, synthesis)
+        weight = self.window_power.expand(samples.shape[0], -1) * gate + torch.nn.functional.pad(envelope, (0, hop))
+        covered, envelope = weight[:, :hop], weight[:, hop:]
+        out = torch.where(covered > 1e-11, out / covered.clamp_min(1e-11), torch.zeros_like(out))
+        return (out, frame + 1, window[:, hop:], synthesis, envelope,
+                keep_if(active, new_h.transpose(0, 1), lstm_h), keep_if(active, new_c.transpose(0, 1), lstm_c))  # fmt: skip
