@@ -51,18 +51,18 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     axes = {"samples": {0: "batch"}, "enhanced": {0: "batch"}, **batched}
     axes.update({f"{name}_next": axis for name, axis in batched.items()})
     buffer = io.BytesIO()
-    example = (torch.zeros(1, layout.hop), torch.zeros(1), *initial)
+    example = (torch.zeros(1, layout.hop), torch.full((1,), -1, dtype=torch.int64), *initial)
     with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
         warnings.simplefilter("ignore")
-        torch.onnx.export(step, example, buffer, input_names=["samples", "past_end", *names],
+        torch.onnx.export(step, example, buffer, input_names=["samples", "length", *names],
                           output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes,
                           opset_version=OPSET, dynamo=False)  # fmt: skip
     record = {
         "kind": "stream",
-        "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame")},
+        "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame", "lead_in")},
         "latency_samples": layout.latency,
         "latency_ms": round(1000 * layout.latency / layout.sample_rate, 3),
-        "inputs": {"samples": ["batch", layout.hop], "past_end": [1]},
+        "inputs": {"samples": ["batch", layout.hop], "length": [1]},
         "states": _state_record(step, initial),
     }
     return buffer.getvalue(), record

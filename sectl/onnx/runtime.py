@@ -65,9 +65,8 @@ class OnnxFrames:
             state.append(value)
         return state
 
-    def __call__(self, samples: torch.Tensor, past_end: bool, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
-        feeds = {"samples": samples.numpy().astype(np.float32, copy=False),
-                 "past_end": np.array([float(past_end)], np.float32)}  # fmt: skip
+    def __call__(self, samples: torch.Tensor, length: int, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
+        feeds = {"samples": samples.numpy().astype(np.float32, copy=False), "length": np.array([length], np.int64)}
         feeds.update((spec["name"], value) for spec, value in zip(self.states, state))
         out, *state = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
         return torch.from_numpy(out), state

@@ -15,7 +15,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
+from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
 
 
 def _conv_step(block: ConvBlock, past: torch.Tensor, new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,7 +93,7 @@ class DeepFilterNet3Step(FrameStep):
         feat_spec = torch.stack([re[:, :low] / root, im[:, :low] / root], dim=1).unsqueeze(2)
         return feat_erb, feat_spec, erb_norm, unit_norm
 
-    def forward(self, samples: torch.Tensor, past_end: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
+    def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
                 synthesis: torch.Tensor, erb_norm: torch.Tensor, unit_norm: torch.Tensor, spectra: torch.Tensor,
                 erb_conv: torch.Tensor, df_conv: torch.Tensor, enc_gru: torch.Tensor, erb_gru: torch.Tensor,
                 df_gru: torch.Tensor, pathway: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
@@ -101,7 +101,7 @@ class DeepFilterNet3Step(FrameStep):
         window = torch.cat([analysis, samples], dim=1)
         re, im = self.spectrum(window)
         feat_erb, feat_spec, erb_norm, unit_norm = self.features(re, im, erb_norm, unit_norm)
-        present = 1.0 - past_end  # past the offline frames: zero features and spectra, as offline padding
+        present = 1.0 - past_end(frame, length, self.layout).to(re.dtype)  # beyond: zeros, as offline padding
         spectra = torch.cat([spectra[:, 1:], torch.stack([re, im], dim=-1).unsqueeze(1) * present], dim=1)
         started = frame[0] >= c.conv_lookahead
 

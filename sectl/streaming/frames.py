@@ -1,13 +1,15 @@
 """One hop in, one hop out: the frame step every streamable enhancer implements.
 
-A :class:`FrameStep` is an ``nn.Module`` whose ``forward(samples, past_end, *state)`` takes one hop of
-input and every piece of model state as explicit tensors, and returns one hop of output and the new
+A :class:`FrameStep` is an ``nn.Module`` whose ``forward(samples, length, *state)`` takes one hop of
+input, the input's total length (``-1`` while it is not known: a live stream) and every piece of model
+state as explicit tensors, and returns one hop of output and the new
 state. Nothing is hidden in Python attributes, so the same module runs a Python stream
 (:class:`sectl.streaming.Streamer`) and exports as one ONNX graph whose states are inputs and outputs.
 
 Alignment with the offline model is bookkeeping, kept here as data: the first ``preroll`` output
-samples precede the offline output's first sample; after the input's end, steps whose analysis frame
-the offline model never computed get ``past_end = 1``; ``end_pad`` says which those are.
+samples precede the offline output's first sample; ``lead_in`` zeros go in before the first sample
+(so that a strided model's frame grid lines up); once ``length`` is known, each step leaves out the
+frames the offline model never computes (``end_pad``: it computes ``(T + end_pad) // hop`` frames).
 
 Why real-valued DFT matrices instead of ``torch.fft``: one frame is one small matmul (fast on one
 thread), exporters and runtimes need no complex tensors, and the window and scaling fold into them.
@@ -31,18 +33,22 @@ class StreamLayout:
     preroll: int  # output samples before the offline output's first sample
     end_pad: int  # the offline model analyses (T + end_pad) // hop frames of a T-sample input
     first_frame: int  # analysis frame index of the first step (negative: steps before the first frame)
+    lead_in: int = 0  # zeros fed before the signal
 
     @property
     def latency(self) -> int:
         """Worst-case samples between an input sample's arrival and its enhanced sample's return."""
-        return self.preroll + self.hop - 1
-
-    def offline_frames(self, length: int) -> int:
-        return (length + self.end_pad) // self.hop
+        return self.preroll + self.hop - 1 - self.lead_in
 
     def steps_for(self, length: int) -> int:
         """Steps until every one of ``length`` offline-aligned output samples has been returned."""
         return -(-(length + self.preroll) // self.hop)
+
+
+def past_end(frame: torch.Tensor, length: torch.Tensor, layout: StreamLayout) -> torch.Tensor:
+    """Whether analysis frame ``frame`` lies beyond the frames the offline model computes for ``length``
+    samples (never while ``length`` is unknown, ``-1``); scalar bool tensors in and out."""
+    return (length[0] >= 0) & (frame[0] >= torch.div(length[0] + layout.end_pad, layout.hop, rounding_mode="floor"))
 
 
 def dft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,7 +13,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.masknet import MaskNet
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
+from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
 
 
 class MaskNetStep(FrameStep):
@@ -57,7 +57,7 @@ class MaskNetStep(FrameStep):
             "lstm_c": (c.layers, c.hidden),
         }
 
-    def forward(self, samples: torch.Tensor, past_end: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
+    def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
                 synthesis: torch.Tensor, envelope: torch.Tensor, lstm_h: torch.Tensor,
                 lstm_c: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
         m, hop = self.model, self.layout.hop
@@ -66,7 +66,7 @@ class MaskNetStep(FrameStep):
         embedded = m.embed(torch.log(re.pow(2) + im.pow(2) + 1e-8)).unsqueeze(1)
         states, (new_h, new_c) = m.rnn(embedded, (lstm_h.transpose(0, 1).contiguous(), lstm_c.transpose(0, 1).contiguous()))
         mask = m.config.max_gain * torch.sigmoid(m.mask(states[:, 0]))
-        active = (frame[0] >= 0) & (past_end[0] < 0.5)  # a frame the offline model computes
+        active = (frame[0] >= 0) & ~past_end(frame, length, self.layout)  # a frame the offline model computes
         gate = active.to(re.dtype)
         out, synthesis = self.synthesise(re * mask * gate, im * mask * gate, synthesis)
         weight = self.window_power.expand(samples.shape[0], -1) * gate + torch.nn.functional.pad(envelope, (0, hop))

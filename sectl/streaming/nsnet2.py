@@ -11,7 +11,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.nsnet2 import NSNet2
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if
+from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
 
 
 class NSNet2Step(FrameStep):
@@ -45,7 +45,7 @@ class NSNet2Step(FrameStep):
             "gru": (c.gru_layers, c.hidden),
         }
 
-    def forward(self, samples: torch.Tensor, past_end: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
+    def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
                 synthesis: torch.Tensor, gru: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
         m = self.model
         window = torch.cat([analysis, samples], dim=1)
@@ -53,7 +53,7 @@ class NSNet2Step(FrameStep):
         log_power = torch.log10((re.pow(2) + im.pow(2)).clamp_min(1e-12))
         states, new_gru = m.gru(m.fc_in(log_power).unsqueeze(1), gru.transpose(0, 1).contiguous())
         gain = m.gain(states.transpose(1, 2))[:, :, 0]
-        active = (frame[0] >= 0) & (past_end[0] < 0.5)
+        active = (frame[0] >= 0) & ~past_end(frame, length, self.layout)
         gate = active.to(re.dtype)
         out, synthesis = self.synthesise(re * gain * gate, im * gain * gate, synthesis)
         return out, frame + 1, window[:, self.layout.hop :], synthesis, keep_if(active, new_gru.transpose(0, 1), gru)

@@ -26,7 +26,7 @@ class FrameRunner(Protocol):
 
     def initial_state(self, batch: int) -> State: ...
 
-    def __call__(self, samples: torch.Tensor, past_end: bool, state: State) -> tuple[torch.Tensor, State]: ...
+    def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]: ...
 
 
 class TorchFrames:
@@ -40,10 +40,10 @@ class TorchFrames:
     def initial_state(self, batch: int) -> State:
         return self.step.initial_state(batch)
 
-    def __call__(self, samples: torch.Tensor, past_end: bool, state: State) -> tuple[torch.Tensor, State]:
-        flag = torch.tensor([float(past_end)], device=self.device)
+    def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]:
+        known = torch.tensor([length], dtype=torch.int64, device=self.device)
         with torch.inference_mode():
-            out, *state = self.step(samples.to(self.device), flag, *state)
+            out, *state = self.step(samples.to(self.device), known, *state)
         return out.cpu(), state
 
 
@@ -82,7 +82,7 @@ class Streamer:
     def reset(self) -> None:
         """Forget the signal so far: the next ``feed`` starts a new one."""
         self.state = self.runner.initial_state(self.channels)
-        self.pending = torch.zeros(self.channels, 0)
+        self.pending = torch.zeros(self.channels, self.layout.lead_in)  # not counted as input
         self.dry = torch.zeros(self.channels, 0)
         self.steps = 0
         self.model_input = 0  # samples fed to the model (its rate)
@@ -98,8 +98,8 @@ class Streamer:
             raise ValueError(f"expected {self.channels} channel(s), got {x.shape[0]}")
         return x.float()
 
-    def _step(self, samples: torch.Tensor, past_end: bool) -> torch.Tensor:
-        out, self.state = self.runner(samples, past_end, self.state)
+    def _step(self, samples: torch.Tensor, length: int = -1) -> torch.Tensor:
+        out, self.state = self.runner(samples, length, self.state)
         self.steps += 1
         return out
 
@@ -110,7 +110,7 @@ class Streamer:
         self.model_input += x.shape[-1]
         outs = []
         while self.pending.shape[-1] >= hop:
-            outs.append(self._step(self.pending[:, :hop], past_end=False))
+            outs.append(self._step(self.pending[:, :hop]))
             self.pending = self.pending[:, hop:]
         return self._aligned(outs)
 
@@ -142,15 +142,15 @@ class Streamer:
         return y if samples.dim() == 2 else y[0]
 
     def _finish_model(self) -> torch.Tensor:
-        """The steps after the input's end: its last partial hop zero-padded, then the lookahead."""
+        """The steps after the input's end, which is now known: its last partial hop zero-padded, then
+        zeros until the lookahead has passed."""
         layout, hop = self.layout, self.layout.hop
         total = self.model_input
         outs = []
-        offline_frames = layout.offline_frames(total)
         while self.steps < layout.steps_for(total):
             samples = torch.nn.functional.pad(self.pending[:, :hop], (0, max(0, hop - self.pending.shape[-1])))
             self.pending = self.pending[:, hop:]
-            outs.append(self._step(samples, past_end=layout.first_frame + self.steps >= offline_frames))
+            outs.append(self._step(samples, length=total))
         return self._aligned(outs, limit=total)
 
     def flush(self) -> torch.Tensor:

@@ -51,13 +51,13 @@ def test_stream_graph_matches_the_frame_step_state_by_state(name: str, tmp_path)
     for _ in range(12):
         samples = 0.1 * torch.randn(1, step.layout.hop)
         with torch.no_grad():
-            expected, *torch_state = step(samples, torch.zeros(1), *torch_state)
-        got, onnx_state = frames(samples, False, onnx_state)
+            expected, *torch_state = step(samples, torch.full((1,), -1), *torch_state)
+        got, onnx_state = frames(samples, -1, onnx_state)
         assert (got - expected).abs().max() < 1e-5
         for a, b in zip(torch_state, onnx_state):
             assert np.abs(a.numpy() - b).max() < 1e-4
     names = [i.name for i in onnx.load(str(tmp_path / "s.onnx")).graph.input]
-    assert names[:2] == ["samples", "past_end"] and set(names[2:]) <= {s["name"] for s in record["states"]}
+    assert names[:2] == ["samples", "length"] and set(names[2:]) <= {s["name"] for s in record["states"]}
     sidecar = json.loads(sidecar_path(tmp_path / "s.onnx").read_text())
     assert sidecar == record and sidecar["latency_samples"] == step.layout.latency
 
