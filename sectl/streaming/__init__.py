@@ -11,21 +11,18 @@ from torch import nn
 from sectl.errors import SectlError
 from sectl.models import DeepFilterNet3, Demucs, MaskNet, NSNet2
 from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
+from sectl.streaming.demucs import DemucsStep
 from sectl.streaming.frames import FrameStep, StreamLayout
 from sectl.streaming.masknet import MaskNetStep
 from sectl.streaming.nsnet2 import NSNet2Step
 from sectl.streaming.resample import StreamingResampler
 from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, frame_runner, streamer_for
 
-FRAME_STEPS: dict[type, type[FrameStep]] = {DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step, MaskNet: MaskNetStep}
-"""Architectures that stream; a step refuses a configuration it cannot stream (MaskNet: bidirectional
-or normalised by the whole signal's level), naming it and the setting that would."""
-
-NOT_STREAMABLE: dict[type, str] = {
-    Demucs: "no frame step is implemented for its strided U-Net (each level would need its own buffers), "
-    "and it scales each input by the whole signal's level; stream deepfilternet3, nsnet2 or a causal masknet "
-    "trained with model.args={normalize: false}",
+FRAME_STEPS: dict[type, type[FrameStep]] = {
+    DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step, MaskNet: MaskNetStep, Demucs: DemucsStep,
 }
+"""Every architecture streams; a step refuses a configuration it cannot stream (MaskNet and Demucs:
+non-causal, or normalised by the whole signal's level), naming it and the setting that would."""
 
 
 def frame_step(model: nn.Module) -> FrameStep:
@@ -33,7 +30,7 @@ def frame_step(model: nn.Module) -> FrameStep:
     kind = type(model)
     if kind in FRAME_STEPS:
         return FRAME_STEPS[kind](model.eval())
-    reason = NOT_STREAMABLE.get(kind, "no frame step is implemented for it")
+    reason = "no frame step is implemented for it"
     raise SectlError(f"{getattr(model, 'name', kind.__name__)} cannot stream: {reason}")
 
 

@@ -151,13 +151,18 @@ def test_post_filter_is_refused_for_other_models() -> None:
         with_post_filter(build_enhancer("nsnet2", "tiny"))
 
 
-def test_causal_masknet_exports_its_stream_step(tmp_path) -> None:
+@pytest.mark.parametrize("name,states", [
+    ("masknet", ["frame", "analysis", "synthesis", "envelope", "lstm_h", "lstm_c"]),
+    ("demucs", ["frame", "encoder1", "skip1", "decoder1", "encoder2", "skip2", "decoder2", "encoder3", "decoder3",
+                "lstm_h", "lstm_c"]),
+])  # fmt: skip
+def test_causal_models_trained_here_export_their_stream_step(name: str, states: list[str], tmp_path) -> None:
     torch.manual_seed(5)
-    model = build_enhancer("masknet", "tiny", causal=True, normalize=False).eval()
+    model = build_enhancer(name, "tiny", causal=True, normalize=False).eval()
     record = export_onnx(model, tmp_path / "m.onnx", kind="stream")
-    assert [s["name"] for s in record["states"]] == ["frame", "analysis", "synthesis", "envelope", "lstm_h", "lstm_c"]
+    assert [s["name"] for s in record["states"]] == states
     x = 0.1 * torch.randn(1, 3000)
     y = stream(Streamer(OnnxFrames(tmp_path / "m.onnx")), x, random_chunks(x.shape[-1], 5, 500))
     assert (y - torch_offline(model, x)).abs().max() < 1e-4
-    with pytest.raises(SectlError, match="masknet: no exportable whole-signal graph"):
+    with pytest.raises(SectlError, match=f"{name}: no exportable whole-signal graph"):
         export_onnx(model, tmp_path / "o.onnx", kind="offline")

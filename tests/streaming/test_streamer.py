@@ -64,10 +64,16 @@ def test_one_sample_feeds_and_reset_between_signals(name: str) -> None:
     assert (y - offline(model, first[None])).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+STREAMABLE = {
+    "deepfilternet3": {}, "nsnet2": {}, "masknet": {"causal": True, "normalize": False},
+    "demucs": {"causal": True, "normalize": False},
+}
+
+
+@pytest.mark.parametrize("name", list(STREAMABLE))
 def test_latency_is_tight(name: str) -> None:
     """Some feed returns exactly ``fed - latency`` samples: the reported latency is not padded."""
-    model = build_enhancer(name, "tiny").eval()
+    model = build_enhancer(name, "tiny", **STREAMABLE[name]).eval()
     streamer = streamer_for(model)
     gaps, returned = [], 0
     for fed in range(1, 6 * streamer.layout.hop):
@@ -128,9 +134,26 @@ def test_masknet_configurations_that_cannot_stream_say_what_would(overrides, rea
         streamer_for(build_enhancer("masknet", "tiny", **{"causal": True, "normalize": False, **overrides}))
 
 
-def test_demucs_is_refused_by_name_with_the_reason() -> None:
-    with pytest.raises(SectlError, match="demucs cannot stream: no frame step is implemented"):
-        streamer_for(build_enhancer("demucs", "tiny"))
+@pytest.mark.parametrize("size,bottleneck", [("tiny", "lstm"), ("tiny", "conv"), ("small", "lstm")])
+def test_causal_demucs_with_absolute_levels_streams_exactly(size: str, bottleneck: str) -> None:
+    """Per-level buffers, the lead-in that lines the frame grids up, skip queues, overlap-added
+    transposed convolutions: equal to the whole-signal U-Net, from 1 sample to thousands."""
+    torch.manual_seed(12)
+    model = build_enhancer("demucs", size, causal=True, normalize=False, bottleneck=bottleneck).eval()
+    for length, largest in ((1, 1), (777, 1), (5003, 700)):
+        x = 0.1 * torch.randn(1, length)
+        y = stream(streamer_for(model), x, random_chunks(length, length, largest))
+        assert y.shape == x.shape
+        assert (y - offline(model, x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("overrides,reason", [
+    ({"causal": False}, "demucs cannot stream: its bottleneck reads the future"),
+    ({"normalize": True}, "demucs cannot stream: it scales each input by the whole signal's level"),
+])  # fmt: skip
+def test_demucs_configurations_that_cannot_stream_say_what_would(overrides, reason) -> None:
+    with pytest.raises(SectlError, match=reason):
+        streamer_for(build_enhancer("demucs", "tiny", **{"causal": True, "normalize": False, **overrides}))
 
 
 @pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
@@ -156,11 +179,12 @@ def test_post_filter_streams_exactly_and_changes_the_output() -> None:
     assert (y - filtered).abs().max() < 1e-4
 
 
-def test_a_masknet_trained_for_streaming_streams_from_its_run_folder(data_dir, tmp_path) -> None:
+@pytest.mark.parametrize("name", ["masknet", "demucs"])
+def test_a_model_trained_for_streaming_streams_from_its_run_folder(name: str, data_dir, tmp_path) -> None:
     from sectl.train import resolve_config, train
 
     config = resolve_config("baseline", [
-        "model.name=masknet", "model.size=tiny", "model.causal=true", "model.args={normalize: false}",
+        f"model.name={name}", "model.size=tiny", "model.causal=true", "model.args={normalize: false}",
         "train.batch_size=2", "train.steps=2", "train.warmup_steps=1", "data.segment_s=0.5",
         f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}", "train.threads=1",
     ])  # fmt: skip

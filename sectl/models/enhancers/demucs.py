@@ -28,6 +28,7 @@ class DemucsConfig:
     max_hidden: int = 1024
     bottleneck: str = "lstm"  # "lstm" or "conv"
     causal: bool = False  # unidirectional LSTM / causal conv bottleneck
+    normalize: bool = True  # scale each input by its whole-signal level; false (absolute levels) can stream
 
 
 SIZES: dict[str, dict] = {
@@ -58,6 +59,12 @@ class Demucs(Enhancer):
             self.bottleneck = ConvBottleneck(chin, causal=c.causal)
         else:
             raise ValueError(f"unknown bottleneck {c.bottleneck!r}; use 'lstm' or 'conv'")
+
+    def scale(self, x: torch.Tensor) -> torch.Tensor:
+        """The whole signal's level, or 1 with ``normalize=False`` (what a stream can know)."""
+        if self.config.normalize:
+            return super().scale(x)
+        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
 
     def valid_length(self, length: int) -> int:
         c = self.config
