@@ -122,3 +122,18 @@ def test_export_command_writes_graph_and_sidecar(tiny_dfn3, tmp_path):
     assert again.exit_code != 0 and "output exists" in again.output
     wrong = runner.invoke(app, ["export", str(path), "-o", str(tmp_path / "s.wav")])
     assert wrong.exit_code == 2 and "NAME.onnx" in wrong.output
+
+
+def test_exported_stream_graph_streams_from_the_command_line(tiny_dfn3, tmp_path):
+    model, path = tiny_dfn3
+    assert runner.invoke(app, ["export", str(path), "-o", str(tmp_path / "s.onnx"), "--stream"]).exit_code == 0
+    assert runner.invoke(app, ["export", str(path), "-o", str(tmp_path / "o.onnx")]).exit_code == 0
+    x = torch.from_numpy(np.round(0.1 * np.random.default_rng(2).standard_normal((1, 5000)) * 32768) / 32768).float()
+    raw = PcmFormat(RATE, 1, "<i2").encode(x)
+    result = runner.invoke(app, ["enhance", "--stream", "--raw", str(RATE), "-m", str(tmp_path / "s.onnx"), "-", "-o", "-"],
+                           input=raw)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    y = torch.from_numpy(np.frombuffer(result.stdout_bytes, "<i2").astype(np.float32) / 32768)[None]
+    assert y.shape == x.shape and (y - offline(model, x)).abs().max() <= 1.01 / 32768
+    refused = runner.invoke(app, ["enhance", "--stream", "-m", str(tmp_path / "o.onnx"), "-", "-o", "-"], input=b"")
+    assert refused.exit_code == 1 and "a whole-signal graph; streaming needs one exported with" in refused.output
