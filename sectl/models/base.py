@@ -72,7 +72,11 @@ class Enhancer(Configurable, nn.Module):
         return self.encode(x)
 
     def scale(self, x: torch.Tensor) -> torch.Tensor:
-        return x.std(dim=(1, 2), keepdim=True, correction=0) + 1e-3
+        """The input's whole-signal level (standard deviation), unless the config's ``normalize`` is false:
+        then 1, absolute levels, the only scale a stream knows before the signal ends."""
+        if getattr(self.config, "normalize", True):
+            return x.std(dim=(1, 2), keepdim=True, correction=0) + 1e-3
+        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
 
     def forward(self, wave: torch.Tensor) -> torch.Tensor:
         """Enhance ``(B, T)`` or ``(B, 1, T)``; returns the same shape."""

@@ -15,7 +15,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
+from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end
 
 
 def _conv_step(block: ConvBlock, past: torch.Tensor, new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -47,13 +47,7 @@ class DeepFilterNet3Step(FrameStep):
             end_pad=c.n_fft,
             first_frame=0,
         )
-        window = model.window.cpu()
-        re, im = dft_matrices(window, 2 * hop / c.n_fft**2)
-        self.register_buffer("analysis_re", re, persistent=False)
-        self.register_buffer("analysis_im", im, persistent=False)
-        re, im = idft_matrices(window, c.n_fft)
-        self.register_buffer("synthesis_re", re, persistent=False)
-        self.register_buffer("synthesis_im", im, persistent=False)
+        self.register_dft(model.window, 2 * hop / c.n_fft**2, c.n_fft)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -22,7 +22,7 @@ from torch import nn
 from sectl.errors import SectlError
 from sectl.models.enhancers.blocks import ConvBottleneck, LSTMBottleneck
 from sectl.models.enhancers.demucs import Demucs
-from sectl.streaming.frames import FrameStep, StreamLayout, keep_if
+from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, require_streamable
 
 
 def _grid(depth: int, stride: int, kernel: int) -> tuple[list[int], list[int]]:
@@ -45,12 +45,7 @@ class DemucsStep(FrameStep):
     def __init__(self, model: Demucs) -> None:
         super().__init__()
         c = model.config
-        if not c.causal:
-            raise SectlError("demucs cannot stream: its bottleneck reads the future (bidirectional LSTM or centred "
-                             "convolutions); train with model.causal=true and model.args={normalize: false} to stream")  # fmt: skip
-        if c.normalize:
-            raise SectlError("demucs cannot stream: it scales each input by the whole signal's level, which a stream "
-                             "does not know yet; train with model.args={normalize: false} to stream")  # fmt: skip
+        require_streamable(model, "its bottleneck (a bidirectional LSTM or centred convolutions)")
         if c.kernel_size % c.stride or c.kernel_size < c.stride:
             raise SectlError(f"demucs: streaming needs kernel_size ({c.kernel_size}) to be a multiple of stride ({c.stride})")
         self.model = model

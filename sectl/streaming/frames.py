@@ -23,6 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from sectl.errors import SectlError
+
 
 @dataclass(frozen=True)
 class StreamLayout:
@@ -79,6 +81,16 @@ def keep_if(condition: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> to
     return torch.where(condition, new, old)
 
 
+def require_streamable(model: nn.Module, future: str) -> None:
+    """Refuse a model trained in a way no stream can reproduce, naming the setting that would stream."""
+    fix = "train with model.causal=true and model.args={normalize: false} to stream"
+    if not model.config.causal:
+        raise SectlError(f"{model.name} cannot stream: {future} reads the future; {fix}")
+    if model.config.normalize:
+        raise SectlError(f"{model.name} cannot stream: it scales each input by the whole signal's level, which a "
+                         f"stream does not know yet; {fix}")  # fmt: skip
+
+
 class FrameStep(nn.Module):
     """Base of the per-model frame steps: a frame analysis buffer and overlap-add synthesis buffer.
 
@@ -109,6 +121,14 @@ class FrameStep(nn.Module):
     @property
     def state_names(self) -> list[str]:
         return list(self.state_shapes())
+
+    def register_dft(self, window: torch.Tensor, analysis_scale: float = 1.0, synthesis_scale: float = 1.0) -> None:
+        """The analysis and synthesis matrices of ``window`` (on the CPU; the step moves them with itself)."""
+        window = window.cpu()
+        for name, matrix in zip(("analysis_re", "analysis_im"), dft_matrices(window, analysis_scale)):
+            self.register_buffer(name, matrix, persistent=False)
+        for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window, synthesis_scale)):
+            self.register_buffer(name, matrix, persistent=False)
 
     def spectrum(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return frame @ self.analysis_re, frame @ self.analysis_im

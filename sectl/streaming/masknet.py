@@ -13,19 +13,14 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.masknet import MaskNet
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
+from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end, require_streamable
 
 
 class MaskNetStep(FrameStep):
     def __init__(self, model: MaskNet) -> None:
         super().__init__()
         c = model.config
-        if not c.causal:
-            raise SectlError("masknet cannot stream: its LSTM is bidirectional (it reads the future); train with "
-                             "model.causal=true and model.args={normalize: false} to stream")  # fmt: skip
-        if c.normalize:
-            raise SectlError("masknet cannot stream: it scales each input by the whole signal's level, which a "
-                             "stream does not know yet; train with model.args={normalize: false} to stream")  # fmt: skip
+        require_streamable(model, "its bidirectional LSTM")
         if c.n_fft % c.hop or c.n_fft % 2:
             raise SectlError(f"masknet: streaming needs n_fft ({c.n_fft}) to be an even multiple of hop ({c.hop})")
         self.model, self.n_fft = model, c.n_fft
@@ -38,12 +33,8 @@ class MaskNetStep(FrameStep):
             end_pad=2 * c.hop - 1,  # offline: ceil(T / hop) + 1 frames
             first_frame=-warmup,
         )
-        window = model.window.cpu()
-        for name, matrix in zip(("analysis_re", "analysis_im"), dft_matrices(window)):
-            self.register_buffer(name, matrix, persistent=False)
-        for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window)):
-            self.register_buffer(name, matrix, persistent=False)
-        self.register_buffer("window_power", window.pow(2).unsqueeze(0), persistent=False)
+        self.register_dft(model.window)
+        self.register_buffer("window_power", model.window.cpu().pow(2).unsqueeze(0), persistent=False)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -11,7 +11,7 @@ import torch
 
 from sectl.errors import SectlError
 from sectl.models.enhancers.nsnet2 import NSNet2
-from sectl.streaming.frames import FrameStep, StreamLayout, dft_matrices, idft_matrices, keep_if, past_end
+from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end
 
 
 class NSNet2Step(FrameStep):
@@ -29,11 +29,7 @@ class NSNet2Step(FrameStep):
             end_pad=c.hop - 1,  # offline: ceil(T / hop) frames
             first_frame=-(self.history // c.hop),
         )
-        window = model.window.cpu()
-        for name, matrix in zip(("analysis_re", "analysis_im"), dft_matrices(window)):
-            self.register_buffer(name, matrix, persistent=False)
-        for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window)):
-            self.register_buffer(name, matrix, persistent=False)
+        self.register_dft(model.window)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:

@@ -126,7 +126,7 @@ def test_causal_masknet_with_absolute_levels_streams_exactly(seed: int, largest:
 
 
 @pytest.mark.parametrize("overrides,reason", [
-    ({"causal": False}, "masknet cannot stream: its LSTM is bidirectional"),
+    ({"causal": False}, "masknet cannot stream: its bidirectional LSTM reads the future"),
     ({"normalize": True}, "masknet cannot stream: it scales each input by the whole signal's level"),
 ])  # fmt: skip
 def test_masknet_configurations_that_cannot_stream_say_what_would(overrides, reason) -> None:
@@ -148,7 +148,7 @@ def test_causal_demucs_with_absolute_levels_streams_exactly(size: str, bottlenec
 
 
 @pytest.mark.parametrize("overrides,reason", [
-    ({"causal": False}, "demucs cannot stream: its bottleneck reads the future"),
+    ({"causal": False}, "demucs cannot stream: its bottleneck .a bidirectional LSTM or centred convolutions. reads the future"),
     ({"normalize": True}, "demucs cannot stream: it scales each input by the whole signal's level"),
 ])  # fmt: skip
 def test_demucs_configurations_that_cannot_stream_say_what_would(overrides, reason) -> None:

@@ -63,6 +63,7 @@ class DeepFilterNet3Config:
     lsnr_min: float = -15.0
     lsnr_max: float = 35.0
     post_filter_beta: float = 0.0  # > 0: DeepFilterNet2's mask post-filter at inference (0.02 = its --pf)
+    normalize: bool = False  # absolute levels: the features are dB and running magnitudes, as trained
 
 
 DFN3_SIZES: dict[str, dict] = {
@@ -272,10 +273,6 @@ class DeepFilterNet3(Enhancer):
         e = self.encoder
         return [nn.Identity(), e.erb_conv0, e.erb_conv1, e.erb_conv2, e.erb_conv3, e.df_conv0,
                 nn.ModuleList([e.df_conv1, e.df_fc_emb, e.emb_gru])]  # fmt: skip
-
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Unit: the features are absolute levels (dB, running magnitudes), as the model was trained."""
-        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
 
     # ------------------------------------------------------------------------------ signal stages
     def stft(self, x: torch.Tensor) -> torch.Tensor:

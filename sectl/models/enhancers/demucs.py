@@ -60,12 +60,6 @@ class Demucs(Enhancer):
         else:
             raise ValueError(f"unknown bottleneck {c.bottleneck!r}; use 'lstm' or 'conv'")
 
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole signal's level, or 1 with ``normalize=False`` (what a stream can know)."""
-        if self.config.normalize:
-            return super().scale(x)
-        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-
     def valid_length(self, length: int) -> int:
         c = self.config
         for _ in range(c.depth):

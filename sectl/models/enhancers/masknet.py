@@ -49,12 +49,6 @@ class MaskNet(Enhancer):
         self.rnn = nn.LSTM(c.hidden, c.hidden, c.layers, batch_first=True, bidirectional=not c.causal)
         self.mask = nn.Linear(c.hidden * (1 if c.causal else 2), bins)
 
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """The whole signal's level, or 1 with ``normalize=False`` (what a stream can know)."""
-        if self.config.normalize:
-            return super().scale(x)
-        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
-
     def valid_length(self, length: int) -> int:
         hop = self.config.hop
         return max(1, -(-length // hop)) * hop

@@ -30,6 +30,7 @@ class NSNet2Config:
     gru_layers: int = 2
     fc_hidden: int = 600
     min_gain_db: float = -80.0  # the reference code's suppression limit
+    normalize: bool = False  # absolute levels: the log-power features are, as the network was trained
 
 
 NSNET2_SIZES: dict[str, dict] = {
@@ -58,10 +59,6 @@ class NSNet2(Enhancer):
 
     def encoder_levels(self) -> list[nn.Module]:
         return [nn.Identity(), self.fc_in, self.gru]
-
-    def scale(self, x: torch.Tensor) -> torch.Tensor:
-        """Unit: the log-power features are absolute levels, the network was trained on them as such."""
-        return torch.ones(x.shape[0], 1, 1, dtype=x.dtype, device=x.device)
 
     def valid_length(self, length: int) -> int:
         """Frames need ``n_fft - hop`` samples beyond the last hop: pad to whole hops plus that."""
