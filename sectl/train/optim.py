@@ -21,7 +21,8 @@ from sectl.errors import ConfigError
 from sectl.train.distributed import GradientReducer, Workers
 
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-"""``train.precision``: the dtype autocast runs the models' matmuls and convolutions in."""
+"""``train.precision``: the dtype autocast runs the models' matmuls and convolutions in (and ``auto``:
+bf16 on a CUDA GPU that has it, fp32 elsewhere, where 16-bit autocast only costs time)."""
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,16 @@ class Precision:
 
     def __post_init__(self) -> None:
         if self.name not in AUTOCAST_DTYPES:
-            raise ConfigError(f"train.precision: expected one of {', '.join(AUTOCAST_DTYPES)}, got {self.name!r}")
+            raise ConfigError(f"train.precision: expected one of {', '.join(AUTOCAST_DTYPES)}, auto; got {self.name!r}")
+
+    @classmethod
+    def resolve(cls, name: str, device: torch.device) -> "Precision":
+        """``train.precision`` for ``device``; ``auto`` is bf16 mixed precision on a CUDA GPU with bf16 (the
+        16-bit training of the published recipes), fp32 on a CPU."""
+        if name == "auto":
+            cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+            name = "bf16" if cuda_bf16 else "fp32"
+        return cls(name, device.type)
 
     @property
     def enabled(self) -> bool:

@@ -142,7 +142,7 @@ class TrainSection(Section):
     log_every: Count = 10
     device: str = "auto"
     threads: Optional[Count] = None
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     tf32: Bool = True
     compile: Bool = False
     dist_timeout_s: Annotated[float, BeforeValidator(_number), Field(gt=0)] = 1800.0
@@ -183,6 +183,7 @@ class VAESection(Section):
     loss: VAELossSection
     ema_decay: Float = 0.9999
     discriminator_width: Float = 1.0
+    spectral_discriminator: Literal["cqt", "stft"] = "cqt"
     alternate: Bool = True
 
 

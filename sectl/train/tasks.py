@@ -138,7 +138,7 @@ class EnhancerTask(TrainingTask):
         # Seeded: a randomly initialised (tiny) SSL teacher must be the same in a resumed process.
         self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
         t = self.config["train"]
-        self.precision = Precision(t["precision"], device.type)
+        self.precision = Precision.resolve(t["precision"], device)
         self.forward = compiled(self.model, t["compile"])
         self.optimizers = {"model": adamw(self.model.parameters(), t, device)}
         self.updates = {"model": GradientStep(self.optimizers["model"], t["grad_clip"], self.precision, workers)}

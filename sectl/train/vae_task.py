@@ -122,7 +122,8 @@ class VAETask(TrainingTask):
             raise SectlError("init_from: not supported for task vae yet (train from scratch)")
         self.model: SpeechVAE = seeded(config, lambda: build_codec(m["name"], m["size"], **(m["args"] or {})))
         self.sample_rate = self.model.sample_rate
-        self.discriminators = seeded(config, lambda: Discriminators(width=v["discriminator_width"]))
+        self.discriminators = seeded(config, lambda: Discriminators(
+            sample_rate=self.sample_rate, width=v["discriminator_width"], spectral=v["spectral_discriminator"]))
         self.ema = copy.deepcopy(self.model).requires_grad_(False).eval()
         latent_dim = self.model.config.latent_dim
         # Seeded: a random (tiny) teacher and the projection must be the same in a resumed process.
@@ -131,7 +132,7 @@ class VAETask(TrainingTask):
         self.to(device)
         for module in self.modules().values():
             workers.broadcast(module)
-        self.precision = Precision(t["precision"], device.type)
+        self.precision = Precision.resolve(t["precision"], device)
         self.encode, self.decode = compiled(self.model.encode, t["compile"]), compiled(self.model.decode, t["compile"])
         self.optimizers = {
             "generator": adamw(self.generator_parameters(), t, device),

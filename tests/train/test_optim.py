@@ -60,3 +60,16 @@ def test_fp16_steps_through_the_loss_scaler():
 def test_unknown_precision_is_refused():
     with pytest.raises(ConfigError, match="train.precision"):
         Precision("fp8")
+
+
+def test_auto_precision_is_bf16_on_a_gpu_with_it_and_fp32_on_the_cpu(monkeypatch):
+    from sectl.train import resolve_config
+
+    assert Precision.resolve("auto", torch.device("cpu")) == Precision("fp32", "cpu")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert Precision.resolve("auto", torch.device("cuda")) == Precision("bf16", "cuda")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert Precision.resolve("auto", torch.device("cuda")) == Precision("fp32", "cuda")
+    assert Precision.resolve("fp16", torch.device("cpu")) == Precision("fp16", "cpu")
+    for preset in ("vae_vanilla", "vae_tas", "vae_jmas"):  # the release trains in 16-bit mixed precision
+        assert resolve_config(preset)["train"]["precision"] == "auto"

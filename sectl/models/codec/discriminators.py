@@ -1,11 +1,13 @@
-"""Discriminators for GAN-trained waveform generators: multi-period (HiFi-GAN) and multi-resolution STFT.
+"""Discriminators for GAN-trained waveform generators: multi-period (HiFi-GAN), multi-scale sub-band
+CQT (BigVGAN-v2) and multi-resolution STFT (UnivNet).
 
 Each sub-discriminator returns ``(score map, feature maps)``: the maps after each hidden convolution,
 without the final score (they feed feature matching). Members come in two groups, as in the JMAS-VAE
 release: ``period`` (the multi-period discriminator, whose input is DC-removed and peak-normalised,
-as DAC's) and ``spectral`` (the second group, here multi-resolution STFT); the losses average within a
-group and sum the groups (:mod:`sectl.losses.gan`). ``width`` scales every channel count (1.0 = the
-published sizes), so the tiny test configuration and the real one share the code.
+as DAC's) and ``spectral``: the release's sub-band CQT discriminator, or the multi-resolution STFT
+one, cheaper on a CPU (``spectral="stft"``); the losses average within a group and sum the groups
+(:mod:`sectl.losses.gan`). ``width`` scales every channel count (1.0 = the published sizes), so the
+tiny test configuration and the real one share the code.
 """
 
 from __future__ import annotations
@@ -77,9 +79,57 @@ class SpectrogramDiscriminator(nn.Module):
         return _conv_stack(self.convs, self.post, x)
 
 
+class CQTDiscriminator(nn.Module):
+    """BigVGAN-v2's sub-band CQT member: the complex constant-Q transform of the signal upsampled 2x
+    (real and imaginary parts as two channels), one convolution per octave, then a 2-D stack with
+    dilations along time and stride 2 along frequency.
+
+    The CQT is nnAudio's ``CQT2010v2`` (what the release uses): differentiable, octave by octave with
+    downsampling, so its kernels stay short; hand-writing it would repeat a maintained library.
+    """
+
+    def __init__(self, sample_rate: int, hop: int, octaves: int, bins_per_octave: int, width: float = 1.0,
+                 filters: int = 32, max_filters: int = 1024, dilations: tuple[int, ...] = (1, 2, 4),
+                 fmin: float = 32.7) -> None:  # fmt: skip
+        super().__init__()
+        import logging
+
+        from nnAudio.features.cqt import CQT2010v2
+        from torchaudio.transforms import Resample
+
+        logging.getLogger("nnAudio").setLevel(logging.ERROR)
+        self.octaves, self.bins_per_octave = octaves, bins_per_octave
+        self.upsample = Resample(sample_rate, 2 * sample_rate)
+        self.cqt = CQT2010v2(sr=2 * sample_rate, hop_length=hop, fmin=fmin, n_bins=octaves * bins_per_octave,
+                             bins_per_octave=bins_per_octave, output_format="Complex", pad_mode="constant",
+                             verbose=False)  # fmt: skip
+        ch = min(max(1, int(filters * width)), max_filters)
+        self.per_octave = nn.ModuleList(nn.Conv2d(2, 2, (3, 9), padding=(1, 4)) for _ in range(octaves))
+        self.convs = nn.ModuleList([
+            nn.Conv2d(2, ch, (3, 9), padding=(1, 4)),
+            *(weight_norm(nn.Conv2d(ch, ch, (3, 9), (1, 2), (d, 4), (d, 1))) for d in dilations),
+            weight_norm(nn.Conv2d(ch, ch, (3, 3), padding=(1, 1))),
+        ])  # fmt: skip
+        self.post = weight_norm(nn.Conv2d(ch, 1, (3, 3), padding=(1, 1)))
+
+    def forward(self, wave: torch.Tensor) -> Output:
+        spec = self.cqt(self.upsample(wave))  # (B, bins, frames, 2): real, imaginary
+        x = spec.permute(0, 3, 2, 1)  # (B, 2, frames, bins)
+        bands = x.split(self.bins_per_octave, dim=-1)
+        x = torch.cat([conv(band) for conv, band in zip(self.per_octave, bands)], dim=-1)
+        return _conv_stack(self.convs, self.post, x)
+
+
+SPECTRAL = ("cqt", "stft")
+
+
 @dataclass
 class DiscriminatorConfig:
+    sample_rate: int = 16000
     periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])
+    spectral: str = "cqt"  # the second group: "cqt" (the release's) or "stft" (faster on a CPU)
+    cqt: list[list[int]] = field(default_factory=lambda: [[512, 24], [256, 36], [256, 48]])  # (hop, bins/octave)
+    cqt_octaves: int = 8  # from 32.7 Hz; 8 octaves reach 8.4 kHz, below the Nyquist rate of 16 kHz audio
     stft: list[list[int]] = field(default_factory=lambda: [[1024, 256], [2048, 512], [512, 128]])  # (n_fft, hop)
     width: float = 1.0
 
@@ -92,9 +142,15 @@ class Discriminators(nn.Module):
         super().__init__()
         self.config = DiscriminatorConfig(**kwargs)
         c = self.config
+        if c.spectral not in SPECTRAL:
+            raise ValueError(f"spectral discriminator {c.spectral!r}: use one of {', '.join(SPECTRAL)}")
+        if c.spectral == "cqt":
+            spectral = [CQTDiscriminator(c.sample_rate, hop, c.cqt_octaves, bins, c.width) for hop, bins in c.cqt]
+        else:
+            spectral = [SpectrogramDiscriminator(n_fft, hop, c.width) for n_fft, hop in c.stft]
         self.groups = nn.ModuleDict({
             "period": nn.ModuleList(PeriodDiscriminator(p, c.width) for p in c.periods),
-            "spectral": nn.ModuleList(SpectrogramDiscriminator(n_fft, hop, c.width) for n_fft, hop in c.stft),
+            "spectral": nn.ModuleList(spectral),
         })  # fmt: skip
 
     @property

@@ -56,14 +56,31 @@ def test_anti_aliased_activation_keeps_length_and_passes_low_frequencies():
     assert kaiser_sinc_filter(0.25, 0.3, 12).sum() == pytest.approx(1.0)
 
 
-@pytest.mark.parametrize("length", [1600, 1601])
-def test_every_discriminator_member_scores_and_exposes_features_without_the_score(length):
-    discriminators = Discriminators(width=0.1)
+@pytest.mark.parametrize("length,spectral", [(1600, "cqt"), (1601, "cqt"), (1601, "stft")])
+def test_every_discriminator_member_scores_and_exposes_features_without_the_score(length, spectral):
+    discriminators = Discriminators(width=0.1, spectral=spectral)
     groups = discriminators(torch.randn(2, length))
     assert {name: len(outputs) for name, outputs in groups.items()} == {"period": 5, "spectral": 3}
     for name, outputs in groups.items():
         for member, (score, features) in zip(discriminators.groups[name], outputs):
             assert score.shape[0] == 2 and len(features) == len(member.convs)  # hidden maps only, no logits
+
+
+def test_the_spectral_group_is_the_released_sub_band_cqt_discriminator():
+    """BigVGAN-v2's MS-SB-CQT-D as the release configures it: 3 members (hops 512/256/256, 24/36/48 bins
+    per octave, 8 octaves from 32.7 Hz on the 2x-upsampled signal), 32 filters, dilations 1, 2, 4."""
+    from sectl.models.codec.discriminators import CQTDiscriminator
+
+    members = Discriminators(sample_rate=16000).groups["spectral"]
+    assert all(isinstance(m, CQTDiscriminator) for m in members)
+    assert [(m.cqt.hop_length, m.bins_per_octave, m.octaves) for m in members] == [(512, 24, 8), (256, 36, 8), (256, 48, 8)]
+    assert [conv.dilation[0] for conv in members[0].convs[1:4]] == [1, 2, 4]
+    # per octave 8 x (2x2x3x9 + 2); 2->32 (3x9); three 32->32 (3x9) and one (3x3), weight-normed; score 32->1 (3x3)
+    assert [sum(p.numel() for p in m.parameters()) for m in members] == [95346] * 3
+    x = torch.randn(1, 16000, requires_grad=True)
+    score, _ = members[1](x)
+    score.sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable down to the waveform, through the CQT
 
 
 def test_the_period_group_sees_dc_removed_peak_normalised_audio():
