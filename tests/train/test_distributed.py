@@ -211,3 +211,33 @@ def test_gradient_buckets_are_sent_while_backward_runs_and_averaged(monkeypatch)
     assert fake.calls.count("all_reduce") == 3  # one bucket per layer
     # Two ranks with equal gradients average to the same gradient.
     assert all(torch.allclose(p.grad, g) for p, g in zip(model.parameters(), expected))
+
+
+VAE_RANK_SCRIPT = """
+import sys, torch, yaml
+from sectl.train.trainer import Trainer
+trainer = Trainer(yaml.safe_load(open(sys.argv[1])), sys.argv[2])
+trainer.prepare_run_folder(False, "test", [])
+trainer.fit()
+task = trainer.task
+torch.save({"model": task.model.state_dict(), "project": task.distill.project.state_dict(),
+            "discriminators": task.discriminators.state_dict()}, f"{sys.argv[2]}/rank{trainer.workers.rank}.pt")
+"""
+
+
+def test_jmas_trains_data_parallel_with_its_batch_terms_per_rank(data_dir, tmp_path):
+    """JMAS's joint distance matrix and adaptive weights are computed over each rank's share (README):
+    the ranks then differ in those terms, yet the averaged gradients keep every weight identical."""
+    from tests.train.test_vae_task import vae_config
+
+    config = vae_config(data_dir, "vae_jmas", "train.batch_size=4", "train.steps=2", "train.log_every=1",
+                        "train.device=cpu", "vae.alternate=false")  # fmt: skip
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    (tmp_path / "rank_script.py").write_text(VAE_RANK_SCRIPT)
+    result = launch([*TORCHRUN, str(tmp_path / "rank_script.py"), str(tmp_path / "config.yaml"), str(tmp_path / "ddp")])
+    assert result.returncode == 0, result.stderr[-3000:]
+    rank0, rank1 = (torch.load(tmp_path / "ddp" / f"rank{r}.pt") for r in (0, 1))
+    for part in rank0:
+        assert all(torch.equal(rank0[part][k], rank1[part][k]) for k in rank0[part]), part
+    records = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if "mdms" in r] == [1, 2]  # the per-rank terms, averaged over the ranks
