@@ -80,6 +80,7 @@ def test_exported_graph_is_a_first_class_model(tmp_path) -> None:
     loaded = load_enhancer(tmp_path / "m.onnx")
     x = 0.1 * torch.randn(1, 44100)
     assert (enhance_tensor(loaded, x, 44100, chunk_s=0.5) - enhance_tensor(model, x, 44100, chunk_s=0.5)).abs().max() < 1e-4
+    assert load_enhancer(tmp_path / "m.onnx", device="auto").sample_rate == 16000  # auto: the CPU, even beside a GPU
     with pytest.raises(SectlError, match="ONNX models run on the CPU"):
         load_enhancer(tmp_path / "m.onnx", device="meta")
 

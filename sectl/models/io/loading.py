@@ -65,7 +65,7 @@ def load_enhancer(source: str | Path | None = None, device: str | torch.device =
     if source is not None and Path(source).suffix == ".onnx":
         from sectl.onnx import load_onnx
 
-        return load_onnx(source).to(resolve_device(str(device)))
+        return load_onnx(source).to("cpu" if str(device) == "auto" else resolve_device(str(device)))
     if source is not None and str(source) in PRETRAINED and not Path(source).exists():
         model = load_pretrained(str(source))
     else:
