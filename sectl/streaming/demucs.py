@@ -55,8 +55,6 @@ class DemucsStep(FrameStep):
         self.layout = StreamLayout(sample_rate=model.sample_rate, hop=hop, preroll=-self.decoder_start[0], end_pad=0,
                                    first_frame=0, lead_in=-self.encoder_start[0])  # fmt: skip
         self.channels = [1] + [level.down.out_channels for level in model.encoder]
-        self.register_buffer("analysis_re", torch.zeros(0), persistent=False)  # where the step lives (device)
-        self.to(next(model.parameters()).device)
 
     def new_frames(self, level: int) -> int:
         return self.stride ** (self.depth - level)

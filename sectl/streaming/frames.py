@@ -106,7 +106,7 @@ class FrameStep(nn.Module):
 
     def initial_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
         """Zeros, then the model's own initial values (``init_values``), in ``state_names`` order."""
-        device = self.analysis_re.device
+        device = self.device
         state = []
         for name, shape in self.state_shapes().items():
             if name == "frame":
@@ -117,6 +117,11 @@ class FrameStep(nn.Module):
 
     def init_value(self, name: str, zeros: torch.Tensor) -> torch.Tensor:
         return zeros
+
+    @property
+    def device(self) -> torch.device:
+        """Where the model's weights are, and so the states (the step holds the model as ``self.model``)."""
+        return next(self.model.parameters()).device
 
     @property
     def state_names(self) -> list[str]:

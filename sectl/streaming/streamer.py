@@ -35,7 +35,7 @@ class TorchFrames:
     def __init__(self, step: FrameStep) -> None:
         self.step = step.eval()
         self.layout = step.layout
-        self.device = step.analysis_re.device
+        self.device = step.device
 
     def initial_state(self, batch: int) -> State:
         return self.step.initial_state(batch)
