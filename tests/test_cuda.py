@@ -1,7 +1,7 @@
 """GPU checks (marked ``cuda``; skipped where torch sees no CUDA device, as on CI).
 
 ``benchmarks/device_check.sh`` runs them on a lent GPU: every model forward and backward on CUDA
-against the CPU, the soft-DTW CUDA kernel against the CPU kernel, VAE encode/decode on CUDA, and a
+against the CPU, every streamable model streamed on CUDA against the CPU offline, the soft-DTW CUDA kernel against the CPU kernel, VAE encode/decode on CUDA, and a
 one-process torchrun NCCL run killed and resumed.
 """
 
@@ -44,6 +44,25 @@ def test_enhancer_forward_and_backward_on_cuda_equal_the_cpu(name):
     for (n, p), q in zip(cpu.named_parameters(), gpu.parameters()):
         scale = max(1.0, float(p.grad.abs().max()))
         assert (p.grad - q.grad.cpu()).abs().max() < TOLERANCE * scale, n
+
+
+@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
+def test_streaming_on_cuda_equals_offline_on_the_cpu(name):
+    """Every state of a frame step lives on the model's device; outputs come back to the CPU per hop."""
+    from sectl.streaming import streamer_for
+    from tests.streaming.test_streamer import STREAMABLE, random_chunks, stream
+
+    no_tf32()
+    torch.manual_seed(0)
+    cpu = build_enhancer(name, "tiny", **STREAMABLE[name]).eval()
+    gpu = build_enhancer(name, "tiny", **STREAMABLE[name]).eval()
+    gpu.load_state_dict(cpu.state_dict())
+    gpu.cuda()
+    x = 0.1 * torch.randn(1, 3001)
+    with torch.no_grad():
+        expected = cpu(x)
+    y = stream(streamer_for(gpu), x, random_chunks(x.shape[-1], 0, 700))
+    assert (y - expected).abs().max() < TOLERANCE
 
 
 def test_vae_encode_decode_on_cuda_equal_the_cpu():
