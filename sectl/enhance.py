@@ -136,7 +136,12 @@ def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
 
     if engine == "auto" and (module_device(model).type != "cpu" or not has_offline_graph(model)):
         return model
-    return onnx_engine(model)
+    try:
+        return onnx_engine(model)
+    except SectlError:
+        if engine == "auto":  # e.g. an unwritable cache folder: PyTorch gives the same output, slower
+            return model
+        raise
 
 
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:

@@ -36,6 +36,15 @@ def test_graphs_are_cached_and_keyed_by_the_weights(monkeypatch):
     assert engine_module.graph_key(model) not in first.name  # other weights, another graph
 
 
+def test_auto_falls_back_to_pytorch_when_the_cache_cannot_be_written(tmp_path, monkeypatch):
+    (tmp_path / "file").write_text("not a folder")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
+    nsnet2 = build_enhancer("nsnet2", "tiny")
+    assert inference_model(nsnet2, "auto") is nsnet2
+    with pytest.raises(SectlError, match="cannot write"):
+        inference_model(nsnet2, "onnxruntime")
+
+
 def test_engine_choice():
     demucs = build_enhancer("demucs", "tiny")
     assert inference_model(demucs, "auto") is demucs  # no graph for it: PyTorch
