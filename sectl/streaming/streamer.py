@@ -88,6 +88,7 @@ class Streamer:
         self.model_input = 0  # samples fed to the model (its rate)
         self.model_output = 0  # offline-aligned samples it has returned
         self.input_length = 0
+        self.flat = False
         for resampler in (self.to_model, self.from_model):
             if resampler is not None:
                 resampler.reset()
@@ -133,6 +134,7 @@ class Streamer:
     def feed(self, samples: torch.Tensor) -> torch.Tensor:
         """Enhanced samples that ``samples`` (any length, even 0 or 1) completes; shape ``(channels, m)``."""
         x = self._as_channels(samples)
+        self.flat = samples.dim() == 1  # flush answers in the same shape
         self.input_length += x.shape[-1]
         model_in = self.to_model.feed(x) if self.to_model is not None else x
         y = self._run_model(model_in)
@@ -164,8 +166,9 @@ class Streamer:
         emitted = self.input_length - self.dry.shape[-1]
         y = torch.nn.functional.pad(y, (0, max(0, self.input_length - emitted - y.shape[-1])))
         y = self._mix(y[:, : self.input_length - emitted], torch.zeros(self.channels, 0))
+        flat = self.flat
         self.reset()
-        return y
+        return y[0] if flat else y
 
 
 def frame_runner(model: object) -> FrameRunner:

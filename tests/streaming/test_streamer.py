@@ -84,6 +84,14 @@ def test_latency_is_tight(name: str) -> None:
     assert max(gaps) == streamer.latency
 
 
+def test_one_dimensional_feeds_get_one_dimensional_answers() -> None:
+    model = build_enhancer("nsnet2", "tiny").eval()
+    streamer = streamer_for(model)
+    x = 0.1 * torch.randn(1000)
+    y = torch.cat([streamer.feed(x[:400]), streamer.feed(x[400:]), streamer.flush()])
+    assert y.shape == x.shape and (y - offline(model, x[None])[0]).abs().max() < 1e-4
+
+
 def test_resampling_and_dry_wet_equal_offline_enhance() -> None:
     """16 kHz stereo into the 48 kHz model and back, with --atten-lim and --mix, equals ``enhance``."""
     torch.manual_seed(5)
