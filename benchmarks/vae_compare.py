@@ -79,7 +79,9 @@ def main() -> None:
         rows.append({"preset": preset, "steps": args.steps, "wall_s": spent,
                      **scores(load_codec(last), s, args.out / "decoded" / preset, teacher, probe_files, voices)})  # fmt: skip
         (args.out / "results.json").write_text(json.dumps(rows, indent=2))
-    print(f"VAE {args.size}, {args.steps} steps x batch {args.batch} x 1 s; teacher {args.teacher} layer {args.layer}")
+    crop = resolve_config(PRESETS[0], overrides)["data"]["segment_s"]
+    print(f"VAE {args.size}, {args.steps} steps (VAE and discriminator updates alternate) x batch {args.batch} x "
+          f"{crop} s crops; teacher {args.teacher} layer {args.layer}")  # fmt: skip
     print("| preset | steps | wall time | PESQ-WB | ESTOI | mel distance | teacher R^2 | voice accuracy |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:
