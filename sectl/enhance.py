@@ -124,12 +124,16 @@ def with_post_filter(model: Enhancer, beta: float = POST_FILTER_BETA) -> Enhance
     return model.with_post_filter(beta)
 
 
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+
+
 def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
     """What runs ``model``: ``torch`` (itself), ``onnxruntime`` (its cached whole-signal graph, CPU), or
     ``auto``: onnxruntime for a CPU model whose architecture has a graph (faster, same output to
     > 60 dB SI-SDR), otherwise PyTorch."""
-    if engine not in ENGINES:
-        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+    check_engine(engine)
     if engine == "torch" or not isinstance(model, torch.nn.Module):
         return model
     from sectl.onnx.engine import has_offline_graph, onnx_engine

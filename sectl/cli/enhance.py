@@ -99,14 +99,13 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
          engine="auto", post_filter=False) -> None:  # fmt: skip
-    from sectl.enhance import ENGINES, DryWet, chunking, enhance_paths, with_post_filter
+    from sectl.enhance import DryWet, check_engine, chunking, enhance_paths, with_post_filter
     from sectl.sharding import parse_shard
     from sectl.models.io.loading import describe, load_enhancer
 
     shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
     chunking(chunk_s, 0.0, 16000)
-    if engine not in ENGINES:
-        fail(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}", EXIT_USAGE)
+    check_engine(engine)
     if model is not None:
         err.print(f"using {describe(model)}", highlight=False)
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None

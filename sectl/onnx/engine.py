@@ -1,7 +1,7 @@
 """onnxruntime under a PyTorch model, for speed: the whole-signal graph, exported once and cached.
 
-Why: on one CPU thread DeepFilterNet3's offline graph runs at RTF 0.0148 in onnxruntime against
-0.0249 in PyTorch (``benchmarks/stream.py``), mostly because PyTorch runs a GRU one timestep at a
+Why: on one CPU thread DeepFilterNet3's offline graph runs at RTF 0.0141 in onnxruntime against
+0.0238 in PyTorch (``benchmarks/stream.py``), mostly because PyTorch runs a GRU one timestep at a
 time. Exporting costs about a second, so the graph is cached under ``$XDG_CACHE_HOME/sectl/onnx``,
 keyed by everything that decides it: the weights, the constructor arguments, sectl's version and the
 source of the graph code, so an edit of either never reuses a stale graph.

@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from sectl.errors import SectlError
 from sectl.fileutil import atomic_write_bytes, atomic_write_text, check_new_file
 from sectl.provenance import git_commit, versions
 
@@ -26,6 +27,21 @@ FORMAT_VERSION = 1
 
 def sidecar_path(graph: str | Path) -> Path:
     return Path(graph).with_suffix(".json")
+
+
+def check_targets(out: str | Path, overwrite: bool = False) -> None:
+    """Refuse an existing graph or sidecar without ``overwrite`` (before any loading or tracing)."""
+    check_new_file(out, overwrite, "ONNX model")
+    check_new_file(sidecar_path(out), overwrite, "sidecar")
+
+
+def _traced(module: torch.nn.Module, example: tuple, **options: Any) -> bytes:
+    """``module`` traced by the TorchScript exporter (which handles GRUs/LSTMs with explicit states)."""
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
+        warnings.simplefilter("ignore")
+        torch.onnx.export(module, example, buffer, opset_version=OPSET, dynamo=False, **options)
+    return buffer.getvalue()
 
 
 def _state_record(step, initial: tuple[torch.Tensor, ...]) -> list[dict[str, Any]]:
@@ -50,13 +66,9 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     batched = {name: {0: "batch"} for name in names if name != "frame"}
     axes = {"samples": {0: "batch"}, "enhanced": {0: "batch"}, **batched}
     axes.update({f"{name}_next": axis for name, axis in batched.items()})
-    buffer = io.BytesIO()
     example = (torch.zeros(1, layout.hop), torch.full((1,), -1, dtype=torch.int64), *initial)
-    with warnings.catch_warnings():  # the TorchScript exporter's deprecation notice
-        warnings.simplefilter("ignore")
-        torch.onnx.export(step, example, buffer, input_names=["samples", "length", *names],
-                          output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes,
-                          opset_version=OPSET, dynamo=False)  # fmt: skip
+    payload = _traced(step, example, input_names=["samples", "length", *names],
+                      output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes)
     record = {
         "kind": "stream",
         "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame", "lead_in")},
@@ -65,26 +77,20 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
         "inputs": {"samples": ["batch", layout.hop], "length": [1]},
         "states": _state_record(step, initial),
     }
-    return buffer.getvalue(), record
+    return payload, record
 
 
 def _offline_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
-    from sectl.errors import SectlError
     from sectl.onnx.graphs import OFFLINE_GRAPHS
 
     if type(model) not in OFFLINE_GRAPHS:
         raise SectlError(f"{model.name}: no exportable whole-signal graph (exportable: "
                          f"{', '.join(k.name for k in OFFLINE_GRAPHS)})")  # fmt: skip
     graph = OFFLINE_GRAPHS[type(model)](model).eval()
-    buffer = io.BytesIO()
-    example = torch.zeros(1, 2 * model.sample_rate // 10)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(graph, (example,), buffer, input_names=["noisy"], output_names=["enhanced"],
-                          dynamic_axes={"noisy": {0: "batch", 1: "samples"}, "enhanced": {0: "batch", 1: "samples"}},
-                          opset_version=OPSET, dynamo=False)  # fmt: skip
+    payload = _traced(graph, (torch.zeros(1, 2 * model.sample_rate // 10),), input_names=["noisy"],
+                      output_names=["enhanced"], dynamic_axes={name: {0: "batch", 1: "samples"} for name in ("noisy", "enhanced")})
     record = {"kind": "offline", "sample_rate": model.sample_rate, "inputs": {"noisy": ["batch", "samples"]}}
-    return buffer.getvalue(), record
+    return payload, record
 
 
 GRAPHS = {"stream": _stream_graph, "offline": _offline_graph}
@@ -96,8 +102,7 @@ def export_onnx(model: torch.nn.Module, out: str | Path, kind: str = "stream", s
     import onnx
 
     out = Path(out)
-    check_new_file(out, overwrite, "ONNX model")
-    check_new_file(sidecar_path(out), overwrite, "sidecar")
+    check_targets(out, overwrite)
     payload, record = GRAPHS[kind](model.cpu().eval())
     record = {
         "format": "sectl-onnx",

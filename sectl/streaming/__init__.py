@@ -30,8 +30,7 @@ def frame_step(model: nn.Module) -> FrameStep:
     kind = type(model)
     if kind in FRAME_STEPS:
         return FRAME_STEPS[kind](model.eval())
-    reason = "no frame step is implemented for it"
-    raise SectlError(f"{getattr(model, 'name', kind.__name__)} cannot stream: {reason}")
+    raise SectlError(f"{getattr(model, 'name', kind.__name__)} cannot stream: no frame step is implemented for it")
 
 
 __all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",

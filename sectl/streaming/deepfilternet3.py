@@ -38,7 +38,7 @@ class DeepFilterNet3Step(FrameStep):
             raise SectlError("deepfilternet3: streaming needs df_lookahead <= conv_lookahead (the deep filter "
                              "would read frames the encoder has not seen)")  # fmt: skip
         self.model = model
-        self.n_fft, hop = c.n_fft, model.hop
+        hop = model.hop
         self.ring = c.conv_lookahead + c.df_order - c.df_lookahead
         self.layout = StreamLayout(
             sample_rate=model.sample_rate,

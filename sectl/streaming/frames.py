@@ -94,18 +94,19 @@ def require_streamable(model: nn.Module, future: str) -> None:
 class FrameStep(nn.Module):
     """Base of the per-model frame steps: a frame analysis buffer and overlap-add synthesis buffer.
 
-    Subclasses set ``layout``, ``n_fft``, the DFT matrices and ``state_shapes`` (name -> shape without
-    the batch axis, ``None`` for the batch-independent frame counter) and implement :meth:`frame`.
+    Subclasses hold the model as ``model``, set ``layout``, register their DFT matrices
+    (:meth:`register_dft`), list their states in :meth:`state_shapes` (name -> shape without the batch
+    axis; ``frame`` is the step counter, one for the whole batch) and implement ``forward``.
     """
 
     layout: StreamLayout
-    n_fft: int
+    model: nn.Module
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
 
     def initial_state(self, batch: int = 1) -> tuple[torch.Tensor, ...]:
-        """Zeros, then the model's own initial values (``init_values``), in ``state_names`` order."""
+        """Zeros, then the model's own initial values (:meth:`init_value`), in ``state_names`` order."""
         device = self.device
         state = []
         for name, shape in self.state_shapes().items():

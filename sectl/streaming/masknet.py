@@ -23,7 +23,7 @@ class MaskNetStep(FrameStep):
         require_streamable(model, "its bidirectional LSTM")
         if c.n_fft % c.hop or c.n_fft % 2:
             raise SectlError(f"masknet: streaming needs n_fft ({c.n_fft}) to be an even multiple of hop ({c.hop})")
-        self.model, self.n_fft = model, c.n_fft
+        self.model = model
         self.history = c.n_fft - c.hop
         warmup = self.history // c.hop - (c.n_fft // 2) // c.hop  # steps before frame 0 (centred frames)
         self.layout = StreamLayout(

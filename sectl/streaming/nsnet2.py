@@ -18,7 +18,7 @@ class NSNet2Step(FrameStep):
     def __init__(self, model: NSNet2) -> None:
         super().__init__()
         c = model.config
-        self.model, self.n_fft = model, c.n_fft
+        self.model = model
         if c.n_fft % c.hop:
             raise SectlError(f"nsnet2: streaming needs n_fft ({c.n_fft}) to be a multiple of hop ({c.hop})")
         self.history = c.n_fft - c.hop

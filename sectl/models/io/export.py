@@ -51,17 +51,16 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
     suffix = Path(out).suffix
     if suffix == ".onnx":
         from sectl.models.io.loading import describe, load_enhancer
-        from sectl.onnx import export_onnx, sidecar_path
+        from sectl.onnx.export import check_targets, export_onnx
 
-        check_new_file(out, overwrite, "ONNX model")  # before minutes of loading and tracing
-        check_new_file(sidecar_path(out), overwrite, "sidecar")
+        check_targets(out, overwrite)  # before loading and tracing
         model = load_enhancer(source)
+        if not isinstance(model, torch.nn.Module):
+            raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
         if post_filter:
             from sectl.enhance import with_post_filter
 
             model = with_post_filter(model)
-        if not isinstance(model, torch.nn.Module):
-            raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
         return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
     if suffix == ".pt":
         if stream:
