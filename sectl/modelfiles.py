@@ -13,7 +13,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from sectl.errors import SectlError
+from sectl.errors import SectlError, UsageError
 from sectl.fileutil import atomic_write_bytes
 
 
@@ -71,13 +71,13 @@ def locate(model: ModelFiles, folders: list[Path], cache: Path) -> dict[str, Pat
             return found
     searched = ", ".join(str(f) for f in [*folders, cache])
     if model.url is None:
-        raise SectlError(f"{model.name} model files not found (looked in {searched}); {model.hint}")
+        raise UsageError(f"{model.name} model files not found (looked in {searched}); {model.hint}")
     try:
         for name, digest in model.files.items():
             if not (cache / name).is_file():
                 download(model.url + name, digest, cache / name)
     except (OSError, urllib.error.URLError) as exc:
-        raise SectlError(
+        raise UsageError(
             f"{model.name} model files not found (looked in {searched}) and could not be downloaded ({exc}); {model.hint}"
         ) from None
     return {name: cache / name for name in model.files}

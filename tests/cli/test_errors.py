@@ -85,3 +85,13 @@ def test_resume_names_what_is_wrong_with_the_run_folder(trained_run, tmp_path, t
     damage(run, tiny_checkpoint)
     result = runner.invoke(app, ["train", "-o", str(run), "--resume"])
     assert result.exit_code == 2 and message in result.stderr and "Traceback" not in result.output
+
+
+def test_missing_official_model_files_are_exit_2_naming_where_to_put_them(tmp_path, monkeypatch, data_dir):
+    """As the README says: model files that are not where sectl looks are a setup error (2), not a failure (1)."""
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    result = runner.invoke(app, ["enhance", str(data_dir / "vctk" / "noisy"), "-o", str(tmp_path / "o"), "-m", "nsnet2"])
+    assert result.exit_code == 2
+    assert "nsnet2 model files not found" in result.stderr and "SECTL_MODELS_DIR" in result.stderr
+    assert "Traceback" not in result.output and not (tmp_path / "o").exists()
