@@ -32,7 +32,7 @@ from torch import nn
 
 from sectl.errors import SectlError
 from sectl.losses.base import as_batch
-from sectl.models.base import Enhancer
+from sectl.models.base import Enhancer, frozen_mode
 
 VARIANTS = ("frozen", "frozen-fe", "dynamic")
 
@@ -65,8 +65,7 @@ class ModelAsLoss(nn.Module):
         learned = learned_levels(model)
         self.levels = self._check_levels(model, levels, learned)
         if variant == "frozen":
-            frozen = copy.deepcopy(snapshot if snapshot is not None else model)
-            frozen.eval()
+            frozen = frozen_mode(copy.deepcopy(snapshot if snapshot is not None else model))
             for p in frozen.parameters():
                 p.requires_grad_(False)
             self.encoder_model = frozen  # registered: a fixed part of the loss
@@ -76,6 +75,12 @@ class ModelAsLoss(nn.Module):
             if variant == "frozen-fe":
                 freeze_front_end(model, frozen_levels, learned)
         self.last_spread: torch.Tensor | None = None
+
+    def train(self, mode: bool = True) -> "ModelAsLoss":
+        super().train(mode)
+        if self.variant == "frozen":  # a fixed part of the loss: never BatchNorm's batch statistics
+            frozen_mode(self.encoder_model)
+        return self
 
     @staticmethod
     def _check_levels(model: Enhancer, levels: Sequence[int] | None, learned: list[int]) -> list[int]:
@@ -133,34 +138,48 @@ def freeze_front_end(model: Enhancer, count: int, learned: list[int] | None = No
 
 
 class CollapseMonitor(nn.Module):
-    """The clean features' spread relative to the run's first step; its state is checkpointed."""
+    """The clean features' spread relative to the run's first step; its state is checkpointed.
+
+    Every step's ratio is compared with ``[low, high]`` on the device; the first step outside is kept
+    (``first_outside``, 1-based, 0: none, with its ratio) and :meth:`raise_if_outside` reads it once per
+    log interval, so a dip between two read-backs stops the run too, without a host synchronisation per step.
+    """
 
     def __init__(self, low: float, high: float) -> None:
         super().__init__()
         self.low, self.high = low, high
         self.register_buffer("baseline", torch.tensor(float("nan"), dtype=torch.float64))
+        self.register_buffer("first_outside", torch.zeros((), dtype=torch.int64), persistent=False)
+        self.register_buffer("ratio_outside", torch.ones((), dtype=torch.float64), persistent=False)
 
-    def observe(self, spread: torch.Tensor) -> torch.Tensor:
-        """Record ``spread`` (the first value becomes the baseline); ``spread / baseline`` on the device,
-        without reading it back (the trainer checks the ratio once per log interval)."""
-        spread = spread.detach().to(self.baseline)
+    def observe(self, spread: torch.Tensor, step: int = 0) -> torch.Tensor:
+        """Record step ``step``'s ``spread`` (the first value becomes the baseline); ``spread / baseline``
+        on the device, without reading it back."""
+        spread = spread.detach().to(self.baseline.dtype)
         self.baseline.copy_(torch.where(torch.isnan(self.baseline), spread, self.baseline))
-        return torch.where(self.baseline > 0, spread / self.baseline, torch.ones_like(spread))
+        ratio = torch.where(self.baseline > 0, spread / self.baseline, torch.ones_like(spread))
+        newly = (self.first_outside == 0) & ((ratio < self.low) | (ratio > self.high))
+        self.first_outside.copy_(torch.where(newly, step + 1, self.first_outside))
+        self.ratio_outside.copy_(torch.where(newly, ratio, self.ratio_outside))
+        return ratio
 
     def check(self, spread: float | torch.Tensor) -> float:
         """Observe ``spread`` and raise when the ratio leaves ``[low, high]``; return it otherwise."""
         ratio = float(self.observe(torch.as_tensor(spread)))
-        self.check_ratio(ratio)
+        self.raise_if_outside()
         return ratio
 
-    def check_ratio(self, ratio: float) -> None:
-        if ratio < self.low:
+    def raise_if_outside(self) -> None:
+        """Raise if any step observed so far left ``[low, high]``, naming the first (one host read)."""
+        step, ratio = self.first_outside.item(), self.ratio_outside.item()
+        at = f" at step {step}" if step > 0 else ""
+        if step and ratio < self.low:
             raise SectlError(
-                f"MAL encoder collapse: clean-feature spread fell to {ratio:.3f} of its start "
+                f"MAL encoder collapse{at}: clean-feature spread fell to {ratio:.3f} of its start "
                 f"(< mal.collapse_threshold {self.low}); raise loss.l1 or use variant frozen"
             )
-        if ratio > self.high:
+        if step and ratio > self.high:
             raise SectlError(
-                f"MAL encoder runaway: clean-feature spread grew to {ratio:.1f} times its start "
+                f"MAL encoder runaway{at}: clean-feature spread grew to {ratio:.1f} times its start "
                 f"(> mal.growth_threshold {self.high}); lower train.lr or use variant frozen"
             )

@@ -91,3 +91,16 @@ def frames_per_second(count_frames: Callable[[int], int], sample_rate: int) -> i
     """Frames a feature extractor adds per second of input, measured on 1 s and 2 s of silence, so it
     holds for any model whatever its padding (``count_frames(samples)`` -> frames)."""
     return count_frames(2 * sample_rate) - count_frames(sample_rate)
+
+
+def frozen_mode(module: nn.Module) -> nn.Module:
+    """Inference behaviour for a fixed module that gradients flow *through* (MAL's frozen encoder, an
+    enhancer as a teacher): eval mode (BatchNorm on its running statistics, dropout off), except recurrent
+    layers without dropout between them, which stay in training mode: cuDNN refuses the backward of an
+    RNN in eval mode ("cudnn RNN backward can only be called in training mode"), and such an RNN computes
+    the same in both modes."""
+    module.eval()
+    for child in module.modules():
+        if isinstance(child, nn.RNNBase) and (child.dropout == 0 or child.num_layers == 1):
+            child.train()
+    return module

@@ -28,7 +28,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from sectl.device import resolve_device
+from sectl.device import host_values, resolve_device
 from sectl.errors import ConfigError, SectlError
 
 T = TypeVar("T")
@@ -87,11 +87,28 @@ class Workers:
         dist.all_reduce(stacked)
         return dict(zip(values, (stacked / self.world_size).unbind()))
 
+    def all_true(self, flag: torch.Tensor) -> torch.Tensor:
+        """Whether ``flag`` (a boolean tensor on ``device``) holds on every rank, on the device: decisions
+        such as skipping a non-finite update must be the same everywhere, or the replicas diverge."""
+        if not self.distributed:
+            return flag
+        agreed = flag.to(torch.int32)
+        dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+        return agreed.bool()
+
     def broadcast(self, module: nn.Module) -> None:
-        """Copy rank 0's parameters and buffers to every rank (the module must be on ``device``)."""
-        if self.distributed:
-            for tensor in [*module.parameters(), *module.buffers()]:
+        """Copy rank 0's parameters and buffers to every rank (the module must be on ``device``).
+
+        A non-contiguous tensor (a transposed buffer) travels as a contiguous copy: NCCL refuses views."""
+        if not self.distributed:
+            return
+        for tensor in [*module.parameters(), *module.buffers()]:
+            if tensor.data.is_contiguous():
                 dist.broadcast(tensor.data, src=0)
+            else:
+                staged = tensor.data.contiguous()
+                dist.broadcast(staged, src=0)
+                tensor.data.copy_(staged)
 
     def gather(self, value: Any) -> list[Any]:
         """Every rank's picklable ``value``, in rank order (on every rank)."""
@@ -119,8 +136,14 @@ class GradientReducer:
     Parameters are grouped into buckets of about :data:`BUCKET_BYTES`, in reverse order of definition
     (the order backward produces them). A hook on each parameter counts accumulated gradients; when a
     bucket is complete it is flattened and all-reduced asynchronously, buckets strictly in order so
-    every rank issues the same collectives. :meth:`finish` sends what is left (a parameter without a
-    gradient this step contributes zeros), waits, and writes the averages back. Single process: no-op.
+    every rank issues the same collectives. :meth:`finish` sends what is left, waits, and writes the
+    averages back. Single process: no-op.
+
+    A parameter without a gradient on this rank (an unused head, such as DeepFilterNet3's ``lsnr_fc``)
+    keeps ``None``, as in one process, so AdamW neither decays nor moves it; it sends zeros to keep the
+    bucket's layout. Each bucket also carries one presence flag per parameter: :attr:`consistent` is
+    false (on the device) when ranks disagree on which parameters received a gradient, and the step
+    is then skipped everywhere instead of letting the replicas diverge.
     """
 
     def __init__(self, params: Iterable[nn.Parameter], workers: Workers, bucket_bytes: int = BUCKET_BYTES) -> None:
@@ -145,7 +168,8 @@ class GradientReducer:
     def _reset(self) -> None:
         self.ready = [0] * len(self.buckets)
         self.next_bucket = 0
-        self.pending: list[tuple[Any, torch.Tensor, list[nn.Parameter]]] = []
+        self.pending: list[tuple[Any, torch.Tensor, list[nn.Parameter], list[bool]]] = []
+        self.consistent: torch.Tensor | None = None  # set by finish(); None in one process
 
     def _ready(self, param: nn.Parameter) -> None:
         self.ready[self.bucket_of[id(param)]] += 1
@@ -154,9 +178,14 @@ class GradientReducer:
 
     def _launch(self, index: int) -> None:
         bucket = self.buckets[index]
-        flat = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in bucket])
+        present = [p.grad is not None for p in bucket]
+        grads = [(p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1) for p in bucket]
+        flags = torch.ones(len(bucket), dtype=grads[0].dtype, device=grads[0].device)
+        if not all(present):  # only a bucket holding an unused parameter stages its mask from the host
+            flags = host_values(present, flags.device, flags.dtype)
+        flat = torch.cat([*grads, flags * self.workers.world_size])
         flat.div_(self.workers.world_size)
-        self.pending.append((dist.all_reduce(flat, async_op=True), flat, bucket))
+        self.pending.append((dist.all_reduce(flat, async_op=True), flat, bucket, present))
         self.next_bucket = index + 1
 
     def finish(self) -> None:
@@ -165,17 +194,18 @@ class GradientReducer:
             return
         while self.next_bucket < len(self.buckets):
             self._launch(self.next_bucket)
-        for work, flat, bucket in self.pending:
+        agreements = []
+        for work, flat, bucket, present in self.pending:
             work.wait()
             offset = 0
-            for p in bucket:
-                averaged = flat[offset : offset + p.numel()].view_as(p)
-                if p.grad is None:
-                    p.grad = averaged.clone()
-                else:
-                    p.grad.copy_(averaged)
+            for p, has_grad in zip(bucket, present):
+                if has_grad:
+                    p.grad.copy_(flat[offset : offset + p.numel()].view_as(p))
                 offset += p.numel()
+            ranks_with_grad = flat[offset:]  # each parameter's count of ranks that had a gradient
+            agreements.append(((ranks_with_grad == 0) | (ranks_with_grad == self.workers.world_size)).all())
         self._reset()
+        self.consistent = torch.stack(agreements).all() if agreements else None
 
 
 def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers, torch.device]:

@@ -91,7 +91,7 @@ class GradientStep:
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, clip: float, precision: Precision, workers: Workers = Workers()) -> None:
-        self.optimizer, self.clip = optimizer, clip
+        self.optimizer, self.clip, self.workers = optimizer, clip, workers
         self.params = [p for group in optimizer.param_groups for p in group["params"]]
         self.reducer = GradientReducer(self.params, workers)
         self.scaler = precision.scaler()
@@ -100,13 +100,14 @@ class GradientStep:
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.reducer.finish()
+        loss_ok = self._agreed(torch.isfinite(loss.detach()))
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         if self.scaler.is_enabled():  # an overflowing fp16 gradient is routine: skipped, scale lowered
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            return grad_norm.detach(), torch.isfinite(loss.detach())
-        finite = torch.isfinite(loss.detach()) & torch.isfinite(grad_norm)
+            return grad_norm.detach(), loss_ok
+        finite = loss_ok & torch.isfinite(grad_norm)  # the averaged gradient: the same on every rank
         if not self.optimizer.defaults.get("fused"):
             if finite:  # a device without the fused kernel pays one synchronisation here
                 self.optimizer.step()
@@ -117,6 +118,13 @@ class GradientStep:
         finally:
             del self.optimizer.found_inf
         return grad_norm.detach(), finite
+
+    def _agreed(self, loss_finite: torch.Tensor) -> torch.Tensor:
+        """This step's loss was finite on every rank, and the ranks agreed on which parameters got a
+        gradient: one decision for all replicas (a rank-local one lets them diverge, then hang)."""
+        if self.reducer.consistent is not None:
+            loss_finite = loss_finite & self.reducer.consistent
+        return self.workers.all_true(loss_finite)
 
     def state_dict(self) -> dict:
         return self.scaler.state_dict()

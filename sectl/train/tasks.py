@@ -188,9 +188,9 @@ class EnhancerTask(TrainingTask):
         record = {"loss": total.detach(), **terms, "grad_norm": grad_norm}
         if self.monitor is not None:  # spread averaged over ranks, so every rank takes the same decision
             spread = self.workers.mean({"spread": self.losses.dynamic_mal().last_spread})["spread"]
-            record["mal_spread_ratio"] = self.monitor.observe(spread)
+            record["mal_spread_ratio"] = self.monitor.observe(spread, step)
         return StepResult(record, finite)
 
     def check(self, record: dict[str, float]) -> None:
         if self.monitor is not None:
-            self.monitor.check_ratio(record["mal_spread_ratio"])
+            self.monitor.raise_if_outside()

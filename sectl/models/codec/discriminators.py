@@ -18,6 +18,8 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import weight_norm
 
+from sectl.audio.io import Resampler
+
 Output = tuple[torch.Tensor, list[torch.Tensor]]
 Groups = dict[str, list[Output]]
 
@@ -95,11 +97,10 @@ class CQTDiscriminator(nn.Module):
         import logging
 
         from nnAudio.features.cqt import CQT2010v2
-        from torchaudio.transforms import Resample
 
         logging.getLogger("nnAudio").setLevel(logging.ERROR)
         self.octaves, self.bins_per_octave = octaves, bins_per_octave
-        self.upsample = Resample(sample_rate, 2 * sample_rate)
+        self.upsample = Resampler(sample_rate, 2 * sample_rate)
         self.cqt = CQT2010v2(sr=2 * sample_rate, hop_length=hop, fmin=fmin, n_bins=octaves * bins_per_octave,
                              bins_per_octave=bins_per_octave, output_format="Complex", pad_mode="constant",
                              verbose=False)  # fmt: skip

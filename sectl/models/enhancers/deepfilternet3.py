@@ -37,7 +37,9 @@ from sectl.models.enhancers.erb import (
     norm_alpha,
     running_mean,
 )
-from sectl.models.enhancers.spectral import analysis, magnitude, overlap_add, stack_complex, unstack_complex, vorbis_window
+from sectl.models.enhancers.spectral import (
+    analysis, float32_signal, magnitude, overlap_add, stack_complex, unstack_complex, vorbis_window,
+)
 
 
 @dataclass
@@ -303,8 +305,9 @@ class DeepFilterNet3(Enhancer):
 
     # ------------------------------------------------------------------------------ enhancer stages
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
-        spec = self.stft(x[:, 0])
-        feat_erb, feat_spec = self.input_features(spec)
+        with float32_signal(x):
+            spec = self.stft(x[:, 0].float())
+            feat_erb, feat_spec = self.input_features(spec)
         e0, e1, e2, e3, c0, emb = self.encoder(self._look_ahead(feat_erb), self._look_ahead(feat_spec))
         return [stack_complex(spec), e0, e1, e2, e3, c0, emb.transpose(1, 2)]
 
@@ -312,15 +315,24 @@ class DeepFilterNet3(Enhancer):
         stacked, e0, e1, e2, e3, c0, emb = features
         emb = emb.transpose(1, 2)
         spec = unstack_complex(stacked).transpose(1, 2)  # (B, T, bins)
-        gains = self.erb_decoder(emb, e3, e2, e1, e0)[:, 0] @ self.erb_expand
-        coefs = self.df_decoder(emb, c0).unflatten(-1, (self.config.df_order, 2))  # (B, T, D, order, 2)
-        coefs = torch.view_as_complex(coefs.permute(0, 3, 1, 2, 4).contiguous())
-        low = deep_filter(spec[..., : self.config.df_bins], coefs, self.config.df_lookahead)
-        enhanced = torch.cat([low, spec[..., self.config.df_bins :] * gains[..., self.config.df_bins :]], dim=-1)
-        if self.config.post_filter_beta > 0:
-            power = lambda z: z.real.pow(2) + z.imag.pow(2)  # noqa: E731
-            enhanced = enhanced * post_filter_gain(power(enhanced), power(spec), self.config.post_filter_beta)
-        return self.istft(enhanced.transpose(1, 2)).unsqueeze(1)
+        band_gains = self.erb_decoder(emb, e3, e2, e1, e0)[:, 0]
+        taps = self.df_decoder(emb, c0)
+        return self.apply_gains_and_filter(spec, band_gains, taps)
+
+    def apply_gains_and_filter(self, spec: torch.Tensor, band_gains: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
+        """The decoders' outputs applied to the complex spectrum ``(B, T, bins)`` in float32 (under mixed
+        precision the decoders' outputs arrive in 16 bits): ERB gains above the deep-filter band, the deep
+        filter below it, the optional post-filter, synthesis."""
+        with float32_signal(spec):
+            gains = band_gains.float() @ self.erb_expand
+            coefs = taps.float().unflatten(-1, (self.config.df_order, 2))  # (B, T, D, order, 2)
+            coefs = torch.view_as_complex(coefs.permute(0, 3, 1, 2, 4).contiguous())
+            low = deep_filter(spec[..., : self.config.df_bins], coefs, self.config.df_lookahead)
+            enhanced = torch.cat([low, spec[..., self.config.df_bins :] * gains[..., self.config.df_bins :]], dim=-1)
+            if self.config.post_filter_beta > 0:
+                power = lambda z: z.real.pow(2) + z.imag.pow(2)  # noqa: E731
+                enhanced = enhanced * post_filter_gain(power(enhanced), power(spec), self.config.post_filter_beta)
+            return self.istft(enhanced.transpose(1, 2)).unsqueeze(1)
 
     def with_post_filter(self, beta: float = 0.02) -> "DeepFilterNet3":
         """Switch the inference post-filter on (``beta`` > 0) or off (0); it is part of the config, so

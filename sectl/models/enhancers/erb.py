@@ -50,7 +50,8 @@ def band_average_matrix(widths: list[int]) -> torch.Tensor:
 
 def band_expand_matrix(widths: list[int]) -> torch.Tensor:
     """``(bands, bins)``: copies each band's gain to its bins (``gains @ M``)."""
-    return (band_average_matrix(widths) > 0).float().T
+    # Contiguous: a transposed view is refused by NCCL when rank 0 broadcasts the model's buffers.
+    return (band_average_matrix(widths) > 0).float().T.contiguous()
 
 
 def norm_alpha(sample_rate: int, hop: int, tau_s: float) -> float:
@@ -66,8 +67,9 @@ def running_mean(x: torch.Tensor, alpha: float, initial: torch.Tensor) -> torch.
     """``s_t = (1 - alpha) x_t + alpha s_{t-1}`` along the last axis, ``s_{-1} = initial`` (broadcast over it)."""
     steps = x.shape[-1]
     coeffs = dict(dtype=x.dtype, device=x.device)
-    smoothed = lfilter(
-        x, torch.tensor([1.0, -alpha], **coeffs), torch.tensor([1.0 - alpha, 0.0], **coeffs), clamp=False
-    )
+    # The filter taps from Python numbers without a host-to-device copy per call (a GPU would wait on it).
+    denominator = torch.stack([torch.ones((), **coeffs), torch.full((), -alpha, **coeffs)])
+    numerator = torch.stack([torch.full((), 1.0 - alpha, **coeffs), torch.zeros((), **coeffs)])
+    smoothed = lfilter(x, denominator, numerator, clamp=False)
     decay = alpha ** torch.arange(1, steps + 1, **coeffs)
     return smoothed + initial.unsqueeze(-1).to(**coeffs) * decay

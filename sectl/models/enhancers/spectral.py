@@ -7,10 +7,18 @@ plain overlap-add of windowed frames. Both forms here are differentiable and bat
 
 from __future__ import annotations
 
+import contextlib
 import math
 
 import torch
 from torch import nn
+
+
+def float32_signal(reference: torch.Tensor) -> contextlib.AbstractContextManager:
+    """Autocast off on ``reference``'s device: the signal stages (STFT features, running normalisations,
+    complex masks and filters) stay float32 under mixed precision, where bf16's 8-bit mantissa cannot
+    resolve log-spectra and complex bf16 does not exist; only the networks between them run in 16 bits."""
+    return torch.autocast(reference.device.type, enabled=False)
 
 
 def sqrt_hann_window(length: int, periodic: bool = True) -> torch.Tensor:

@@ -17,7 +17,7 @@ from torch import nn
 
 from sectl.audio import resample
 from sectl.errors import SectlError
-from sectl.models.base import frames_per_second
+from sectl.models.base import frames_per_second, frozen_mode
 from sectl.models.teachers.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
 
 
@@ -26,7 +26,7 @@ class EnhancerFeatures(FrozenTeacher):
         super().__init__()
         from sectl.models.io.pretrained import load_pretrained
 
-        self.model = load_pretrained(name).requires_grad_(False)
+        self.model = frozen_mode(load_pretrained(name).requires_grad_(False))
         levels = len(self.model.encoder_levels())
         if not 1 <= layer <= levels:
             raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")

@@ -20,6 +20,7 @@ from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.device import module_device, resolve_device
 from sectl.errors import SectlError, first_line
+from sectl.models.base import frozen_mode
 
 SSL_RATE = 16000
 SSL_HOP = 320  # every torchaudio SSL front end downsamples by 320: 20 ms frames
@@ -107,7 +108,27 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    for module in model.modules():
+        if type(module) is WavLMSelfAttention:
+            module.__class__ = DeviceBiasWavLMAttention
     return model
+
+
+class DeviceBiasWavLMAttention(WavLMSelfAttention):
+    """torchaudio's WavLM attention with the relative position buckets computed on the embedding's
+    device and kept per length pair. torchaudio builds them on the CPU and copies them to the GPU on
+    every forward: a host-to-device copy, and so a wait, in every training step."""
+
+    def compute_bias(self, query_length: int, key_length: int) -> torch.Tensor:
+        device = self.rel_attn_embed.weight.device
+        cache = self.__dict__.setdefault("_buckets", {})
+        key = (query_length, key_length, device)
+        if key not in cache:
+            if len(cache) >= 8:  # training crops have one length; validation files many
+                cache.pop(next(iter(cache)))
+            offsets = torch.arange(key_length, device=device)[None, :] - torch.arange(query_length, device=device)[:, None]
+            cache[key] = self._relative_positions_bucket(offsets, bidirectional=True)
+        return self.rel_attn_embed(cache[key]).permute(2, 0, 1)
 
 
 class FrozenTeacher(nn.Module):
@@ -124,7 +145,7 @@ class FrozenTeacher(nn.Module):
 
     def train(self, mode: bool = True) -> "FrozenTeacher":
         super().train(mode)
-        self.model.eval()
+        frozen_mode(self.model)
         return self
 
     def frames(self, samples: int) -> int:
