@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterator, Sequence
+
 import torch
 
 from sectl.errors import ConfigError
@@ -28,3 +31,42 @@ def module_device(module: object) -> torch.device:
     params = getattr(module, "parameters", None)
     first = next(iter(params()), None) if callable(params) else None
     return first.device if first is not None else torch.device("cpu")
+
+
+_host_side_depth = 0
+
+
+def inside_host_side() -> bool:
+    """Whether the caller runs inside :func:`host_side` (read by step guards: the tests' and the device check's)."""
+    return _host_side_depth > 0
+
+
+@contextlib.contextmanager
+def host_side() -> Iterator[None]:
+    """Marks host work inside a training step that is there by design, not by accident: random draws that
+    decide shapes (speed factors, pad lengths), Python data staged for the device, and CPU-only kernels.
+
+    A training step must not make the host wait on the GPU; the step guards of the test matrix refuse
+    every tensor read, Python-data tensor and device-less factory call inside a step except in here.
+    """
+    global _host_side_depth
+    _host_side_depth += 1
+    try:
+        yield
+    finally:
+        _host_side_depth -= 1
+
+
+def host_values(values: Sequence[float] | Sequence[int], device: torch.device, dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Python numbers as a tensor on ``device`` without a host synchronisation: staged in pinned memory
+    and copied asynchronously (a copy from pageable memory would wait for the GPU's queue to drain)."""
+    with host_side():
+        staged = torch.tensor(values, dtype=dtype, device="cpu", pin_memory=device.type == "cuda")
+        return staged.to(device, non_blocking=True)
+
+
+def host_draw(draw: Callable[[], torch.Tensor]) -> list:
+    """The values of a host-side random draw (``draw`` makes a CPU tensor from torch's checkpointed RNG)
+    as a Python list: host randomness that decides shapes, read without touching the device."""
+    with host_side():
+        return draw().tolist()

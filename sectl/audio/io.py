@@ -19,8 +19,9 @@ from typing import BinaryIO, Iterable
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torchaudio
 
+from sectl.device import host_side
 from sectl.errors import AudioError, OutputExistsError, first_line
 from sectl.fileutil import atomic_write_bytes, write_stdout
 
@@ -52,11 +53,39 @@ class Audio:
         return self.samples.shape[-1] / self.sample_rate
 
 
+class Resampler(torchaudio.transforms.Resample):
+    """torchaudio's sinc resampler (its kernel a buffer). Its call is marked as host work by design
+    (:func:`sectl.device.host_side`): torchaudio takes the output length through a 0-d CPU tensor,
+    which reads no device value, so the training-step guards let it through."""
+
+    def forward(self, waveform: torch.Tensor) -> torch.Tensor:
+        with host_side():
+            return super().forward(waveform)
+
+
+_RESAMPLERS: dict[tuple, Resampler] = {}
+
+
 def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tensor:
-    """Band-limited resampling along the last axis (no-op when the rates match)."""
+    """Band-limited resampling along the last axis (no-op when the rates match), as
+    ``torchaudio.functional.resample`` computes it.
+
+    The windowed-sinc kernel of each rate pair is built once per device and dtype and kept (a few
+    pairs: the models' rates, the SSL teacher's, the speed factors), rather than on every call: a
+    training step resamples every batch.
+    """
     if orig_rate == new_rate:
         return samples
-    return AF.resample(samples, orig_rate, new_rate)
+    key = (orig_rate, new_rate, samples.device, samples.dtype)
+    if key not in _RESAMPLERS:
+        if len(_RESAMPLERS) >= 32:
+            _RESAMPLERS.pop(next(iter(_RESAMPLERS)))
+        with host_side():  # built once per rate pair and device, then kept
+            resampler = Resampler(orig_rate, new_rate, dtype=samples.dtype)
+            if samples.device.type == "cuda":  # from pinned memory: the copy does not wait for the GPU's queue
+                resampler.kernel = resampler.kernel.pin_memory().to(samples.device, non_blocking=True)
+            _RESAMPLERS[key] = resampler.to(samples.device)
+    return _RESAMPLERS[key](samples)
 
 
 def _check_wav_length(name: str, header: bytes, size: int) -> None:

@@ -62,9 +62,17 @@ def resolve_workers(value: int | str, processes_per_node: int = 1) -> int:
 
 def batch_loader(
     sampler: ExampleSampler, examples: range, start: int, stop: int, workers: int, device: torch.device,
+    cache_bytes: int | None = None,
 ) -> DataLoader:
     """Batches of steps ``start .. stop - 1`` (this rank's ``examples`` of each), ``workers`` processes
-    ahead of the training loop; pinned host memory on CUDA so the copy can run ``non_blocking``."""
+    ahead of the training loop; pinned host memory on CUDA so the copy can run ``non_blocking``.
+
+    ``cache_bytes`` is this process's share of the clip cache: every loader worker holds its own copy
+    of the sampler's cache, so each gets ``cache_bytes / workers``.
+    """
+    cache = getattr(sampler, "cache", None)
+    if cache_bytes is not None and cache is not None:
+        cache.max_bytes = cache_bytes // max(1, workers)
     return DataLoader(
         StepExamples(sampler),
         batch_sampler=StepBatchKeys(start, stop, examples),

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 from sectl.audio import resample
+from sectl.device import host_values
 from sectl.losses.base import as_batch
 from sectl.models.teachers.ssl import SSL_RATE
 from sectl.models.teachers import build_teacher
@@ -36,8 +37,7 @@ class SSLTeacherLoss(nn.Module):
         with torch.no_grad():
             if lengths is None:
                 return self.teacher(reference)
-            on_device = torch.tensor(lengths).to(reference.device, non_blocking=True)
-            return self.teacher(reference, on_device)
+            return self.teacher(reference, host_values(lengths, reference.device))
 
 
 class SSLFeatureLoss(SSLTeacherLoss):

@@ -8,11 +8,12 @@ into the cost's gradient, and autograd carries that through the matmul to ``x`` 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Sequence, Union
 
 import torch
 from torch import nn
 
+from sectl.device import host_side, host_values
 from sectl.losses import softdtw_kernels as K
 
 Distance = Literal["sqeuclidean", "cosine"]
@@ -38,7 +39,8 @@ class _SoftDTWFunction(torch.autograd.Function):
     def forward(ctx, cost, nx, ny, gamma: float, band: float, backend: str):  # type: ignore[override]
         ctx.backend = backend
         if backend == "numba":
-            R, weights = K.forward_numba(cost, nx, ny, gamma, band)
+            with host_side():  # the CPU kernel: its inputs are host data by construction
+                R, weights = K.forward_numba(cost, nx, ny, gamma, band)
             ctx.save_for_backward(weights, nx, ny)
         elif backend == "cuda":
             from sectl.losses import softdtw_cuda
@@ -50,13 +52,14 @@ class _SoftDTWFunction(torch.autograd.Function):
             ctx.save_for_backward(cost, R, nx, ny)
         ctx.gamma = gamma
         ctx.device, ctx.dtype = cost.device, cost.dtype
-        values = R[torch.arange(R.shape[0]), nx.to(R.device), ny.to(R.device)]
+        values = R[torch.arange(R.shape[0], device=R.device), nx.to(R.device), ny.to(R.device)]
         return values.to(device=cost.device, dtype=cost.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):  # type: ignore[override]
         if ctx.backend == "numba":
-            E = K.backward_numba(*ctx.saved_tensors)
+            with host_side():
+                E = K.backward_numba(*ctx.saved_tensors)
         elif ctx.backend == "cuda":
             from sectl.losses import softdtw_cuda
 
@@ -79,27 +82,39 @@ def auto_backend(device: torch.device) -> str:
     return "torch"
 
 
+Lengths = Union[Sequence[int], torch.Tensor, None]
+"""Per-sample sequence lengths: Python ints (what a training step should pass: they are known on the
+host, so nothing is read back from the device), a tensor, or ``None`` for the full sizes."""
+
+
+def host_lengths(lengths: Lengths, full: int, batch: int, name: str) -> list[int]:
+    """``lengths`` as Python ints, checked on the host (a device tensor is read back: pass a list)."""
+    if lengths is None:
+        return [full] * batch
+    values = lengths.tolist() if isinstance(lengths, torch.Tensor) else [int(n) for n in lengths]
+    if len(values) != batch or any(not 1 <= n <= full for n in values):
+        raise ValueError(f"{name}: expected {batch} lengths in 1..{full}, got {values}")
+    return values
+
+
 def soft_dtw_from_cost(
     cost: torch.Tensor,
-    nx: torch.Tensor | None = None,
-    ny: torch.Tensor | None = None,
+    nx: Lengths = None,
+    ny: Lengths = None,
     gamma: float = 1.0,
     band: int | None = None,
     backend: str = "auto",
 ) -> torch.Tensor:
     """Soft-DTW value ``(B,)`` of a cost matrix ``(B, N, M)``; lengths default to the full sizes."""
     B, N, M = cost.shape
-    nx = torch.full((B,), N, dtype=torch.int64) if nx is None else nx.detach().to("cpu", torch.int64)
-    ny = torch.full((B,), M, dtype=torch.int64) if ny is None else ny.detach().to("cpu", torch.int64)
-    if (nx < 1).any() or (ny < 1).any() or (nx > N).any() or (ny > M).any():
-        raise ValueError(f"lengths must lie in 1..{N} and 1..{M}")
+    nx_list, ny_list = host_lengths(nx, N, B, "x lengths"), host_lengths(ny, M, B, "y lengths")
     if backend == "auto":
         backend = auto_backend(cost.device)
     if backend not in ("numba", "torch", "cuda"):
         raise ValueError(f"unknown backend {backend!r}")
-    if backend in ("torch", "cuda"):
-        nx, ny = nx.to(cost.device, non_blocking=True), ny.to(cost.device, non_blocking=True)
-    return _SoftDTWFunction.apply(cost, nx, ny, float(gamma), -1.0 if band is None else float(band), backend)
+    on = cost.device if backend in ("torch", "cuda") else torch.device("cpu")
+    nx_t, ny_t = host_values(nx_list, on, torch.int64), host_values(ny_list, on, torch.int64)
+    return _SoftDTWFunction.apply(cost, nx_t, ny_t, float(gamma), -1.0 if band is None else float(band), backend)
 
 
 class SoftDTW(nn.Module):
@@ -156,8 +171,8 @@ class SoftDTW(nn.Module):
         self,
         x: torch.Tensor,
         y: torch.Tensor,
-        x_lengths: torch.Tensor | None = None,
-        y_lengths: torch.Tensor | None = None,
+        x_lengths: Lengths = None,
+        y_lengths: Lengths = None,
     ) -> torch.Tensor:
         if x.dim() != 3 or y.dim() != 3 or x.shape[0] != y.shape[0] or x.shape[2] != y.shape[2]:
             raise ValueError(f"expected x (B, N, D) and y (B, M, D); got {tuple(x.shape)} and {tuple(y.shape)}")

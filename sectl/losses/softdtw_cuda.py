@@ -13,10 +13,19 @@ exact kernels that way on CPU tensors (as numpy arrays) and compare them with th
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
+import numpy as np
 import torch
-from numba import config, cuda
+
+if not hasattr(np, "row_stack"):
+    # numba-cuda (<= 0.30.4) registers an overload of np.row_stack at its first kernel launch, and numpy 2.5
+    # removed that alias of vstack, so no kernel could launch (NVIDIA/numba-cuda#907, not to be fixed there).
+    np.row_stack = np.vstack
+
+from numba import config, cuda  # noqa: E402
 
 from sectl.losses.softdtw_kernels import in_band
 
@@ -128,10 +137,18 @@ def backward_cuda(W: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor) -> torch.
     return E
 
 
+@functools.cache
 def available() -> bool:
-    """Whether CUDA tensors can run the kernels here (a CUDA driver numba can use)."""
+    """Whether CUDA tensors can run the kernels here: a CUDA driver numba can use, and the kernels compile
+    and run (checked once on a 2 x 2 problem; otherwise ``auto`` takes the torch backend, with a warning)."""
     try:
-        return bool(cuda.is_available()) and not SIMULATED
-    except Exception:  # noqa: BLE001 - a broken driver install means: not available
+        if SIMULATED or not cuda.is_available():
+            return False
+        lengths = torch.full((1,), 2, dtype=torch.int64, device="cuda")
+        _, weights = forward_cuda(torch.zeros(1, 2, 2, device="cuda"), lengths, lengths, 1.0, -1.0)
+        backward_cuda(weights, lengths, lengths)
+        return True
+    except Exception as exc:  # noqa: BLE001 - a broken driver or numba install means: not available
+        warnings.warn(f"soft-DTW: numba's CUDA kernels cannot run here ({type(exc).__name__}: {exc}); using the torch backend")
         return False
 

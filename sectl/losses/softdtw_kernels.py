@@ -21,7 +21,9 @@ lengths. ``R`` is ``(B, N+1, M+1)`` with ``R[:, 0, 0] = 0`` and ``+inf`` for unr
 
 from __future__ import annotations
 
+import contextlib
 import math
+from typing import Iterator
 
 import numpy as np
 import torch
@@ -96,6 +98,22 @@ if HAVE_NUMBA:
                     E[b, i - 1, j - 1] = acc
 
 
+@contextlib.contextmanager
+def torch_threads_kept() -> Iterator[None]:
+    """Run numba's parallel kernels on torch's thread count, and give torch its count back.
+
+    numba's OpenMP layer shares the process's OpenMP runtime with torch, and its first parallel call
+    reset torch's thread count (``train.threads=1`` became 2): every later step then reduced in
+    another order, so a run and its resume (which starts before that first call) differed.
+    """
+    threads = torch.get_num_threads()
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
 def forward_numba(
     cost: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor, gamma: float, band: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -104,14 +122,16 @@ def forward_numba(
     B, N, M = c.shape
     R = np.empty((B, N + 1, M + 1))
     W = np.empty((B, N + 1, M + 1, 3))
-    _forward_numba(c, nx.numpy(), ny.numpy(), float(gamma), float(band), R, W)
+    with torch_threads_kept():
+        _forward_numba(c, nx.numpy(), ny.numpy(), float(gamma), float(band), R, W)
     return torch.from_numpy(R), torch.from_numpy(W)
 
 
 def backward_numba(W: torch.Tensor, nx: torch.Tensor, ny: torch.Tensor) -> torch.Tensor:
     B, N1, M1, _ = W.shape
     E = np.empty((B, N1 - 1, M1 - 1))
-    _backward_numba(W.numpy(), nx.numpy(), ny.numpy(), E)
+    with torch_threads_kept():
+        _backward_numba(W.numpy(), nx.numpy(), ny.numpy(), E)
     return torch.from_numpy(E)
 
 

@@ -28,7 +28,8 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from sectl.data.augment import speed_perturb
+from sectl.data.augment import speed_resampler
+from sectl.device import host_draw, host_values
 from sectl.errors import SectlError
 from sectl.losses.feature import SSLTeacherLoss
 from sectl.losses.softdtw import SoftDTW
@@ -58,8 +59,8 @@ class SSLPadMSELoss(SSLTeacherLoss):
 
     def pad_frames(self, batch: int, length: int) -> list[int]:
         """Whole teacher frames of padding per sample: a fraction drawn in ``pad_range`` of ``length``."""
-        fractions = torch.empty(batch, dtype=torch.float64).uniform_(*self.pad_range)
-        return [max(1, round(float(f) * length / self.teacher.hop)) for f in fractions]
+        fractions = host_draw(lambda: torch.empty(batch, dtype=torch.float64, device="cpu").uniform_(*self.pad_range))
+        return [max(1, round(f * length / self.teacher.hop)) for f in fractions]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
@@ -70,7 +71,7 @@ class SSLPadMSELoss(SSLTeacherLoss):
         target = self.targets(padded, lengths)
         # Output frame i against padded-reference frame i + pad: the same content at another position.
         n = min([output.shape[1]] + [self.teacher.frames(length + frames * hop) - frames for frames in pads])
-        index = torch.tensor(pads).to(target.device, non_blocking=True)[:, None] + torch.arange(n, device=target.device)
+        index = host_values(pads, target.device)[:, None] + torch.arange(n, device=target.device)
         target = target.gather(1, index[..., None].expand(-1, -1, target.shape[-1]))
         return (output[:, :n] - target).pow(2).sum(-1).mean()
 
@@ -86,17 +87,19 @@ class SSLSoftDTWLoss(SSLTeacherLoss):
         if not speeds or min(speeds) <= 0:
             raise SectlError(f"ssl_align.speeds: expected positive factors, got {list(speeds)}")
         self.speeds = tuple(float(s) for s in speeds)
+        self.perturbations = nn.ModuleList(speed_resampler(s, SSL_RATE) for s in self.speeds)
         self.sdtw = SoftDTW(gamma=gamma, divergence=True, distance="sqeuclidean")
 
     def draw_speeds(self, batch: int) -> list[float]:
-        return [self.speeds[int(i)] for i in torch.randint(len(self.speeds), (batch,))]
+        return [self.speeds[i] for i in host_draw(lambda: torch.randint(len(self.speeds), (batch,), device="cpu"))]
 
     def forward(self, estimate: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
         est, ref = self.pair(estimate, reference)
         output = nn.functional.normalize(self.teacher(est), dim=-1)
-        padded, lengths = pad_rows([speed_perturb(row, speed) for row, speed in zip(ref, self.draw_speeds(ref.shape[0]))])
+        perturbed = [self.perturbations[self.speeds.index(speed)](row) for row, speed in zip(ref, self.draw_speeds(ref.shape[0]))]
+        padded, lengths = pad_rows(perturbed)
         target = nn.functional.normalize(self.targets(padded, lengths), dim=-1)
-        frames = torch.tensor([self.teacher.frames(n) for n in lengths])  # host lengths: no device read
+        frames = [self.teacher.frames(n) for n in lengths]  # known on the host: nothing is read back
         return self.sdtw(output, target, y_lengths=frames).mean() / output.shape[1]
 
 

@@ -99,6 +99,7 @@ class DataSection(Section):
     rir_prob: Fraction = 0.3
     noise_filter_prob: Fraction = 0.5
     workers: Union[Literal["auto"], NonNegative] = "auto"
+    cache_gb: Positive = 2.0
 
     @model_validator(mode="after")
     def _ranges_run_upwards(self) -> "DataSection":
@@ -144,6 +145,7 @@ class TrainSection(Section):
     threads: Optional[Count] = None
     precision: Literal["fp32", "bf16", "fp16", "auto"] = "fp32"
     tf32: Bool = True
+    deterministic: Bool = False
     compile: Bool = False
     dist_timeout_s: Annotated[float, BeforeValidator(_number), Field(gt=0)] = 1800.0
     tensorboard: Bool = False

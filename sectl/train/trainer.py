@@ -47,7 +47,8 @@ from sectl.train.tasks import EnhancerTask, StepResult, TrainingTask
 from sectl.train.vae_task import VAETask
 
 Callback = Callable[[str, dict], None]
-EXECUTION_KEYS = {"train.threads", "train.device", "data.workers", "train.dist_timeout_s", "train.tensorboard"}
+EXECUTION_KEYS = {"train.threads", "train.device", "train.deterministic", "data.workers", "data.cache_gb", "train.dist_timeout_s",
+                  "train.tensorboard"}
 """Settings that change how fast a run goes or what it reports, not what it computes: a resumed run may
 change them."""
 
@@ -138,6 +139,8 @@ class Trainer:
         self.workers, self.device = start_workers(t["device"], t["dist_timeout_s"])
         if self.device.type == "cuda":  # TF32 matmuls and convolutions: float32 range, 10-bit mantissa
             torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = bool(t["tf32"])
+        if t["deterministic"]:
+            deterministic_kernels()
         self.task = build_task(config, self.device, self.workers)
         self.config = self.task.config  # init_from may have filled in the model section
         self.schedulers = {
@@ -295,7 +298,7 @@ class Trainer:
         first_bad = int(values[0])
         if first_bad:
             raise SectlError(
-                f"step {first_bad}: non-finite loss or gradient; that update was skipped and the run stopped at step "
+                f"step {first_bad}: non-finite loss or gradient (on any rank); that update was skipped and the run stopped at step "
                 f"{self.state.step}; {self.checkpoint_dir / 'last.pt'} is intact"
             )
         floats = dict(zip(record, values[1:]))
@@ -327,9 +330,11 @@ class Trainer:
             self.tensorboard = TensorBoard(self.out / "tensorboard", self.task.sample_rate)
         self.callback("start", {"step": start, "total": t["steps"]})
         clock = time.perf_counter()
-        workers = resolve_workers(self.config["data"]["workers"], int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+        processes_per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        workers = resolve_workers(self.config["data"]["workers"], processes_per_node)
+        cache_bytes = int(self.config["data"]["cache_gb"] * 2**30) // processes_per_node  # this rank's share of the machine's
         loader = batch_loader(self.task.sampler, self.workers.examples(t["batch_size"]), start, t["steps"],
-                              workers, self.device)  # fmt: skip
+                              workers, self.device, cache_bytes)  # fmt: skip
         for batch in loader:
             self._between_steps = False
             self._pending = self.train_step(self.state.step, batch)
@@ -372,6 +377,14 @@ class Trainer:
             except SectlError:
                 return  # a non-finite step since the last save: keep that save
             self._save_last()
+
+
+def deterministic_kernels() -> None:
+    """Deterministic algorithms where PyTorch has them (cuDNN without autotuning, cuBLAS with a fixed
+    workspace: set before the first cuBLAS call of the process); a warning names any op that has none."""
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.backends.cudnn.benchmark = False
+    torch.use_deterministic_algorithms(True, warn_only=True)
 
 
 def _parse_record(line: str) -> dict | None:
