@@ -101,6 +101,10 @@ class GradientStep:
         self.scaler.scale(loss).backward()
         self.reducer.finish()
         loss_ok = self._agreed(torch.isfinite(loss.detach()))
+        if self.scaler.is_enabled():  # the scaler skips only on a non-finite gradient: make it see one
+            first = next((p.grad for p in self.params if p.grad is not None), None)
+            if first is not None:
+                first.add_(torch.where(loss_ok, 0.0, float("inf")))
         self.scaler.unscale_(self.optimizer)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.params, self.clip)
         if self.scaler.is_enabled():  # an overflowing fp16 gradient is routine: skipped, scale lowered

@@ -124,7 +124,8 @@ def test_an_unused_parameter_keeps_no_gradient_under_data_parallelism(monkeypatc
     assert bool(step.reducer.consistent)
 
 
-def test_ranks_that_disagree_on_which_parameters_got_gradients_skip_the_step(monkeypatch):
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])  # fp16: the loss scaler must skip it too
+def test_ranks_that_disagree_on_which_parameters_got_gradients_skip_the_step(monkeypatch, precision):
     """Item 5's other half: if the ranks' sets of parameters with gradients differ, no rank applies the step."""
     fake = FakeCollectives(monkeypatch, torch.device("cpu"))
 
@@ -138,7 +139,7 @@ def test_ranks_that_disagree_on_which_parameters_got_gradients_skip_the_step(mon
     model = nn.Linear(4, 1)
     before = model.weight.detach().clone()
     optimizer = adamw(model.parameters(), {"lr": 1e-2, "betas": [0.9, 0.99], "weight_decay": 0.0}, torch.device("cpu"))
-    step = GradientStep(optimizer, 1.0, Precision(), Workers(rank=0, world_size=2))
+    step = GradientStep(optimizer, 1.0, Precision(precision), Workers(rank=0, world_size=2))
     _, finite = step(model(torch.ones(2, 4)).pow(2).mean())
     assert not bool(finite) and torch.equal(model.weight, before)
 
