@@ -80,7 +80,9 @@ def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tens
     if key not in _RESAMPLERS:
         if len(_RESAMPLERS) >= 32:
             _RESAMPLERS.pop(next(iter(_RESAMPLERS)))
-        with host_side():  # built once per rate pair and device, then kept
+        # Built once per rate pair and device, then kept; a normal tensor even when first built under
+        # inference mode (enhance), since training later backpropagates through it.
+        with host_side(), torch.inference_mode(False):
             resampler = Resampler(orig_rate, new_rate, dtype=samples.dtype)
             if samples.device.type == "cuda":  # from pinned memory: the copy does not wait for the GPU's queue
                 resampler.kernel = resampler.kernel.pin_memory().to(samples.device, non_blocking=True)

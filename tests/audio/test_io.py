@@ -147,3 +147,16 @@ def test_an_interrupted_copy_is_reported_as_truncated_by_name(tmp_path, vctk):
     with pytest.raises(AudioError, match="truncated"):
         read_blocks(cut, 1000)
     read_audio(vctk / "noisy" / "p287_001.wav")  # complete files still read
+
+
+def test_a_resampling_kernel_first_built_under_inference_mode_still_trains():
+    """The kernel cache is shared by enhance (inference mode) and training (autograd)."""
+    import torch
+
+    from sectl.audio.io import resample
+
+    with torch.inference_mode():
+        resample(torch.randn(1, 4410), 44100, 22050)
+    x = torch.randn(1, 4410, requires_grad=True)
+    resample(x, 44100, 22050).sum().backward()
+    assert x.grad is not None
