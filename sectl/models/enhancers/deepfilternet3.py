@@ -317,13 +317,7 @@ class DeepFilterNet3(Enhancer):
         spec = unstack_complex(stacked).transpose(1, 2)  # (B, T, bins)
         band_gains = self.erb_decoder(emb, e3, e2, e1, e0)[:, 0]
         taps = self.df_decoder(emb, c0)
-        return self.apply_gains_and_filter(spec, band_gains, taps)
-
-    def apply_gains_and_filter(self, spec: torch.Tensor, band_gains: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-        """The decoders' outputs applied to the complex spectrum ``(B, T, bins)`` in float32 (under mixed
-        precision the decoders' outputs arrive in 16 bits): ERB gains above the deep-filter band, the deep
-        filter below it, the optional post-filter, synthesis."""
-        with float32_signal(spec):
+        with float32_signal(spec):  # the decoders' outputs arrive in 16 bits under mixed precision
             gains = band_gains.float() @ self.erb_expand
             coefs = taps.float().unflatten(-1, (self.config.df_order, 2))  # (B, T, D, order, 2)
             coefs = torch.view_as_complex(coefs.permute(0, 3, 1, 2, 4).contiguous())
