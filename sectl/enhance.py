@@ -24,7 +24,7 @@ from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
-from sectl.errors import SectlError, UsageError
+from sectl.errors import ConfigError, SectlError, UsageError
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
@@ -95,9 +95,9 @@ class DryWet:
 
     def __post_init__(self) -> None:
         if self.atten_lim_db is not None and self.atten_lim_db < 0:
-            raise SectlError(f"attenuation limit must be >= 0 dB, got {self.atten_lim_db}")
+            raise ConfigError(f"attenuation limit must be >= 0 dB, got {self.atten_lim_db}")
         if not 0.0 <= self.mix <= 1.0:
-            raise SectlError(f"mix must be between 0 and 1, got {self.mix}")
+            raise ConfigError(f"mix must be between 0 and 1, got {self.mix}")
 
     @property
     def input_weight(self) -> float:

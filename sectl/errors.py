@@ -39,3 +39,8 @@ class UsageError(SectlError):
 
 class ConfigError(UsageError):
     """A preset or override is invalid; the message names the key."""
+
+
+class ModelError(UsageError):
+    """A model name or file cannot do what was asked (one that cannot stream or export, a damaged or missing
+    file): exit code 2, like any argument naming something unusable."""

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import tempfile
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, Mapping
 
-from sectl.errors import SectlError
+from sectl.errors import OutputExistsError, SectlError, UsageError
 
 TEMP_PREFIX = ".sectl-"
 """Every file sectl writes starts as a hidden temporary named ``.sectl-<random><suffix>`` beside its target
@@ -43,8 +44,6 @@ def write_stdout(payload: bytes) -> None:
 def stdout_errors() -> Iterator[None]:
     """Standard output that cannot be written (``> /dev/full``, a closed pipe): a usage error (exit 2), since
     where stdout goes is part of the command line."""
-    from sectl.errors import UsageError
-
     try:
         yield
     except OSError as exc:
@@ -99,7 +98,6 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 def check_new_file(path: str | Path | None, overwrite: bool = False, what: str = "output") -> None:
     """Refuse, before any work, a report or plot target that is a folder, or an existing file without
     ``overwrite``: finding out after minutes of scoring would throw the scores away."""
-    from sectl.errors import OutputExistsError, UsageError
 
     if path is None:
         return
@@ -110,9 +108,70 @@ def check_new_file(path: str | Path | None, overwrite: bool = False, what: str =
         raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
 
 
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether ``a`` and ``b`` name one file (through links, ``..`` or hard links)."""
+    a, b = Path(a), Path(b)
+    try:
+        return a.resolve() == b.resolve() or (a.exists() and b.exists() and os.path.samefile(a, b))
+    except OSError:
+        return False
+
+
+class InputTargetError(UsageError):
+    """An output named one of the command's own inputs: refused whatever ``--overwrite`` says (exit 2)."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """Something a command reads, which no output of the same command may replace: a file, or a folder
+    whose files ending in ``suffixes`` (every file when None: a run folder) it reads."""
+
+    path: Path
+    role: str
+    suffixes: tuple[str, ...] | None = None
+
+    def holds(self, target: Path) -> bool:
+        if not self.path.exists() or not target.exists():
+            return False  # what does not exist cannot be lost
+        if not self.path.is_dir():
+            return same_file(self.path, target)
+        inside = target.resolve().is_relative_to(self.path.resolve())
+        return inside and (self.suffixes is None or target.suffix.lower() in self.suffixes)
+
+
+def inputs(role: str, paths: Iterable[str | Path | None] | str | Path | None,
+           suffixes: tuple[str, ...] | None = None) -> list[Input]:  # fmt: skip
+    """``Input`` records for one role's paths (``-`` for stdin and missing options are left out)."""
+    if paths is None or isinstance(paths, (str, Path)):
+        paths = [paths]
+    return [Input(Path(p), role, suffixes) for p in paths if p is not None and str(p) != "-"]
+
+
+def check_outputs(outputs: Mapping[str, str | Path | None], reads: Iterable[Input], overwrite: bool = False) -> None:
+    """The one check, before any work, of every output a command names against every input it reads.
+
+    An input is never a target, whatever the flags: the error says it is an input (exit 2). Otherwise a
+    file target follows :func:`check_new_file` (exists: only with ``overwrite``). ``outputs`` maps what
+    each output is (``"--plot file"``) to its path; ``-`` (stdout) and None are skipped.
+    """
+    reads = list(reads)
+    for what, target in outputs.items():
+        if target is None or str(target) == "-":
+            continue
+        target = Path(target)
+        for source in reads:
+            if source.holds(target):
+                where = "" if same_file(source.path, target) else f" (in {source.role} {source.path})"
+                raise InputTargetError(f"{target}: is an input of this command{where or f' ({source.role})'}; "
+                                       f"the {what} cannot replace it, even with --overwrite")  # fmt: skip
+        if not what.endswith("folder"):
+            check_new_file(target, overwrite, what)
+        elif target.exists() and not target.is_dir():
+            raise UsageError(f"{target}: exists and is not a folder (the {what})")
+
+
 def write_new(path: str | Path, payload: bytes, overwrite: bool = False) -> None:
     """Write a report or plot atomically, refusing to replace an existing file unless ``overwrite``."""
-    from sectl.errors import OutputExistsError
     if Path(path).exists() and not overwrite:
         raise OutputExistsError(f"{path}: output exists (use --overwrite to replace it)")
     atomic_write_bytes(path, payload)

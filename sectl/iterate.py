@@ -92,7 +92,8 @@ def iterate(
             row.update(scores)
             report.warnings += [f"step {step}: {m} missing ({r})" for m, r in failures.items()]
         if out_dir is not None:
-            write_audio(Path(out_dir) / f"{stem}_step{step:02d}.wav", current, rate, overwrite=overwrite, inputs=[source])
+            write_audio(Path(out_dir) / f"{stem}_step{step:02d}.wav", current, rate, overwrite=overwrite,
+                        inputs=[p for p in (source, ref) if p is not None])
         report.steps.append(row)
         previous = mono16
         if on_progress:

@@ -246,3 +246,12 @@ def test_probes_give_the_teacher_16_khz_audio_whatever_the_vaes_rate(tmp_path, s
     files = [write_wav(tmp_path / f"{i}.wav", speech[i * 16000 : (i + 1) * 16000]) for i in range(3)]
     teacher_r2(vae, Teacher(), files, holdout=3)
     assert seen == [16000, 16000, 16000]  # 1 s each, at 16 kHz (the VAE itself works at 24 kHz)
+
+
+def test_a_vae_run_exports_as_an_inference_checkpoint(vae_checkpoint, tmp_path):
+    """README: `sectl export RUN -o NAME.pt` writes any run's inference-only checkpoint, a speech VAE's too."""
+    result = runner.invoke(app, ["export", str(vae_checkpoint), "-o", str(tmp_path / "small.pt"), "--json"])
+    assert result.exit_code == 0, result.output
+    exported, original = load_codec(tmp_path / "small.pt"), load_codec(vae_checkpoint)
+    assert type(exported) is type(original)
+    assert all(torch.equal(a, b.half().float()) for a, b in zip(exported.state_dict().values(), original.state_dict().values()))

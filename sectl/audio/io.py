@@ -9,7 +9,6 @@ and never replaces an existing file unless asked to.
 from __future__ import annotations
 
 import io
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ import torchaudio
 
 from sectl.device import host_side
 from sectl.errors import AudioError, OutputExistsError, first_line
-from sectl.fileutil import atomic_write_bytes, write_stdout
+from sectl.fileutil import atomic_write_bytes, same_file, write_stdout
 
 STDIO = "-"
 """Path value meaning standard input (for reading) or standard output (for writing)."""
@@ -189,19 +188,12 @@ def limit_peak(samples: torch.Tensor, limit: float = PEAK_LIMIT) -> tuple[torch.
     return samples * gain, gain
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve() or (b.exists() and os.path.samefile(a, b))
-    except OSError:
-        return False
-
-
 def check_output(path: str | Path, overwrite: bool, inputs: Iterable[str | Path]) -> Path:
     """The target path, once it is known not to be an input nor an existing file (unless ``overwrite``)."""
     target = Path(path)
     for source in inputs:
-        if str(source) != STDIO and _same_file(Path(source), target):
-            raise OutputExistsError(f"{target}: refusing to write over an input file")
+        if str(source) != STDIO and same_file(source, target):
+            raise OutputExistsError(f"{target}: is an input of this command; an output cannot replace it, even with --overwrite")
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
     return target

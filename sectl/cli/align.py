@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json
 from sectl.errors import UsageError
-from sectl.fileutil import check_new_file, write_new
+from sectl.fileutil import check_outputs, inputs, write_new
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
 
@@ -65,8 +65,7 @@ def align_command(
 def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=None) -> None:
     from sectl.position import diagnose_file, plot_diagnosis
 
-    check_new_file(plot, overwrite, "--plot file")
-    check_new_file(output, overwrite, "--output file")
+    _check_outputs(a, b, model, plot, output, overwrite)
 
     diagnosis = diagnose_file(a, b, features=features, model=model, device=device)
     if plot is not None:
@@ -89,8 +88,7 @@ def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=No
 def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, output=None) -> None:
     from sectl.align import align_files, plot_alignment
 
-    check_new_file(plot, overwrite, "--plot file")
-    check_new_file(output, overwrite, "--output file")
+    _check_outputs(a, b, model, plot, output, overwrite)
 
     if b is None:
         raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
@@ -108,3 +106,8 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     out.print(f"frames       {n} x {m}  ({alignment.hop_s:.4f} s per frame)")
     out.print(f"mean warp    {alignment.mean_warp_s:.3f} s  (|t_A - t_B| along the path)")
     out.print(f"slope        {alignment.slope:.3f}  (B frames per A frame)")
+
+
+def _check_outputs(a, b, model, plot, output, overwrite) -> None:
+    reads = [*inputs("A", a), *inputs("B", b), *inputs("--model", model)]
+    check_outputs({"--plot file": plot, "--output file": output}, reads, overwrite)

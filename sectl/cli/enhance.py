@@ -106,9 +106,9 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
     chunking(chunk_s, 0.0, 16000)
     check_engine(engine)
-    if model is not None:
-        err.print(f"using {describe(model)}", highlight=False)
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None
+    if model is not None:  # once it loaded: a model that fails is one error line, with nothing before it
+        err.print(f"using {describe(model)}", highlight=False)
     if post_filter:
         loaded = with_post_filter(loaded)  # in the config: jobs > 1 hand it to the workers in a checkpoint
     piped = inputs == ["-"]

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sectl.cli.common import EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, warn
 from sectl.errors import SectlError, UsageError
-from sectl.fileutil import check_new_file, write_new
+from sectl.fileutil import check_outputs, inputs, write_new
 from sectl.metrics import DEFAULT_METRICS
 
 if TYPE_CHECKING:
@@ -77,8 +77,7 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
         raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
-    for path, what in ((csv_path, "--csv file"), (plot, "--plot file")):  # fail before scoring, not after
-        check_new_file(path, overwrite, what)
+    _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite)  # fail before scoring, not after
     if merge:
         report = _merged(merge, allow_partial)
     elif len(est) > 1 or plot is not None:
@@ -102,6 +101,14 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise typer.Exit(interrupted_exit_code())
     if report.errors:
         raise typer.Exit(EXIT_FAILURE)
+
+
+def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> None:
+    from sectl.audio.io import AUDIO_EXTENSIONS
+
+    reads = [*inputs("--est", est, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("report", merge),
+             *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"])]  # fmt: skip
+    check_outputs({"--csv file": csv_path, "--plot file": plot}, reads, overwrite)
 
 
 def _report_problems(report: EvalReport) -> None:

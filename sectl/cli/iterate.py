@@ -10,7 +10,7 @@ from rich.table import Table
 
 from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import UsageError
-from sectl.fileutil import check_new_file
+from sectl.fileutil import check_outputs, inputs
 
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
 
@@ -59,7 +59,7 @@ def iterate_command(
 def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate_corpus, plot_corpus_iterations
 
-    check_new_file(plot, overwrite, "--plot file")
+    _check_outputs(source, ref, models, None, plot, overwrite)
     from sectl.models.io.loading import load_enhancer
 
     if output is not None:
@@ -90,7 +90,7 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
 def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
     from sectl.iterate import iterate, plot_iterations
 
-    check_new_file(plot, overwrite, "--plot file")
+    _check_outputs(source, ref, [model], output, plot, overwrite)
     from sectl.models.io.loading import load_enhancer
 
     enhancer = load_enhancer(model, device)
@@ -105,6 +105,13 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
         print_json(report.to_json())
         return
     _print_steps(f"{source.name}: {n} self-applications", [(None, step) for step in report.steps])
+
+
+def _check_outputs(source, ref, models, output, plot, overwrite) -> None:
+    from sectl.audio.io import AUDIO_EXTENSIONS
+
+    reads = [*inputs("input", source, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("--model", models)]
+    check_outputs({"--plot file": plot, "--output folder": output}, reads, overwrite)
 
 
 def _label(model: str) -> str:

@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 from sectl.losses.base import as_batch
 from sectl.models.base import Enhancer, frozen_mode
 
@@ -59,7 +59,7 @@ class ModelAsLoss(nn.Module):
         """
         super().__init__()
         if variant not in VARIANTS:
-            raise SectlError(f"mal.variant: unknown {variant!r}; use one of {', '.join(VARIANTS)}")
+            raise ConfigError(f"mal.variant: unknown {variant!r}; use one of {', '.join(VARIANTS)}")
         self.variant = variant
         self.weights = list(weights) if weights is not None else None
         learned = learned_levels(model)
@@ -90,9 +90,9 @@ class ModelAsLoss(nn.Module):
         chosen = []
         for level in levels:
             if not -count <= level < count:
-                raise SectlError(f"mal.levels: {level} out of range; {model.name}'s encoder has {count} levels (0..{count - 1})")
+                raise ConfigError(f"mal.levels: {level} out of range; {model.name}'s encoder has {count} levels (0..{count - 1})")
             if level % count not in learned:
-                raise SectlError(
+                raise ConfigError(
                     f"mal.levels: level {level} of {model.name} has no weights (a fixed transform of the input); "
                     f"MAL compares learned levels: {', '.join(map(str, learned))}"
                 )
@@ -111,7 +111,7 @@ class ModelAsLoss(nn.Module):
         outputs = self._select(enc.features(est, scale))
         weights = self.weights or [1.0] * len(outputs)
         if len(weights) != len(outputs):
-            raise SectlError(f"mal.weights has {len(weights)} entries for {len(outputs)} levels")
+            raise ConfigError(f"mal.weights has {len(weights)} entries for {len(outputs)} levels")
         # Spread over batch and time, per channel: a collapsed encoder's output no longer varies with
         # its input, whatever constant (bias) each channel settles on.
         self.last_spread = torch.stack([t.std(dim=(0, 2)).mean() for t in targets]).mean().detach()
@@ -127,7 +127,7 @@ def freeze_front_end(model: Enhancer, count: int, learned: list[int] | None = No
     learned level must stay trainable, or the variant would be ``frozen``."""
     learned = learned_levels(model) if learned is None else learned
     if not 1 <= count < len(learned):
-        raise SectlError(
+        raise ConfigError(
             f"mal.frozen_levels {count}: {model.name}'s encoder has {len(learned)} levels with weights "
             f"(levels {', '.join(map(str, learned))}); frozen-fe freezes 1 to {len(learned) - 1} of them"
         )
@@ -174,12 +174,12 @@ class CollapseMonitor(nn.Module):
         step, ratio = self.first_outside.item(), self.ratio_outside.item()
         at = f" at step {step}" if step > 0 else ""
         if step and ratio < self.low:
-            raise SectlError(
+            raise ConfigError(
                 f"MAL encoder collapse{at}: clean-feature spread fell to {ratio:.3f} of its start "
                 f"(< mal.collapse_threshold {self.low}); raise loss.l1 or use variant frozen"
             )
         if step and ratio > self.high:
-            raise SectlError(
+            raise ConfigError(
                 f"MAL encoder runaway{at}: clean-feature spread grew to {ratio:.1f} times its start "
                 f"(> mal.growth_threshold {self.high}); lower train.lr or use variant frozen"
             )

@@ -30,7 +30,7 @@ from torch import nn
 
 from sectl.data.augment import speed_resampler
 from sectl.device import host_draw, host_values
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 from sectl.losses.feature import SSLTeacherLoss
 from sectl.losses.softdtw import SoftDTW
 from sectl.models.teachers.ssl import SSL_RATE
@@ -54,7 +54,7 @@ class SSLPadMSELoss(SSLTeacherLoss):
         super().__init__(model, layer, checkpoint, sample_rate)
         low, high = pad_range
         if not 0 <= low <= high:
-            raise SectlError(f"ssl_align.pad_range: expected 0 <= low <= high, got {list(pad_range)}")
+            raise ConfigError(f"ssl_align.pad_range: expected 0 <= low <= high, got {list(pad_range)}")
         self.pad_range = (float(low), float(high))
 
     def pad_frames(self, batch: int, length: int) -> list[int]:
@@ -85,7 +85,7 @@ class SSLSoftDTWLoss(SSLTeacherLoss):
     ) -> None:
         super().__init__(model, layer, checkpoint, sample_rate)
         if not speeds or min(speeds) <= 0:
-            raise SectlError(f"ssl_align.speeds: expected positive factors, got {list(speeds)}")
+            raise ConfigError(f"ssl_align.speeds: expected positive factors, got {list(speeds)}")
         self.speeds = tuple(float(s) for s in speeds)
         self.perturbations = nn.ModuleList(speed_resampler(s, SSL_RATE) for s in self.speeds)
         self.sdtw = SoftDTW(gamma=gamma, divergence=True, distance="sqeuclidean")

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from sectl.errors import SectlError, first_line
+from sectl.errors import ModelError, SectlError, first_line
 from sectl.fileutil import atomic_write_bytes
 
 DEFAULT_PIPELINE = "WAV2VEC2_ASR_BASE_960H"
@@ -89,11 +89,11 @@ def load_recognizer(source: str | Path) -> Recognizer:
         return _load_file(Path(source))
     bundle = getattr(torchaudio.pipelines, str(source), None)
     if bundle is None or not hasattr(bundle, "get_labels"):
-        raise SectlError(f"wer: {source} is neither a file nor a torchaudio ASR pipeline (e.g. {DEFAULT_PIPELINE})")
+        raise ModelError(f"wer: {source} is neither a file nor a torchaudio ASR pipeline (e.g. {DEFAULT_PIPELINE})")
     try:
         model = bundle.get_model()
     except Exception as exc:  # noqa: BLE001 - download errors come as URLError, OSError, RuntimeError
-        raise SectlError(
+        raise ModelError(
             f"wer: could not load torchaudio's {source} ({first_line(exc)}); "
             f"offline, pass --asr-model FILE made by `python -m sectl.metrics.asr export FILE` where the weights can be downloaded"
         ) from None
@@ -105,9 +105,9 @@ def _load_file(path: Path) -> Recognizer:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001
-        raise SectlError(f"{path}: not a readable ASR model file ({first_line(exc)})") from None
+        raise ModelError(f"{path}: not a readable ASR model file ({first_line(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise SectlError(f"{path}: not an ASR model in sectl's format ({FORMAT}); make one with `python -m sectl.metrics.asr export`")
+        raise ModelError(f"{path}: not an ASR model in sectl's format ({FORMAT}); make one with `python -m sectl.metrics.asr export`")
     args = {k: [tuple(c) for c in v] if k == "extractor_conv_layer_config" and v else v for k, v in payload["args"].items()}
     model = torchaudio.models.wav2vec2_model(**args)
     model.load_state_dict(payload["state_dict"])

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.modelfiles import cache_root
 
 
@@ -56,5 +56,11 @@ def onnx_engine(model: torch.nn.Module, threads: int | None = None):
     from sectl.onnx.runtime import OnnxEnhancer
 
     if not has_offline_graph(model):
-        raise SectlError(f"{model.name}: no onnxruntime graph for this architecture (use --engine torch)")
-    return OnnxEnhancer(cached_offline_graph(model.cpu()), threads or torch.get_num_threads())
+        raise ModelError(f"{model.name}: no onnxruntime graph for this architecture (use --engine torch)")
+    threads = threads or torch.get_num_threads()
+    path = cached_offline_graph(model.cpu())
+    try:
+        return OnnxEnhancer(path, threads)
+    except ModelError:  # a damaged entry of sectl's own cache (a full disk, a copy cut short): exported again, once
+        path.unlink(missing_ok=True)
+        return OnnxEnhancer(cached_offline_graph(model.cpu()), threads)

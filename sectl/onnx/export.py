@@ -12,27 +12,41 @@ import io
 import json
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import torch
 
-from sectl.errors import SectlError
-from sectl.fileutil import atomic_write_bytes, atomic_write_text, check_new_file
+from sectl.errors import ModelError
+from sectl.fileutil import Input, InputTargetError, atomic_write_bytes, atomic_write_text, check_outputs
 from sectl.provenance import git_commit, versions
 
 OPSET = 17
 METADATA_KEY = "sectl"
 FORMAT_VERSION = 1
+SIDECAR_FORMAT = "sectl-onnx"
 
 
 def sidecar_path(graph: str | Path) -> Path:
     return Path(graph).with_suffix(".json")
 
 
-def check_targets(out: str | Path, overwrite: bool = False) -> None:
-    """Refuse an existing graph or sidecar without ``overwrite`` (before any loading or tracing)."""
-    check_new_file(out, overwrite, "ONNX model")
-    check_new_file(sidecar_path(out), overwrite, "sidecar")
+def check_targets(out: str | Path, overwrite: bool = False, reads: Iterable[Input] = ()) -> None:
+    """Before any loading or tracing: no input is a target, an existing graph or sidecar only with
+    ``overwrite``, and a sidecar only ever replaces a sidecar (``-o RUN/run.onnx`` must not take the
+    place of the run's ``run.json``)."""
+    sidecar = sidecar_path(out)
+    check_outputs({"ONNX model": out, "sidecar": sidecar}, reads, overwrite)
+    if sidecar.exists() and not is_sidecar(sidecar):
+        raise InputTargetError(f"{sidecar}: exists and is not a sidecar of sectl export, which -o {Path(out).name} would "
+                               f"write there; choose another name")  # fmt: skip
+
+
+def is_sidecar(path: Path) -> bool:
+    """Whether ``path`` holds a sidecar this module wrote (JSON with its ``format``)."""
+    try:
+        return json.loads(path.read_text()).get("format") == SIDECAR_FORMAT
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def _traced(module: torch.nn.Module, example: tuple, **options: Any) -> bytes:
@@ -84,7 +98,7 @@ def _offline_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     from sectl.onnx.graphs import OFFLINE_GRAPHS
 
     if type(model) not in OFFLINE_GRAPHS:
-        raise SectlError(f"{model.name}: no exportable whole-signal graph (exportable: "
+        raise ModelError(f"{model.name}: no exportable whole-signal graph (exportable: "
                          f"{', '.join(k.name for k in OFFLINE_GRAPHS)})")  # fmt: skip
     graph = OFFLINE_GRAPHS[type(model)](model).eval()
     payload = _traced(graph, (torch.zeros(1, 2 * model.sample_rate // 10),), input_names=["noisy"],
@@ -105,7 +119,7 @@ def export_onnx(model: torch.nn.Module, out: str | Path, kind: str = "stream", s
     check_targets(out, overwrite)
     payload, record = GRAPHS[kind](model.cpu().eval())
     record = {
-        "format": "sectl-onnx",
+        "format": SIDECAR_FORMAT,
         "format_version": FORMAT_VERSION,
         "architecture": model.name,
         "constructor_args": model.constructor_args,

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError, SectlError
 from sectl.onnx.export import METADATA_KEY
 from sectl.streaming.frames import StreamLayout
 
@@ -21,20 +21,20 @@ def _session(path: Path, threads: int):
     import onnxruntime as ort
 
     if not path.is_file():
-        raise SectlError(f"{path}: no such ONNX model file")
+        raise ModelError(f"{path}: no such ONNX model file")
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     try:
         return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own exception types
-        raise SectlError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
+        raise ModelError(f"{path}: not a loadable ONNX model ({str(exc).splitlines()[0][:200]})") from None
 
 
 def read_record(session, path: Path) -> dict[str, Any]:
     raw = session.get_modelmeta().custom_metadata_map.get(METADATA_KEY)
     if raw is None:
-        raise SectlError(f"{path}: an ONNX model without sectl's metadata (export it with `sectl export`)")
+        raise ModelError(f"{path}: an ONNX model without sectl's metadata (export it with `sectl export`)")
     return json.loads(raw)
 
 
@@ -46,7 +46,7 @@ class OnnxFrames:
         self.session = session or _session(self.path, threads)
         self.record = read_record(self.session, self.path)
         if self.record["kind"] != "stream":
-            raise SectlError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
+            raise ModelError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
         self.layout = StreamLayout(**self.record["layout"])
         self.states = self.record["states"]
         self.input_names = {i.name for i in self.session.get_inputs()}  # the exporter drops unused inputs
@@ -101,7 +101,7 @@ class OnnxEnhancer:
 
     def frame_runner(self) -> OnnxFrames:
         if self.frames is None:
-            raise SectlError(f"{self.path}: a whole-signal graph; streaming needs one exported with `sectl export --stream`")
+            raise ModelError(f"{self.path}: a whole-signal graph; streaming needs one exported with `sectl export --stream`")
         return self.frames
 
     def eval(self) -> "OnnxEnhancer":

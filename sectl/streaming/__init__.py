@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.models import DeepFilterNet3, Demucs, MaskNet, NSNet2
 from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
 from sectl.streaming.demucs import DemucsStep
@@ -30,7 +30,7 @@ def frame_step(model: nn.Module) -> FrameStep:
     kind = type(model)
     if kind in FRAME_STEPS:
         return FRAME_STEPS[kind](model.eval())
-    raise SectlError(f"{getattr(model, 'name', kind.__name__)} cannot stream: no frame step is implemented for it")
+    raise ModelError(f"{getattr(model, 'name', kind.__name__)} cannot stream: no frame step is implemented for it")
 
 
 __all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.models.enhancers.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
 from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end
 
@@ -35,7 +35,7 @@ class DeepFilterNet3Step(FrameStep):
         super().__init__()
         c = model.config
         if c.df_lookahead > c.conv_lookahead:
-            raise SectlError("deepfilternet3: streaming needs df_lookahead <= conv_lookahead (the deep filter "
+            raise ModelError("deepfilternet3: streaming needs df_lookahead <= conv_lookahead (the deep filter "
                              "would read frames the encoder has not seen)")  # fmt: skip
         self.model = model
         hop = model.hop

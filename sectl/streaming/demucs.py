@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.models.enhancers.blocks import ConvBottleneck, LSTMBottleneck
 from sectl.models.enhancers.demucs import Demucs
 from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, require_streamable
@@ -47,7 +47,7 @@ class DemucsStep(FrameStep):
         c = model.config
         require_streamable(model, "its bottleneck (a bidirectional LSTM or centred convolutions)")
         if c.kernel_size % c.stride or c.kernel_size < c.stride:
-            raise SectlError(f"demucs: streaming needs kernel_size ({c.kernel_size}) to be a multiple of stride ({c.stride})")
+            raise ModelError(f"demucs: streaming needs kernel_size ({c.kernel_size}) to be a multiple of stride ({c.stride})")
         self.model = model
         self.depth, self.stride, self.kernel = c.depth, c.stride, c.kernel_size
         self.encoder_start, self.decoder_start = _grid(c.depth, c.stride, c.kernel_size)

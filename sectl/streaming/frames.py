@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,9 @@ def require_streamable(model: nn.Module, future: str) -> None:
     """Refuse a model trained in a way no stream can reproduce, naming the setting that would stream."""
     fix = "train with model.causal=true and model.args={normalize: false} to stream"
     if not model.config.causal:
-        raise SectlError(f"{model.name} cannot stream: {future} reads the future; {fix}")
+        raise ModelError(f"{model.name} cannot stream: {future} reads the future; {fix}")
     if model.config.normalize:
-        raise SectlError(f"{model.name} cannot stream: it scales each input by the whole signal's level, which a "
+        raise ModelError(f"{model.name} cannot stream: it scales each input by the whole signal's level, which a "
                          f"stream does not know yet; {fix}")  # fmt: skip
 
 

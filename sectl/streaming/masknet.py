@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.models.enhancers.masknet import MaskNet
 from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end, require_streamable
 
@@ -22,7 +22,7 @@ class MaskNetStep(FrameStep):
         c = model.config
         require_streamable(model, "its bidirectional LSTM")
         if c.n_fft % c.hop or c.n_fft % 2:
-            raise SectlError(f"masknet: streaming needs n_fft ({c.n_fft}) to be an even multiple of hop ({c.hop})")
+            raise ModelError(f"masknet: streaming needs n_fft ({c.n_fft}) to be an even multiple of hop ({c.hop})")
         self.model = model
         self.history = c.n_fft - c.hop
         warmup = self.history // c.hop - (c.n_fft // 2) // c.hop  # steps before frame 0 (centred frames)

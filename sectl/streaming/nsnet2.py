@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ModelError
 from sectl.models.enhancers.nsnet2 import NSNet2
 from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end
 
@@ -20,7 +20,7 @@ class NSNet2Step(FrameStep):
         c = model.config
         self.model = model
         if c.n_fft % c.hop:
-            raise SectlError(f"nsnet2: streaming needs n_fft ({c.n_fft}) to be a multiple of hop ({c.hop})")
+            raise ModelError(f"nsnet2: streaming needs n_fft ({c.n_fft}) to be a multiple of hop ({c.hop})")
         self.history = c.n_fft - c.hop
         self.layout = StreamLayout(
             sample_rate=model.sample_rate,

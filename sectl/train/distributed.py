@@ -29,7 +29,7 @@ import torch.distributed as dist
 from torch import nn
 
 from sectl.device import host_values, resolve_device
-from sectl.errors import ConfigError, SectlError
+from sectl.errors import ConfigError
 
 T = TypeVar("T")
 BUCKET_BYTES = 25 * 2**20
@@ -219,7 +219,7 @@ def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers,
     if not launched_by_torchrun():
         return Workers(device=device), device
     if device.type not in ("cuda", "cpu"):
-        raise SectlError(f"train.device: {device_name!r} is not supported for multi-process training; use auto, cuda or cpu")
+        raise ConfigError(f"train.device: {device_name!r} is not supported for multi-process training; use auto, cuda or cpu")
     if device.type == "cuda":
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)

@@ -8,7 +8,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 from sectl.losses.feature import SSLFeatureLoss
 from sectl.losses.mal import ModelAsLoss
 from sectl.losses.ssl_alignment import SSLMSELoss, SSLPadMSELoss, SSLSoftDTWLoss
@@ -23,7 +23,7 @@ class LossSet(nn.Module):
     def __init__(self, terms: dict[str, nn.Module], weights: dict[str, float]) -> None:
         super().__init__()
         if not terms:
-            raise SectlError("loss: every weight is 0; enable at least one term")
+            raise ConfigError("loss: every weight is 0; enable at least one term")
         self.terms = nn.ModuleDict(terms)
         self.weights = dict(weights)
 
@@ -77,5 +77,5 @@ def build_losses(config: dict, model: Enhancer, snapshot: Enhancer | None = None
     weights = {k: float(v) for k, v in config["loss"].items() if v}
     unknown = sorted(set(weights) - set(LOSSES))
     if unknown:
-        raise SectlError(f"loss.{unknown[0]}: unknown loss term; known: {', '.join(LOSSES)}")
+        raise ConfigError(f"loss.{unknown[0]}: unknown loss term; known: {', '.join(LOSSES)}")
     return LossSet({name: LOSSES[name].build(config, model, snapshot) for name in weights}, weights)

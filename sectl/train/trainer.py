@@ -67,7 +67,7 @@ TASKS = {"enhancer": EnhancerTask, "vae": VAETask}
 
 def build_task(config: dict, device: torch.device, workers: Workers = Workers()) -> TrainingTask:
     if config["task"] not in TASKS:
-        raise SectlError(f"task: unknown {config['task']!r}; known: {', '.join(TASKS)}")
+        raise ConfigError(f"task: unknown {config['task']!r}; known: {', '.join(TASKS)}")
     return TASKS[config["task"]](config, device, workers)
 
 
@@ -77,7 +77,7 @@ def schedule(train: dict) -> Callable[[int], float]:
         return lambda s: train["lr_decay"] ** s
     if train["schedule"] == "cosine":
         return lambda s: lr_factor(s, train["warmup_steps"], train["steps"], train["min_lr_ratio"])
-    raise SectlError(f"train.schedule: unknown {train['schedule']!r}; use cosine or exponential")
+    raise ConfigError(f"train.schedule: unknown {train['schedule']!r}; use cosine or exponential")
 
 
 def lr_factor(step: int, warmup: int, total: int, min_ratio: float) -> float:
@@ -163,7 +163,7 @@ class Trainer:
         if v["noisy"] is None and self.config["task"] == "vae":  # a codec's input is its reference
             return [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation")]
         if v["noisy"] is None or v["clean"] is None:
-            raise SectlError("validation.noisy and validation.clean must be set together")
+            raise ConfigError("validation.noisy and validation.clean must be set together")
         return paired_files(v["noisy"], v["clean"], "validation")
 
     @property

@@ -26,7 +26,7 @@ from torch import nn
 from sectl.audio import resample
 from sectl.data.loader import to_device
 from sectl.data.speech import SpeechSampler
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 from sectl.losses.distill import (
     MarginalCosineLoss,
     MarginalDistanceMatrixLoss,
@@ -88,7 +88,7 @@ class Distillation(nn.Module):
             self.project = SemanticRegulator(teacher_dim, latent_dim)  # applied to the teacher, as Semantic-VAE does
             self.terms = nn.ModuleDict({"tas": TimeAxisCosineLoss()})
         else:
-            raise SectlError(f"distill.method: unknown {self.method!r}; use none, tas or jmas")
+            raise ConfigError(f"distill.method: unknown {self.method!r}; use none, tas or jmas")
 
     def forward(self, wave: torch.Tensor, sample_rate: int, latents: torch.Tensor) -> dict[str, torch.Tensor]:
         """Unweighted terms for a batch ``wave (B, T)`` and its sampled latents ``(B, C, frames)``."""
@@ -119,7 +119,7 @@ class VAETask(TrainingTask):
         self.config, self.device, self.workers = config, device, workers
         m, v, t = config["model"], config["vae"], config["train"]
         if config["init_from"] is not None:
-            raise SectlError("init_from: not supported for task vae yet (train from scratch)")
+            raise ConfigError("init_from: not supported for task vae yet (train from scratch)")
         self.model: SpeechVAE = seeded(config, lambda: build_codec(m["name"], m["size"], **(m["args"] or {})))
         self.sample_rate = self.model.sample_rate
         self.discriminators = seeded(config, lambda: Discriminators(
@@ -141,7 +141,7 @@ class VAETask(TrainingTask):
         self.updates = {name: GradientStep(opt, t["grad_clip"], self.precision, workers) for name, opt in self.optimizers.items()}
         self._last: dict[str, torch.Tensor] = {}  # the latest value of every logged term (alternating steps)
         if config["data"]["clean"] is None:
-            raise SectlError("data.clean: a speech VAE trains on clean speech; set data.clean")
+            raise ConfigError("data.clean: a speech VAE trains on clean speech; set data.clean")
         self.sampler = SpeechSampler(config["data"]["clean"], config["data"]["segment_s"], self.sample_rate,
                                      config["seed"], tuple(config["data"]["gain_db"]))  # fmt: skip
 

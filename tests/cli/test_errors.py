@@ -45,6 +45,11 @@ CASES = {
     "align --model with mfcc": (lambda f: ["align", str(f["clean"] / "p287_001.wav"), str(f["clean"] / "p287_002.wav"), "-m", "nsnet2"], "MFCC features use no model"),
     "encode --metrics without --roundtrip": (lambda f: ["encode", str(f["clean"]), "-o", str(f["tmp"] / "o"), "-m", str(f["model"]), "--metrics", "si_sdr"], "--roundtrip only"),
     "eval --merge -m": (lambda f: ["eval", "--merge", str(f["tmp"] / "x.json"), "-m", "si_sdr"], "keeps the metrics"),
+    "checkpoint not found": (lambda f: ["enhance", str(f["clean"]), "-o", str(f["tmp"] / "o"), "-m", str(f["tmp"] / "gone.pt")], "checkpoint not found"),
+    "a model that cannot stream": (lambda f: ["enhance", "--stream", "-m", "sectl-demucs", "-", "-o", "-"], "demucs cannot stream"),
+    "export a model without a graph": (lambda f: ["export", "sectl-demucs", "-o", str(f["tmp"] / "o" / "d.onnx")], "no exportable whole-signal graph"),
+    "export a pretrained model as .pt": (lambda f: ["export", "nsnet2", "-o", str(f["tmp"] / "o" / "n.pt")], "no sectl run to export as NAME.pt"),
+    "unknown mal variant": (lambda f: [*TRAIN, "-o", str(f["tmp"] / "run"), "-p", "mal", "--set", "mal.variant=bogus"], "mal.variant: expected"),
     "skip-existing with overwrite": (lambda f: ["enhance", str(f["clean"]), "-o", str(f["tmp"] / "o"), "--skip-existing", "--overwrite"], "exclude each other"),
     **{f"train {o}": (lambda f, o=o: [*TRAIN, "-o", str(f["tmp"] / "run"), "--set", o], o.split("=")[0])
        for o in ("train.batch_size=0", "data.segment_s=0", "train.lr=nan", "train.steps=-1", "data.snr_db=[20,-5]")},
@@ -58,7 +63,7 @@ def test_one_line_exit_2_and_nothing_half_made(files, case):
     assert result.exit_code == 2, result.output
     assert message in result.stderr and "Traceback" not in result.output
     if "Usage:" not in result.stderr:  # typer's own usage errors come as a small framed block
-        assert len(result.stderr.strip().splitlines()) == 1 or case in ("enhance empty .pt",)  # "using ..." may precede
+        assert len(result.stderr.strip().splitlines()) == 1 or case in ("enhance empty .pt", "a model that cannot stream")  # "using ..." may precede
     assert not (files["tmp"] / "run").exists() and not (files["tmp"] / "o").exists()
 
 

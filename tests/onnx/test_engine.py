@@ -55,3 +55,37 @@ def test_engine_choice():
     nsnet2 = build_enhancer("nsnet2", "tiny")
     assert inference_model(nsnet2, "torch") is nsnet2
     assert inference_model(nsnet2.to("meta"), "auto").__class__ is type(nsnet2)  # not on the CPU: PyTorch
+
+
+def test_a_damaged_cached_graph_is_exported_again(tmp_path, monkeypatch):
+    """A cache entry cut short (a full disk, a killed copy) is sectl's own file: rebuilt, not an error."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    torch.manual_seed(0)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    path = engine_module.cached_offline_graph(model)
+    good = path.read_bytes()
+    path.write_bytes(good[: len(good) // 3])
+    assert isinstance(engine_module.onnx_engine(model), OnnxEnhancer)
+    assert path.read_bytes() == good
+
+
+def test_a_graph_that_stays_unloadable_is_a_model_error_exit_2(tmp_path, monkeypatch, vctk):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+    from sectl.errors import ModelError
+    from sectl.models.io.checkpoint import save_checkpoint
+
+    save_checkpoint(tmp_path / "nsnet2.pt", build_enhancer("nsnet2", "tiny"))
+
+    def damaged_export(model, path, *args, **kwargs):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"garbage")
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr("sectl.onnx.export.export_onnx", damaged_export)
+    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+        engine_module.onnx_engine(build_enhancer("nsnet2", "tiny"))
+    result = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "o.wav"),
+                                      "-m", str(tmp_path / "nsnet2.pt"), "--engine", "onnxruntime"])  # fmt: skip
+    assert result.exit_code == 2 and "not a loadable ONNX model" in result.stderr and not (tmp_path / "o.wav").exists()

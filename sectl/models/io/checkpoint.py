@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from sectl import __version__
-from sectl.errors import SectlError, UsageError, first_line
+from sectl.errors import UsageError, first_line
 from sectl.fileutil import atomic_write_bytes
 from sectl.models import MODEL_CLASSES, Enhancer
 
@@ -42,7 +42,7 @@ def save_checkpoint(path: str | Path, model: Enhancer, **extra: Any) -> None:
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
-        raise SectlError(f"{path}: checkpoint not found")
+        raise UsageError(f"{path}: checkpoint not found")
     if path.stat().st_size == 0:
         raise UsageError(f"{path}: empty file (0 bytes), not a checkpoint")
     try:

@@ -16,16 +16,22 @@ from pathlib import Path
 
 import torch
 
-from sectl.models.io.checkpoint import enhancer_from_checkpoint, load_checkpoint, save_checkpoint
+from sectl.errors import UsageError
+from sectl.fileutil import check_outputs, inputs
+from sectl.models.io.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from sectl.models.io.loading import resolve_model_path
+from sectl.models.io.pretrained import PRETRAINED
 from sectl.provenance import git_commit
 
 
 def export(run: str | Path, out: str | Path) -> dict:
     """Write the inference-only checkpoint and return its provenance record."""
+    if str(run) in PRETRAINED and not Path(run).exists():
+        raise UsageError(f"{run}: a pretrained model loads from its published files and has no sectl run to export as "
+                         f"NAME.pt; export it as ONNX (-o NAME.onnx), or name a run folder or checkpoint")  # fmt: skip
     path = resolve_model_path(run)
     payload = load_checkpoint(path)
-    model = enhancer_from_checkpoint(payload)
+    model = model_from_checkpoint(payload)  # an enhancer or a speech VAE: both load from the same format
     run_dir = Path(run) if Path(run).is_dir() else path.parent.parent
     run_info = json.loads((run_dir / "run.json").read_text()) if (run_dir / "run.json").is_file() else {}
     provenance = {
@@ -45,15 +51,13 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
                  post_filter: bool = False) -> dict:  # fmt: skip
     """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
     ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
-    from sectl.errors import UsageError
-    from sectl.fileutil import check_new_file
-
     suffix = Path(out).suffix
+    reads = inputs("model", source)
     if suffix == ".onnx":
         from sectl.models.io.loading import describe, load_enhancer
         from sectl.onnx.export import check_targets, export_onnx
 
-        check_targets(out, overwrite)  # before loading and tracing
+        check_targets(out, overwrite, reads)  # before loading and tracing
         model = load_enhancer(source)
         if not isinstance(model, torch.nn.Module):
             raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
@@ -65,7 +69,7 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
     if suffix == ".pt":
         if stream:
             raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
-        check_new_file(out, overwrite, "checkpoint")
+        check_outputs({"checkpoint": out}, reads, overwrite)
         return export(source, out)
     raise UsageError(f"{out}: choose the format by the name: NAME.onnx (ONNX graph) or NAME.pt (inference checkpoint)")
 

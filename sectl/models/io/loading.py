@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from sectl.device import module_device, resolve_device
-from sectl.errors import SectlError, UsageError
+from sectl.errors import ModelError, SectlError, UsageError
 from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.io.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
 from sectl.models.io.pretrained import PRETRAINED, load_pretrained
@@ -44,7 +44,7 @@ def resolve_model_path(source: str | Path | None) -> Path:
             candidate = path / "checkpoints" / name
             if candidate.is_file():
                 return candidate
-        raise SectlError(f"{path}: run folder has no checkpoints/best.pt or checkpoints/last.pt")
+        raise ModelError(f"{path}: run folder has no checkpoints/best.pt or checkpoints/last.pt")
     if not path.exists() and str(source) not in PRETRAINED and "/" not in str(source) and not path.suffix:
         raise UsageError(f"{source}: no such model; names: {', '.join(model_names())}, or a run folder or checkpoint")
     return path
@@ -83,7 +83,7 @@ def load_codec(source: str | Path, device: str | torch.device = "cpu"):
     path = resolve_model_path(source)
     model = model_from_checkpoint(load_checkpoint(path))
     if type(model) not in CODECS.values():
-        raise SectlError(f"{path}: holds a {model.name} enhancer, not a speech VAE (train one with a vae_* preset)")
+        raise ModelError(f"{path}: holds a {model.name} enhancer, not a speech VAE (train one with a vae_* preset)")
     return model.to(resolve_device(str(device)))
 
 

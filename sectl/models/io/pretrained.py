@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from sectl.errors import SectlError
+from sectl.errors import ConfigError, ModelError
 from sectl.modelfiles import ModelFiles, cache_root, locate
 from sectl.models.base import Enhancer
 from sectl.models.enhancers.deepfilternet3 import DeepFilterNet3
@@ -95,7 +95,7 @@ class OnnxGraph:
         try:
             graph = onnx.load_from_string(payload).graph
         except Exception as exc:  # noqa: BLE001 - protobuf decode errors come in several types
-            raise SectlError(f"{label}: not a readable ONNX model ({exc})") from None
+            raise ModelError(f"{label}: not a readable ONNX model ({exc})") from None
         self.label = label
         self.tensors = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
         for node in graph.node:
@@ -107,7 +107,7 @@ class OnnxGraph:
     def input(self, output: str, index: int) -> np.ndarray:
         node = self.nodes.get(output)
         if node is None:
-            raise SectlError(f"{self.label}: no node produces {output!r}; not the expected model version")
+            raise ModelError(f"{self.label}: no node produces {output!r}; not the expected model version")
         return self.tensors[node.input[index]]
 
     def params(self, prefix: str, output: str, kind: str) -> dict[str, np.ndarray]:
@@ -161,7 +161,7 @@ def load_converted(model: Enhancer, state: dict[str, torch.Tensor], label: str) 
     unexpected = sorted(set(state) - set(expected))
     wrong = [k for k in state if k in expected and state[k].shape != expected[k].shape]
     if missing or unexpected or wrong:
-        raise SectlError(f"{label}: conversion mismatch (missing {missing}, unexpected {unexpected}, shapes {wrong})")
+        raise ModelError(f"{label}: conversion mismatch (missing {missing}, unexpected {unexpected}, shapes {wrong})")
     model.load_state_dict(state)
     return model.eval()
 
@@ -172,7 +172,7 @@ def convert_deepfilternet3(files: dict[str, Path]) -> Enhancer:
         members = {Path(m.name).name: m for m in tar.getmembers() if m.isfile()}
         read = lambda name: tar.extractfile(members[name]).read()  # noqa: E731
         if not {"enc.onnx", "erb_dec.onnx", "df_dec.onnx"} <= set(members):
-            raise SectlError(f"{archive}: expected enc.onnx, erb_dec.onnx and df_dec.onnx inside")
+            raise ModelError(f"{archive}: expected enc.onnx, erb_dec.onnx and df_dec.onnx inside")
         state = {}
         for graph_file, mapping, prefix in (
             ("enc.onnx", DFN3_ENCODER, "encoder."),
@@ -233,7 +233,7 @@ def pretrained_files(name: str) -> dict[str, Path]:
 def load_pretrained(name: str) -> Enhancer:
     """The published model ``name`` (a key of :data:`PRETRAINED`) with its official weights, in eval mode."""
     if name not in PRETRAINED:
-        raise SectlError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED)}")
+        raise ConfigError(f"unknown pretrained model {name!r}; known: {', '.join(PRETRAINED)}")
     return PRETRAINED[name].convert(pretrained_files(name))
 
 

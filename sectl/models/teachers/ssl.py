@@ -19,7 +19,7 @@ from torch import nn
 from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.device import module_device, resolve_device
-from sectl.errors import SectlError, first_line
+from sectl.errors import ConfigError, ModelError, first_line
 from sectl.models.base import frozen_mode
 
 SSL_RATE = 16000
@@ -68,11 +68,11 @@ def tiny_wavlm(seed: int = 0) -> nn.Module:
 
 def _load_state(path: Path) -> dict:
     if not path.is_file():
-        raise SectlError(f"{path}: SSL checkpoint not found")
+        raise ModelError(f"{path}: SSL checkpoint not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
-        raise SectlError(f"{path}: not a readable torch checkpoint ({exc})") from None
+        raise ModelError(f"{path}: not a readable torch checkpoint ({exc})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -92,19 +92,19 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
             try:
                 model.load_state_dict(_load_state(Path(checkpoint)))
             except RuntimeError as exc:
-                raise SectlError(f"{checkpoint}: weights do not fit {name} ({first_line(exc)})") from None
+                raise ModelError(f"{checkpoint}: weights do not fit {name} ({first_line(exc)})") from None
         else:
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # download messages must not break --json on stdout
                     model = getattr(torchaudio.pipelines, bundle_name).get_model()
                 model = getattr(model, "model", model)  # unwrap the input-normalising wrapper (see NORMALISED_INPUT)
             except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
-                raise SectlError(
+                raise ModelError(
                     f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local "
                     f"state dict with ssl.checkpoint=PATH (or --model PATH)"
                 ) from None
     else:
-        raise SectlError(f"unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
+        raise ConfigError(f"unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -169,7 +169,7 @@ class SSLFeatures(FrozenTeacher):
         self.normalise_input = model in NORMALISED_INPUT
         num_layers = len(self.model.encoder.transformer.layers)
         if not 1 <= layer <= num_layers:
-            raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
+            raise ConfigError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
         self.layer = layer
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:

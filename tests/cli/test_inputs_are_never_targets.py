@@ -1,0 +1,82 @@
+"""No output of a command may take the place of one of its inputs, whatever the flags (README: "never
+inputs"): refused before any work, exit 2, the message says it is an input, and the file is unchanged."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from sectl.cli.app import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def files(tmp_path, vctk, tiny_checkpoint):
+    for name in ("a", "b"):
+        shutil.copy(vctk / "clean" / f"p287_00{1 if name == 'a' else 2}.wav", tmp_path / f"{name}.wav")
+    os.link(tmp_path / "a.wav", tmp_path / "alias.wav")
+    (tmp_path / "ests").mkdir()
+    sf.write(tmp_path / "ests" / "x.wav", np.zeros(1600, np.float32), 16000)
+    run = tmp_path / "run"
+    (run / "checkpoints").mkdir(parents=True)
+    shutil.copy(tiny_checkpoint, run / "checkpoints" / "last.pt")
+    (run / "run.json").write_text('{"preset": "baseline"}\n')
+    return tmp_path
+
+
+CASES = {
+    "align -o A": lambda t: ["align", t / "a.wav", t / "b.wav", "-o", t / "a.wav"],
+    "align --plot B": lambda t: ["align", t / "a.wav", t / "b.wav", "--plot", t / "b.wav"],
+    "align --diagnose-position -o A": lambda t: ["align", "--diagnose-position", t / "a.wav", "-o", t / "a.wav"],
+    "align -o the model": lambda t: ["align", t / "a.wav", t / "b.wav", "-f", "model", "-m", t / "run", "-o", t / "run" / "run.json"],
+    "iterate --plot the input": lambda t: ["iterate", t / "a.wav", "--plot", t / "a.wav", "--no-dnsmos"],
+    "iterate --plot the reference": lambda t: ["iterate", t / "a.wav", "--ref", t / "b.wav", "--plot", t / "b.wav"],
+    "iterate -o the input": lambda t: ["iterate", t / "a.wav", "-o", t / "a.wav"],
+    "eval --csv the estimate": lambda t: ["eval", "--est", t / "a.wav", "--ref", t / "b.wav", "--csv", t / "a.wav"],
+    "eval --csv the reference": lambda t: ["eval", "--est", t / "a.wav", "--ref", t / "b.wav", "--csv", t / "b.wav"],
+    "eval --csv a hard link of the estimate": lambda t: ["eval", "--est", t / "a.wav", "--ref", t / "b.wav", "--csv", t / "alias.wav"],
+    "eval --plot a file of an estimate folder": lambda t: ["eval", "--est", t / "ests", "--est", t / "ests", "--plot", t / "ests" / "x.wav"],
+    "eval --merge --csv a report": lambda t: ["eval", "--merge", t / "run" / "run.json", "--csv", t / "run" / "run.json"],
+    "export the run's run.json as sidecar": lambda t: ["export", t / "run", "-o", t / "run" / "run.onnx"],
+    "export over the checkpoint": lambda t: ["export", t / "run", "-o", t / "run" / "checkpoints" / "last.pt"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_an_input_is_never_a_target_even_with_overwrite(files, case):
+    args = [str(a) for a in CASES[case](files)] + ["--overwrite"]
+    before = {p: p.read_bytes() for p in files.rglob("*") if p.is_file()}
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "is an input of this command" in result.stderr and "--overwrite to replace" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert {p: p.read_bytes() for p in files.rglob("*") if p.is_file()} == before
+
+
+def test_without_overwrite_the_refusal_still_says_input(files):
+    result = runner.invoke(app, ["align", str(files / "a.wav"), str(files / "b.wav"), "-o", str(files / "a.wav")])
+    assert result.exit_code == 2 and "is an input of this command" in result.stderr and "use --overwrite" not in result.stderr
+
+
+def test_a_report_beside_the_inputs_is_not_an_input(files):
+    """Only files the command reads are protected: a CSV in the estimate folder is replaced with --overwrite."""
+    (files / "ests" / "scores.csv").write_text("old\n")
+    args = ["eval", "--est", str(files / "ests"), "-m", "si_sdr", "--ref", str(files / "ests"), "--csv", str(files / "ests" / "scores.csv")]
+    assert "use --overwrite" in runner.invoke(app, args).stderr  # exists: --overwrite needed, as for any output
+    result = runner.invoke(app, [*args, "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert (files / "ests" / "scores.csv").read_text().startswith("file")
+
+
+def test_an_export_sidecar_only_replaces_a_sidecar(files, tmp_path):
+    """`-o x.onnx` writes x.json beside it: an x.json that sectl export did not write is never replaced."""
+    (files / "notes.json").write_text('{"mine": true}\n')
+    result = runner.invoke(app, ["export", str(files / "run"), "-o", str(files / "notes.onnx"), "--overwrite"])
+    assert result.exit_code == 2 and "is not a sidecar of sectl export" in result.stderr
+    assert (files / "notes.json").read_text() == '{"mine": true}\n' and not (files / "notes.onnx").exists()
