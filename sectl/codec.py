@@ -270,11 +270,25 @@ def _run(pairs: list[tuple[str, str]], job: Callable[..., tuple[int, int]], on_p
     return report
 
 
+PLANS = {
+    "encode": {"output_suffix": LATENT_SUFFIX},
+    "decode": {"suffixes": (LATENT_SUFFIX,), "output_suffix": ".wav"},
+    "roundtrip": {"output_suffix": ".wav"},
+}
+"""What each batch reads and writes: audio in, latents out; latents in, WAV out; audio in, WAV out."""
+
+
+def plan_paths(mode: str, inputs: list[str | Path], output: str | Path) -> list[tuple[str, str]]:
+    """``(source, destination)`` pairs of an ``encode``/``decode``/``roundtrip`` batch, refused before any
+    work (and before the model loads) when empty, clashing, or writing over an input."""
+    return nonempty(plan_batch(inputs, output, **PLANS[mode]))
+
+
 def encode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, model: str, overwrite: bool = False,
                  on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Encode audio files/folders into latent files under ``output``."""
     options = options or BatchOptions(overwrite=overwrite)
-    pairs = nonempty(plan_batch(inputs, output, output_suffix=LATENT_SUFFIX))
+    pairs = plan_paths("encode", inputs, output)
     return _run(pairs, lambda s, d, tell: encode_file(vae, s, d, model, options.overwrite, on_seconds=tell), on_progress,
                 options=options, inputs=inputs)  # fmt: skip
 
@@ -283,7 +297,7 @@ def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
                  on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Decode latent files/folders into WAV files under ``output``."""
     options = options or BatchOptions(overwrite=overwrite)
-    pairs = nonempty(plan_batch(inputs, output, suffixes=(LATENT_SUFFIX,), output_suffix=".wav"))
+    pairs = plan_paths("decode", inputs, output)
     report = CodecReport()
 
     def job(src: str, dst: str, tell: Callable[[float], None]) -> tuple[int, int]:
@@ -315,7 +329,7 @@ def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path
         scored.append(score_waveforms(next(at), metrics, ref=next(at))[0])
         return tuple(latents.shape)
 
-    report = _run(nonempty(plan_batch(inputs, output, output_suffix=".wav")), job, on_progress, options=options, inputs=inputs)
+    report = _run(plan_paths("roundtrip", inputs, output), job, on_progress, options=options, inputs=inputs)
     for m in metrics:
         values = [s[m] for s in scored if s.get(m) is not None]
         if values:

@@ -117,6 +117,15 @@ def same_file(a: str | Path, b: str | Path) -> bool:
         return False
 
 
+def file_identity(path: str | Path) -> tuple[int, int] | None:
+    """(device, inode) of an existing file, else None: equal for every name of one file."""
+    try:
+        stat = os.stat(path)
+    except (OSError, ValueError):
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 class InputTargetError(UsageError):
     """An output named one of the command's own inputs: refused whatever ``--overwrite`` says (exit 2)."""
 
@@ -147,13 +156,8 @@ def inputs(role: str, paths: Iterable[str | Path | None] | str | Path | None,
     return [Input(Path(p), role, suffixes) for p in paths if p is not None and str(p) != "-"]
 
 
-def check_outputs(outputs: Mapping[str, str | Path | None], reads: Iterable[Input], overwrite: bool = False) -> None:
-    """The one check, before any work, of every output a command names against every input it reads.
-
-    An input is never a target, whatever the flags: the error says it is an input (exit 2). Otherwise a
-    file target follows :func:`check_new_file` (exists: only with ``overwrite``). ``outputs`` maps what
-    each output is (``"--plot file"``) to its path; ``-`` (stdout) and None are skipped.
-    """
+def refuse_inputs(outputs: Mapping[str, str | Path | None], reads: Iterable[Input]) -> None:
+    """Refuse any output (``what`` -> path) that is one of ``reads`` or a file of an input folder."""
     reads = list(reads)
     for what, target in outputs.items():
         if target is None or str(target) == "-":
@@ -164,6 +168,20 @@ def check_outputs(outputs: Mapping[str, str | Path | None], reads: Iterable[Inpu
                 where = "" if same_file(source.path, target) else f" (in {source.role} {source.path})"
                 raise InputTargetError(f"{target}: is an input of this command{where or f' ({source.role})'}; "
                                        f"the {what} cannot replace it, even with --overwrite")  # fmt: skip
+
+
+def check_outputs(outputs: Mapping[str, str | Path | None], reads: Iterable[Input], overwrite: bool = False) -> None:
+    """The one check, before any work, of every output a command names against every input it reads.
+
+    An input is never a target, whatever the flags: the error says it is an input (exit 2). Otherwise a
+    file target follows :func:`check_new_file` (exists: only with ``overwrite``). ``outputs`` maps what
+    each output is (``"--plot file"``) to its path; ``-`` (stdout) and None are skipped.
+    """
+    refuse_inputs(outputs, reads)
+    for what, target in outputs.items():
+        if target is None or str(target) == "-":
+            continue
+        target = Path(target)
         if not what.endswith("folder"):
             check_new_file(target, overwrite, what)
         elif target.exists() and not target.is_dir():

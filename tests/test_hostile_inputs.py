@@ -108,7 +108,7 @@ def test_outputs_never_replace_inputs_and_output_inside_input_is_safe(corpus, tm
     sf.write(src, X, 16000)
     original = src.read_bytes()
     same = runner.invoke(app, ["enhance", str(src), "-o", str(src), "--model", str(tiny_checkpoint), "--overwrite"])
-    assert same.exit_code == 1 and "is an input of this command" in same.stderr and src.read_bytes() == original
+    assert same.exit_code == 2 and "is an input of this command" in same.stderr and src.read_bytes() == original
     inside = runner.invoke(app, ["enhance", str(tmp_path), "-o", str(tmp_path / "enhanced"), "--model", str(tiny_checkpoint)])
     assert inside.exit_code == 0 and (tmp_path / "enhanced" / "a.wav").is_file() and src.read_bytes() == original
 

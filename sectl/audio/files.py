@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sectl.audio.io import AUDIO_EXTENSIONS, STDIO
 from sectl.errors import SectlError, UsageError
-from sectl.fileutil import is_temporary
+from sectl.fileutil import InputTargetError, file_identity, is_temporary
 
 
 def find_audio_files(root: str | Path, exclude: str | Path | None = None) -> list[Path]:
@@ -96,7 +96,9 @@ def plan_batch(
         raise UsageError(f"{out}: not a folder or a file (a device?); -o takes an output folder, a file, or '-' for stdout")
     named = {*AUDIO_EXTENSIONS, *([output_suffix] if output_suffix else [])}
     if len(inputs) == 1 and Path(inputs[0]).is_file() and out.suffix.lower() in named and not out.is_dir():
-        return [(str(inputs[0]), str(out))]
+        plan = [(str(inputs[0]), str(out))]
+        refuse_input_targets(plan)
+        return plan
 
     def destination(relative: Path) -> str:
         return str((out / relative).with_suffix(output_suffix) if output_suffix else out / relative)
@@ -112,7 +114,21 @@ def plan_batch(
         else:
             plan.append((str(item), destination(Path(item.name))))  # missing files fail later, by name
     refuse_clashes(plan)
+    refuse_input_targets(plan)
     return plan
+
+
+def refuse_input_targets(plan: list[tuple[str, str]]) -> None:
+    """Refuse, before any work, a plan in which an output is one of its inputs (``x.wav -o x.wav``, a
+    folder enhanced into itself): an input is never replaced, whatever ``--overwrite`` says. Files are
+    compared by identity (device, inode), so links and other spellings of a path are caught too, and a
+    10,000-file batch costs one ``stat`` per file."""
+    sources = {key: src for src, _ in plan if src != STDIO and (key := file_identity(src)) is not None}
+    for _, dst in plan:
+        src = sources.get(file_identity(dst)) if dst != STDIO else None
+        if src is not None:
+            raise InputTargetError(f"{dst}: is an input of this command ({src}); an output cannot replace it, even with "
+                                   "--overwrite; write into another folder or name")  # fmt: skip
 
 
 def refuse_clashes(plan: list[tuple[str, str]]) -> None:

@@ -63,6 +63,7 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     if decode and roundtrip:
         raise UsageError("--decode and --roundtrip exclude each other")
     names = parse_metric_names(metrics) if roundtrip else []
+    codec.plan_paths("decode" if decode else "roundtrip" if roundtrip else "encode", inputs, output)  # before loading
     options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], parse_shard(batch["shard"]))
     vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))

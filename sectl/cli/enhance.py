@@ -99,6 +99,7 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
          engine="auto", post_filter=False) -> None:  # fmt: skip
+    from sectl.audio.files import plan_batch
     from sectl.enhance import DryWet, check_engine, chunking, enhance_paths, with_post_filter
     from sectl.sharding import parse_shard
     from sectl.models.io.loading import describe, load_enhancer
@@ -106,9 +107,10 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
     chunking(chunk_s, 0.0, 16000)
     check_engine(engine)
+    plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None
     if model is not None:  # once it loaded: a model that fails is one error line, with nothing before it
-        err.print(f"using {describe(model)}", highlight=False)
+        err.print(f"using {describe(model)}", highlight=False, soft_wrap=True)
     if post_filter:
         loaded = with_post_filter(loaded)  # in the config: jobs > 1 hand it to the workers in a checkpoint
     piped = inputs == ["-"]

@@ -12,6 +12,8 @@ import soundfile as sf
 from typer.testing import CliRunner
 
 from sectl.cli.app import app
+from sectl.models import build_codec
+from sectl.models.io.checkpoint import save_checkpoint
 
 runner = CliRunner()
 
@@ -27,6 +29,7 @@ def files(tmp_path, vctk, tiny_checkpoint):
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(tiny_checkpoint, run / "checkpoints" / "last.pt")
     (run / "run.json").write_text('{"preset": "baseline"}\n')
+    save_checkpoint(tmp_path / "vae.pt", build_codec("speech_vae", "tiny"))
     return tmp_path
 
 
@@ -43,6 +46,9 @@ CASES = {
     "eval --csv a hard link of the estimate": lambda t: ["eval", "--est", t / "a.wav", "--ref", t / "b.wav", "--csv", t / "alias.wav"],
     "eval --plot a file of an estimate folder": lambda t: ["eval", "--est", t / "ests", "--est", t / "ests", "--plot", t / "ests" / "x.wav"],
     "eval --merge --csv a report": lambda t: ["eval", "--merge", t / "run" / "run.json", "--csv", t / "run" / "run.json"],
+    "encode -o the input": lambda t: ["encode", t / "a.wav", "-o", t / "a.wav", "-m", t / "vae.pt"],
+    "encode --roundtrip -o the input": lambda t: ["encode", "--roundtrip", t / "a.wav", "-o", t / "a.wav", "-m", t / "vae.pt"],
+    "enhance a folder into itself": lambda t: ["enhance", t / "ests", "-o", t / "ests", "-m", t / "run"],
     "export the run's run.json as sidecar": lambda t: ["export", t / "run", "-o", t / "run" / "run.onnx"],
     "export over the checkpoint": lambda t: ["export", t / "run", "-o", t / "run" / "checkpoints" / "last.pt"],
 }  # fmt: skip
