@@ -93,3 +93,27 @@ def test_a_malformed_report_is_a_one_line_error(tmp_path, payload, message):
     result = merge(tmp_path / "bad.json")
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "bad.json" in result.stderr and message in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_shards_of_different_runs_are_never_merged(vctk, shard_reports, tmp_path):
+    """The same file names in another estimate folder: shard 1/3 of the noisy folder and shards 2-3 of the
+    clean one used to merge into one 'complete' run with a blended mean."""
+    args = ["eval", "--ref", str(vctk / "clean"), "--est", str(vctk / "clean"), "-m", "si_sdr", "--json", "--shard", "1/3"]
+    (tmp_path / "other1.json").write_text(runner.invoke(app, args).stdout)
+    p2, p3 = shard_reports / "part2.json", shard_reports / "part3.json"
+    mixed = merge(tmp_path / "other1.json", p2, p3)
+    assert mixed.exit_code == 1 and "part2.json: a shard of another run than" in mixed.stderr and "est" in mixed.stderr
+    assert merge(tmp_path / "other1.json", p2, p3, partial=True).exit_code == 1  # --allow-partial does not change that
+    record = json.loads(p2.read_text())["run"]
+    assert record["pairs"] == 6 and record["metrics"] == ["si_sdr"] and record["est"].endswith("noisy")
+
+
+def test_a_shard_report_without_a_run_record_is_merged_only_on_request(shard_reports, tmp_path):
+    old = json.loads((shard_reports / "part3.json").read_text())
+    del old["run"]
+    (tmp_path / "old3.json").write_text(json.dumps(old))
+    p1, p2 = shard_reports / "part1.json", shard_reports / "part2.json"
+    refused = merge(p1, p2, tmp_path / "old3.json")
+    assert refused.exit_code == 1 and "old3.json: no run record" in refused.stderr
+    anyway = merge(p1, p2, tmp_path / "old3.json", partial=True)
+    assert json.loads(anyway.stdout)["interrupted"] is True and len(json.loads(anyway.stdout)["files"]) == 6

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 
 import math
@@ -50,6 +51,7 @@ class EvalReport:
     unpaired: list[str] = field(default_factory=list)  # "ref only: x" / "est only: y"
     interrupted: bool = False  # Ctrl-C: the files scored before it are reported
     shard: tuple[int, int] | None = None  # (K, N) of a --shard K/N run; merge_reports checks the set
+    run: dict | None = None  # what identifies the whole run a shard belongs to (see run_record)
 
     def column(self, name: str) -> list[float]:
         return [r.scores[name] for r in self.files if r.scores.get(name) is not None]  # type: ignore[misc]
@@ -84,6 +86,7 @@ class EvalReport:
             "interrupted": self.interrupted,
             **({"shard": {"index": self.shard[0], "count": self.shard[1], "complete": not self.interrupted}}
                if self.shard else {}),
+            **({"run": self.run} if self.run else {}),
             "provenance": provenance(self.metrics),
         }
 
@@ -180,6 +183,7 @@ def evaluate(
             f"est only: {n}" for n in pairing.only_est
         ]
         tasks = [(name, r, e, names) for name, r, e in pairing.pairs]
+    report.run = run_record(est, ref, [task[0] for task in tasks], names)
     tasks = select_shard(tasks, shard, key=lambda task: task[0])
     if not tasks and shard is None:
         raise SectlError(f"{est}: no audio files to evaluate")
@@ -242,6 +246,35 @@ def finite_or_none(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else value
 
 
+def run_record(est: str | Path, ref: str | Path | None, names: list[str], metrics: list[str]) -> dict:
+    """What identifies a whole run, recorded in each of its shard reports so that shards of different runs
+    (another estimate folder with the same file names, another corpus or metric set, another version) are
+    never merged as one: the estimates and references, the pair list's size and hash, the metrics, sectl's
+    version."""
+    from sectl import __version__
+
+    digest = hashlib.sha256("\n".join(sorted(names)).encode()).hexdigest()
+    return {"est": str(Path(est).resolve()), "ref": None if ref is None else str(Path(ref).resolve()),
+            "pairs": len(names), "pairs_sha256": digest, "metrics": list(metrics), "version": __version__}  # fmt: skip
+
+
+def check_one_run(parts: list[dict], names: list[str]) -> list[str]:
+    """Refuse parts of different runs, naming the first report that differs and how; returns the reports
+    without a run record (older sectl), which cannot be checked."""
+    records = [part.get("run") for part in parts]
+    first = next(((name, record) for name, record in zip(names, records) if isinstance(record, dict)), None)
+    unchecked = [f"{name}: no run record (scored by an older sectl), so it cannot be checked to belong with the others"
+                 for name, record in zip(names, records) if not isinstance(record, dict)]  # fmt: skip
+    if first is None:
+        return unchecked
+    for name, record in zip(names, records):
+        if isinstance(record, dict) and record != first[1]:
+            key = next(k for k in sorted({*record, *first[1]}) if record.get(k) != first[1].get(k))
+            raise SectlError(f"{name}: a shard of another run than {first[0]} ({key} {record.get(key)!r}, not "
+                             f"{first[1].get(key)!r}); merge the shards of one run")  # fmt: skip
+    return unchecked
+
+
 def merge_reports(parts: list[dict], names: list[str] | None = None, allow_partial: bool = False) -> EvalReport:
     """One report from the ``to_json()`` payloads of ``--shard K/N`` runs: the same files, means and stds
     as one run.
@@ -256,8 +289,8 @@ def merge_reports(parts: list[dict], names: list[str] | None = None, allow_parti
     for name, part in zip(names, parts):
         check_report(part, name)
     metrics = list(parts[0]["mean"])
-    report = EvalReport(metrics=metrics)
-    problems = shard_problems(parts, names)
+    report = EvalReport(metrics=metrics, run=parts[0].get("run"))
+    problems = check_one_run(parts, names) + shard_problems(parts, names)
     if problems and not allow_partial:
         raise SectlError(f"{problems[0]}; merging it would misreport the whole run (--allow-partial merges anyway)")
     report.interrupted = bool(problems)  # an incomplete set: its JSON never passes for a whole run
