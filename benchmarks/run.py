@@ -14,8 +14,9 @@ The quality experiments (``finetune_pretrained.py``, ``vae_compare.py``) train m
 minutes and print their own tables; they are not part of this run.
 
 Run:   python benchmarks/run.py [--quick] [--only enhance eval ...] [--out benchmarks/results]
-Writes <out>/results.json (machine, settings, every row) and <out>/results.md (the table the README
-links); with ``--only``, the other sections' rows already in results.json are kept. ``--quick`` uses
+Writes <out>/results.json (machine, settings, every row with the command and date that measured it) and
+<out>/results.md (the table the README links); with ``--only``, the other sections' rows already in
+results.json are kept, with their own commands and dates. ``--quick`` uses
 short files and small models to check the pipeline in minutes.
 """
 
@@ -156,14 +157,19 @@ def machine() -> dict:
 
 def markdown(results: dict) -> str:
     m = results["machine"]
+    commands = {}  # each section's command and date, as its rows record them
+    for r in results["rows"]:
+        commands.setdefault(r["section"], (r["command"], r["date"]))
     lines = [
         "# sectl benchmarks", "",
-        f"`{results['command']}` on {m['cores']} CPU core(s), Python {m['python']}, torch {m['torch']}, {m['date']}.", "",
-        "| section | case | metric | value | unit |", "|---|---|---|---:|---|",
+        f"On {m['cores']} CPU core(s), Python {m['python']}, torch {m['torch']}. Each row was measured by its "
+        "section's command, on the date in its row:", "",
+        *[f"- {section}: `{command}` ({date})" for section, (command, date) in commands.items()], "",
+        "| section | case | metric | value | unit | measured |", "|---|---|---|---:|---|---|",
     ]  # fmt: skip
     for r in results["rows"]:
         value = f"{r['value']:.3g}" if abs(r["value"]) < 1 or r["value"] == 0 else f"{r['value']:,.1f}"
-        lines.append(f"| {r['section']} | {r['case']} | {r['metric']} | {value} | {r['unit']} |")
+        lines.append(f"| {r['section']} | {r['case']} | {r['metric']} | {value} | {r['unit']} | {r['date']} |")
     for name, error in results["failed"].items():
         lines.append(f"\n**{name} failed:** {error}")
     return "\n".join(lines) + "\n"
@@ -178,7 +184,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     os.environ.setdefault("SECTL_MODELS_DIR", str(MODELS))
-    results = {"command": " ".join(["python benchmarks/run.py", *sys.argv[1:]]), "machine": machine(), "rows": [], "failed": {}}
+    command = " ".join(["python benchmarks/run.py", *sys.argv[1:]])
+    results = {"command": command, "machine": machine(), "rows": [], "failed": {}}
     for name in args.only:
         print(f"== {name}", file=sys.stderr, flush=True)
         start = time.perf_counter()
@@ -188,7 +195,7 @@ def main() -> None:
             results["failed"][name] = f"{type(exc).__name__}: {exc}"
             print(f"   failed: {exc}", file=sys.stderr)
             continue
-        results["rows"] += rows
+        results["rows"] += [{**r, "command": command, "date": time.strftime("%Y-%m-%d")} for r in rows]
         for r in rows:
             print(f"   {r['case']}: {r['metric']} {r['value']:.4g} {r['unit']}", file=sys.stderr)
         print(f"   ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
@@ -197,7 +204,6 @@ def main() -> None:
     if previous.is_file() and set(args.only) != set(SECTIONS):  # keep the sections not run this time
         kept = [r for r in json.loads(previous.read_text())["rows"] if r["section"] not in args.only]
         results["rows"] = sorted(kept + results["rows"], key=lambda r: list(SECTIONS).index(r["section"]))
-        results["command"] += f" (other sections: {json.loads(previous.read_text())['command']})"
     (args.out / "results.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "results.md").write_text(markdown(results))
     print(f"wrote {args.out / 'results.json'} and {args.out / 'results.md'}")
