@@ -1,4 +1,5 @@
-"""Command-line start-up time: `sectl --help`, a subcommand's help, and an argument error (best of 5).
+"""Command-line start-up time: `sectl --help`, a subcommand's help, and argument errors (best of 5).
+Argument errors answer before torch is imported (tests/cli/test_argument_errors_answer_at_once.py).
 
 Run: python benchmarks/startup.py
 """
@@ -14,6 +15,11 @@ CASES = {
     "sectl eval --help": ["eval", "--help"],
     "sectl enhance (missing -o)": ["enhance", "x.wav"],
     "sectl eval --bogus": ["eval", "--bogus"],
+    "sectl enhance --engine foo": ["enhance", "x.wav", "-o", "y.wav", "--engine", "foo"],
+    "sectl eval --shard 0/4": ["eval", "--est", "x.wav", "--shard", "0/4"],
+    "sectl enhance --device tpu": ["enhance", "x.wav", "-o", "y.wav", "--device", "tpu"],
+    "sectl eval -m bogus": ["eval", "--est", "x.wav", "-m", "bogus"],
+    "sectl train --device tpu": ["train", "-o", "run", "--device", "tpu"],
 }
 
 

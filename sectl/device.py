@@ -8,16 +8,17 @@ from typing import Callable, Iterator, Sequence
 import torch
 
 from sectl.errors import ConfigError
+from sectl.options import check_device_name
 
 
 def resolve_device(name: str) -> torch.device:
     """The torch device for ``name``: ``auto`` is CUDA when a GPU is present, else the CPU; any other name must exist on this machine."""
+    check_device_name(name, "device")
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"device: unknown device {name!r}; use auto, cpu, cuda or cuda:N") from None
+    device = torch.device(name)
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(f"device: {name} requested but this machine has no MPS device")
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise ConfigError(f"device: {name} requested but no CUDA device is available")

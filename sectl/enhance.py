@@ -25,6 +25,7 @@ from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
 from sectl.errors import ConfigError, SectlError, UsageError
+from sectl.options import check_chunk_s, check_engine
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
@@ -112,7 +113,6 @@ class DryWet:
 FULLY_WET = DryWet()
 
 
-ENGINES = ("auto", "torch", "onnxruntime")
 POST_FILTER_BETA = 0.02  # DeepFilterNet's --pf
 
 
@@ -122,11 +122,6 @@ def with_post_filter(model: Enhancer, beta: float = POST_FILTER_BETA) -> Enhance
         raise UsageError(f"--post-filter: {getattr(model, 'name', 'this model')} has none (it is DeepFilterNet's; "
                          "exported graphs keep the setting they were exported with)")  # fmt: skip
     return model.with_post_filter(beta)
-
-
-def check_engine(engine: str) -> None:
-    if engine not in ENGINES:
-        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
 
 
 def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
@@ -165,8 +160,7 @@ def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> 
 def chunking(chunk_s: float, overlap_s: float, rate: int) -> tuple[int, int]:
     """Chunk and overlap in samples; the overlap is capped at half the chunk (``--chunk 1`` with the
     default 1 s overlap would otherwise leave no hop)."""
-    if not (0 < chunk_s < 86400):  # also refuses inf and nan
-        raise UsageError(f"--chunk: expected a length in seconds (0 < s < 86400), got {chunk_s}")
+    check_chunk_s(chunk_s)
     chunk = max(2, int(chunk_s * rate))
     return chunk, min(int(overlap_s * rate), chunk // 2)
 

@@ -255,3 +255,16 @@ def test_a_vae_run_exports_as_an_inference_checkpoint(vae_checkpoint, tmp_path):
     exported, original = load_codec(tmp_path / "small.pt"), load_codec(vae_checkpoint)
     assert type(exported) is type(original)
     assert all(torch.equal(a, b.half().float()) for a, b in zip(exported.state_dict().values(), original.state_dict().values()))
+
+
+def test_encode_json_lists_skipped_outputs_and_warnings(vae_checkpoint, speech, tmp_path):
+    """As `enhance --json` does: what --skip-existing left, and the warnings (latents decoded by another model)."""
+    src = write_wav(tmp_path / "in" / "take.wav", speech[:16000])
+    args = ["encode", str(src), "-o", str(tmp_path / "lat"), "--model", str(vae_checkpoint), "--json"]
+    assert runner.invoke(app, args).exit_code == 0
+    again = json.loads(runner.invoke(app, [*args, "--skip-existing"]).stdout)
+    assert again["skipped"] == [str(tmp_path / "lat" / "take.npz")] and again["files"] == [] and again["warnings"] == []
+    other = tmp_path / "other.pt"
+    other.write_bytes(vae_checkpoint.read_bytes())
+    decoded = runner.invoke(app, ["encode", "--decode", str(tmp_path / "lat"), "-o", str(tmp_path / "dec"), "-m", str(other), "--json"])
+    assert decoded.exit_code == 0 and "decoded by" in json.loads(decoded.stdout)["warnings"][0]

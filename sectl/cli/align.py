@@ -12,6 +12,7 @@ from rich.table import Table
 from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json
 from sectl.errors import UsageError
 from sectl.fileutil import check_outputs, inputs, write_new
+from sectl.options import FEATURE_KINDS, check_device_name
 
 HELP = """Align two recordings with soft-DTW in a feature space and report cost, divergence and path.
 
@@ -53,6 +54,8 @@ def align_command(
 ) -> None:
     """Align two recordings with soft-DTW."""
     kind = features or ("ssl" if diagnose_position else "mfcc")
+    if kind not in FEATURE_KINDS:
+        fail(f"--features: unknown feature kind {kind!r}; use {', '.join(FEATURE_KINDS)}", EXIT_USAGE)
     if model is not None and kind == "mfcc":
         fail("--model: MFCC features use no model; add --features model or --features ssl", EXIT_USAGE)
     if diagnose_position:
@@ -63,6 +66,7 @@ def align_command(
 
 @handle_errors
 def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=None) -> None:
+    check_device_name(device)  # before heavy imports
     from sectl.position import diagnose_file, plot_diagnosis
 
     _check_outputs(a, b, model, plot, output, overwrite)
@@ -86,12 +90,13 @@ def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=No
 
 @handle_errors
 def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, output=None) -> None:
+    check_device_name(device)  # argument errors before heavy imports
+    if b is None:
+        raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
+
     from sectl.align import align_files, plot_alignment
 
     _check_outputs(a, b, model, plot, output, overwrite)
-
-    if b is None:
-        raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
     alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band, device=device)
     if plot is not None:
         plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)

@@ -39,7 +39,7 @@ def encode_command(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed in parallel (threads sharing the model)."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], ...} on stdout.'),
+    as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], "failed", "skipped", "warnings"} on stdout.'),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:
     """Encode audio to speech-VAE latents and decode them back."""
@@ -53,18 +53,22 @@ def encode_command(
 
 @handle_errors
 def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, device) -> None:
-    from sectl import codec
     from sectl.errors import UsageError
-    from sectl.metrics import parse_metric_names
-    from sectl.models.io.loading import load_codec, resolve_model_path
-
+    from sectl.metrics.registry import parse_metric_names
+    from sectl.options import check_device_name
     from sectl.sharding import parse_shard
 
-    if decode and roundtrip:
+    if decode and roundtrip:  # argument errors before heavy imports: they answer at once
         raise UsageError("--decode and --roundtrip exclude each other")
     names = parse_metric_names(metrics) if roundtrip else []
+    shard = parse_shard(batch["shard"])
+    check_device_name(device)
+
+    from sectl import codec
+    from sectl.models.io.loading import load_codec, resolve_model_path
+
     codec.plan_paths("decode" if decode else "roundtrip" if roundtrip else "encode", inputs, output)  # before loading
-    options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], parse_shard(batch["shard"]))
+    options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], shard)
     vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]
@@ -81,7 +85,8 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     for line in report.failed:
         err.print(f"[bold red]failed:[/] {line}", highlight=False, soft_wrap=True)
     if as_json:
-        print_json({"files": report.files, "failed": report.failed, **({"scores": report.scores} if roundtrip else {})})
+        print_json({"files": report.files, "failed": report.failed, "skipped": report.skipped, "warnings": report.warnings,
+                    **({"scores": report.scores} if roundtrip else {})})  # fmt: skip
     elif not piped:
         verb = "decoded" if decode else "round-tripped" if roundtrip else "encoded"
         out.print(f"{verb} {len(report.files)} file(s) into {output}" + (f", {len(report.failed)} failed" if report.failed else ""))

@@ -82,6 +82,10 @@ def enhance_command(
 def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
     import sys
 
+    from sectl.options import check_device_name
+
+    check_device_name(device)  # before heavy imports
+
     from sectl.enhance import DryWet, with_post_filter
     from sectl.fileutil import stdout_errors
     from sectl.models.io.loading import describe, load_enhancer
@@ -99,14 +103,19 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
          engine="auto", post_filter=False) -> None:  # fmt: skip
-    from sectl.audio.files import plan_batch
-    from sectl.enhance import DryWet, check_engine, chunking, enhance_paths, with_post_filter
+    from sectl.options import check_chunk_s, check_device_name, check_engine
     from sectl.sharding import parse_shard
+
+    shard_spec = parse_shard(shard)  # argument errors before heavy imports: they answer at once
+    check_chunk_s(chunk_s)
+    check_engine(engine)
+    check_device_name(device)
+
+    from sectl.audio.files import plan_batch
+    from sectl.enhance import DryWet, enhance_paths, with_post_filter
     from sectl.models.io.loading import describe, load_enhancer
 
-    shard_spec, dry_wet = parse_shard(shard), DryWet(atten_lim, mix)  # argument errors before any loading
-    chunking(chunk_s, 0.0, 16000)
-    check_engine(engine)
+    dry_wet = DryWet(atten_lim, mix)
     plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None
     if model is not None:  # once it loaded: a model that fails is one error line, with nothing before it

@@ -77,6 +77,12 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
         raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
+    if not merge:  # argument errors before heavy imports: they answer at once
+        from sectl.metrics.registry import parse_metric_names
+        from sectl.sharding import parse_shard
+
+        parse_metric_names(metrics)
+        parse_shard(shard)
     _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite)  # fail before scoring, not after
     if merge:
         report = _merged(merge, allow_partial)

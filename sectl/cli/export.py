@@ -43,6 +43,10 @@ def export_command(
 
 @handle_errors
 def _run(model, output, stream, overwrite, as_json, post_filter=False) -> None:
+    from sectl.options import check_export_target
+
+    check_export_target(output, stream)  # before heavy imports
+
     from sectl.models.io.export import export_model
 
     record = export_model(model, output, stream, overwrite, post_filter)

@@ -11,6 +11,7 @@ from rich.table import Table
 from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, handle_errors, out, print_json, progress_bar, warn
 from sectl.errors import UsageError
 from sectl.fileutil import check_outputs, inputs
+from sectl.options import check_device_name
 
 HELP = """Feed the enhancer its own output n times and score every step (step 0 is the input).
 
@@ -57,15 +58,16 @@ def iterate_command(
 
 @handle_errors
 def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
-    from sectl.iterate import iterate_corpus, plot_corpus_iterations
-
-    _check_outputs(source, ref, models, None, plot, overwrite)
-    from sectl.models.io.loading import load_enhancer
-
+    check_device_name(device)  # argument errors before heavy imports
     if output is not None:
         raise UsageError("--output keeps the step audio of one file and one model; drop it to compare models over a corpus")
     if len(set(models)) != len(models):
         raise UsageError(f"--model: each model once ({', '.join(models)})")
+
+    from sectl.iterate import iterate_corpus, plot_corpus_iterations
+    from sectl.models.io.loading import load_enhancer
+
+    _check_outputs(source, ref, models, None, plot, overwrite)
     labels = [_label(m) for m in models]
     labels = labels if len(set(labels)) == len(labels) else models  # short names where they stay unique
     enhancers = {label: load_enhancer(None if m == "default" else m, device) for label, m in zip(labels, models)}
@@ -88,10 +90,12 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
 
 @handle_errors
 def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
+    check_device_name(device)  # before heavy imports
+
     from sectl.iterate import iterate, plot_iterations
+    from sectl.models.io.loading import load_enhancer
 
     _check_outputs(source, ref, [model], output, plot, overwrite)
-    from sectl.models.io.loading import load_enhancer
 
     enhancer = load_enhancer(model, device)
     with progress_bar("iterating", total=n + 1) as on_progress:

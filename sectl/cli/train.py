@@ -51,6 +51,12 @@ def train_command(
 
 @handle_errors
 def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, quiet: bool) -> None:
+    from sectl.options import check_device_name
+
+    for item in overrides:  # the device's spelling before the seconds of heavy imports
+        if item.startswith("train.device="):
+            check_device_name(item.partition("=")[2], "train.device")
+
     from sectl.train import resolve_config, train
     from sectl.train import resume as resume_run
     from sectl.train.distributed import launched_rank

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from sectl.errors import SectlError, UsageError
-from sectl.metrics import intrusive
 
 log = logging.getLogger(__name__)
 
@@ -50,35 +51,36 @@ def undefined_reason(metric: Metric, est: np.ndarray, ref: np.ndarray | None, ra
     return None
 
 
-def _composite_scores(est: np.ndarray, *, ref: np.ndarray) -> dict[str, float]:
-    from sectl.metrics.composite import composite
-
-    return composite(est, ref=ref)
-
-
-def _dnsmos_scores(est: np.ndarray) -> dict[str, float]:
-    from sectl.metrics.dnsmos import score_signal  # imported lazily: needs onnxruntime + model files
-
-    return score_signal(est)
+def _lazy(module: str, name: str) -> Callable[..., Any]:
+    """``module.name``, imported on first use: the table (and the check of metric names on the command line)
+    must not cost the import of torch, pesq and pystoi, nor onnxruntime (DNSMOS) or a recogniser (WER)."""
+    return functools.partial(_call, module, name)
 
 
-def _wer(est: np.ndarray, *, transcript: str) -> float:
-    from sectl.metrics.asr import wer  # imported lazily: loads a wav2vec 2.0 recogniser
+def _call(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    return getattr(importlib.import_module(module), name)(*args, **kwargs)
 
-    return wer(est, transcript=transcript)
+
+def _intrusive(name: str) -> Callable[..., float]:
+    return _lazy("sectl.metrics.intrusive", name)
+
+
+_composite_scores = _lazy("sectl.metrics.composite", "composite")
+_dnsmos_scores = _lazy("sectl.metrics.dnsmos", "score_signal")
+_wer = _lazy("sectl.metrics.asr", "wer")
 
 
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in [
-        Metric("pesq_wb", intrusive.pesq_wb, min_seconds=0.25),
-        Metric("pesq_nb", intrusive.pesq_nb, min_seconds=0.25),
-        Metric("stoi", intrusive.stoi, min_seconds=0.4),  # 30 frames of 25.6 ms at 10 kHz, hop 12.8 ms
-        Metric("estoi", intrusive.estoi, min_seconds=0.4),
-        Metric("si_sdr", intrusive.si_sdr, unit="dB"),
-        Metric("lsd", intrusive.lsd, higher_is_better=False, unit="dB"),
-        Metric("mcd", intrusive.mcd, higher_is_better=False, unit="dB"),
-        Metric("mel_distance", intrusive.mel_distance, higher_is_better=False),
+        Metric("pesq_wb", _intrusive("pesq_wb"), min_seconds=0.25),
+        Metric("pesq_nb", _intrusive("pesq_nb"), min_seconds=0.25),
+        Metric("stoi", _intrusive("stoi"), min_seconds=0.4),  # 30 frames of 25.6 ms at 10 kHz, hop 12.8 ms
+        Metric("estoi", _intrusive("estoi"), min_seconds=0.4),
+        Metric("si_sdr", _intrusive("si_sdr"), unit="dB"),
+        Metric("lsd", _intrusive("lsd"), higher_is_better=False, unit="dB"),
+        Metric("mcd", _intrusive("mcd"), higher_is_better=False, unit="dB"),
+        Metric("mel_distance", _intrusive("mel_distance"), higher_is_better=False),
         *[Metric(k, _composite_scores, group="composite") for k in ("csig", "cbak", "covl")],
         Metric("segsnr", _composite_scores, unit="dB", group="composite"),
         *[

@@ -108,7 +108,7 @@ def test_stream_refuses_bad_input_and_models_that_cannot_stream(tiny_dfn3, tmp_p
     demucs = tmp_path / "demucs.pt"
     save_checkpoint(demucs, build_enhancer("demucs", "tiny"))
     result = runner.invoke(app, ["enhance", "--stream", "-m", str(demucs), "-", "-o", "-"], input=b"")
-    assert result.exit_code == 1 and "demucs cannot stream" in result.output
+    assert result.exit_code == 2 and "demucs cannot stream" in result.output
 
 
 def test_export_command_writes_graph_and_sidecar(tiny_dfn3, tmp_path):
@@ -136,4 +136,4 @@ def test_exported_stream_graph_streams_from_the_command_line(tiny_dfn3, tmp_path
     y = torch.from_numpy(np.frombuffer(result.stdout_bytes, "<i2").astype(np.float32) / 32768)[None]
     assert y.shape == x.shape and (y - offline(model, x)).abs().max() <= 1.01 / 32768
     refused = runner.invoke(app, ["enhance", "--stream", "-m", str(tmp_path / "o.onnx"), "-", "-o", "-"], input=b"")
-    assert refused.exit_code == 1 and "a whole-signal graph; streaming needs one exported with" in refused.output
+    assert refused.exit_code == 2 and "a whole-signal graph; streaming needs one exported with" in refused.output

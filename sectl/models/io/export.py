@@ -21,6 +21,7 @@ from sectl.fileutil import check_outputs, inputs
 from sectl.models.io.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from sectl.models.io.loading import resolve_model_path
 from sectl.models.io.pretrained import PRETRAINED
+from sectl.options import check_export_target
 from sectl.provenance import git_commit
 
 
@@ -51,27 +52,23 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
                  post_filter: bool = False) -> dict:  # fmt: skip
     """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
     ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
-    suffix = Path(out).suffix
+    suffix = check_export_target(str(out), stream)
     reads = inputs("model", source)
-    if suffix == ".onnx":
-        from sectl.models.io.loading import describe, load_enhancer
-        from sectl.onnx.export import check_targets, export_onnx
-
-        check_targets(out, overwrite, reads)  # before loading and tracing
-        model = load_enhancer(source)
-        if not isinstance(model, torch.nn.Module):
-            raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
-        if post_filter:
-            from sectl.enhance import with_post_filter
-
-            model = with_post_filter(model)
-        return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
     if suffix == ".pt":
-        if stream:
-            raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
         check_outputs({"checkpoint": out}, reads, overwrite)
         return export(source, out)
-    raise UsageError(f"{out}: choose the format by the name: NAME.onnx (ONNX graph) or NAME.pt (inference checkpoint)")
+    from sectl.models.io.loading import describe, load_enhancer
+    from sectl.onnx.export import check_targets, export_onnx
+
+    check_targets(out, overwrite, reads)  # before loading and tracing
+    model = load_enhancer(source)
+    if not isinstance(model, torch.nn.Module):
+        raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
+    if post_filter:
+        from sectl.enhance import with_post_filter
+
+        model = with_post_filter(model)
+    return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,50 @@
+"""Option values several commands share, checked without importing torch, so that a typo answers at
+once (a fraction of a second, not the seconds torch takes to import). The library functions that use
+these values call the same checks, so Python callers get the same errors."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from sectl.errors import ConfigError, UsageError
+
+ENGINES = ("auto", "torch", "onnxruntime")
+"""What runs an enhancer: see :func:`sectl.enhance.inference_model`."""
+
+DEVICE_NAME = re.compile(r"auto|cpu|meta|mps|(cuda|xpu)(:\d+)?")  # meta: shapes only, for tests
+
+
+def check_engine(engine: str) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, got {engine!r}")
+
+
+def check_device_name(name: str, what: str = "--device") -> None:
+    """The spelling of a device (whether it exists is :func:`sectl.device.resolve_device`'s question)."""
+    if not DEVICE_NAME.fullmatch(name):
+        raise ConfigError(f"{what}: unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+
+
+def check_chunk_s(chunk_s: float) -> None:
+    if not (0 < chunk_s < 86400):  # also refuses inf and nan
+        raise UsageError(f"--chunk: expected a length in seconds (0 < s < 86400), got {chunk_s}")
+
+
+FEATURE_KINDS = ("mfcc", "ssl", "model")
+"""Feature spaces ``sectl align`` aligns in (:func:`sectl.align.feature_extractor`)."""
+
+
+EXPORT_FORMATS = {".onnx": "ONNX graph", ".pt": "inference checkpoint"}
+"""What ``sectl export -o NAME.<suffix>`` writes (:func:`sectl.models.io.export.export_model`)."""
+
+
+def check_export_target(out: str, stream: bool = False) -> str:
+    """The suffix of an export target, once it names a format (and ``stream`` applies to it)."""
+    suffix = os.path.splitext(str(out))[1]
+    if suffix not in EXPORT_FORMATS:
+        choices = " or ".join(f"NAME{s} ({what})" for s, what in EXPORT_FORMATS.items())
+        raise UsageError(f"{out}: choose the format by the name: {choices}")
+    if stream and suffix != ".onnx":
+        raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
+    return suffix
