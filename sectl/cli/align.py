@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json
+from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json, warn
 from sectl.errors import UsageError
 from sectl.fileutil import check_new_file, write_new
 
@@ -100,6 +100,8 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     if output is not None:
         write_new(output, json.dumps(alignment.to_json(), indent=2).encode(), overwrite)
     if as_json:
+        if alignment.band_chosen:
+            warn(f"long pair: aligned within --band {alignment.band} ({alignment.band * alignment.hop_s:.1f} s); --band sets it")
         print_json(alignment.to_json())
         return
     n, m = alignment.frames
@@ -108,3 +110,8 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     out.print(f"frames       {n} x {m}  ({alignment.hop_s:.4f} s per frame)")
     out.print(f"mean warp    {alignment.mean_warp_s:.3f} s  (|t_A - t_B| along the path)")
     out.print(f"slope        {alignment.slope:.3f}  (B frames per A frame)")
+    if alignment.band is None:
+        out.print("band         none  (full matrix)")
+    else:
+        chosen = ", chosen for a long pair; --band sets it" if alignment.band_chosen else ""
+        out.print(f"band         {alignment.band} frames  ({alignment.band * alignment.hop_s:.1f} s either side of the diagonal{chosen})")
