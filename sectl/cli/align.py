@@ -43,7 +43,7 @@ def align_command(
     features: Optional[str] = typer.Option(None, "--features", "-f", help="mfcc, ssl or model (default mfcc; ssl with --diagnose-position)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
     gamma: float = typer.Option(0.1, "--gamma", min=1e-6, help="Soft-DTW smoothing."),
-    band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
+    band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames (default: none, or chosen and reported for pairs past 8192 x 8192 frames)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
