@@ -86,8 +86,8 @@ def mfcc_features(wave: torch.Tensor) -> torch.Tensor:
         "n_fft": MFCC_FFT, "win_length": 400, "hop_length": MFCC_HOP, "n_mels": 40, "center": False})  # fmt: skip
     padded = torch.nn.functional.pad(wave[None], (MFCC_FFT // 2, MFCC_FFT // 2), mode="reflect")[0]
     frames = 1 + wave.shape[-1] // MFCC_HOP
-    starts = range(0, frames, MFCC_CHUNK)
-    mel = torch.cat([mfcc.MelSpectrogram(padded[s * MFCC_HOP : (min(s + MFCC_CHUNK, frames) - 1) * MFCC_HOP + MFCC_FFT]) for s in starts], -1)
+    chunks = (padded[s * MFCC_HOP : (min(s + MFCC_CHUNK, frames) - 1) * MFCC_HOP + MFCC_FFT] for s in range(0, frames, MFCC_CHUNK))
+    mel = torch.cat([mfcc.MelSpectrogram(chunk) for chunk in chunks], -1)
     feats = mfcc.amplitude_to_DB(mel).T @ mfcc.dct_mat
     return (feats - feats.mean(0)) / (feats.std(0) + 1e-5)
 
