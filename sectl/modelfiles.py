@@ -81,3 +81,14 @@ def locate(model: ModelFiles, folders: list[Path], cache: Path) -> dict[str, Pat
             f"{model.name} model files not found (looked in {searched}) and could not be downloaded ({exc}); {model.hint}"
         ) from None
     return {name: cache / name for name in model.files}
+
+
+def refuse_onnx_graph(source: str | Path | None, need: str, instead: str = "a checkpoint, a run folder or a pretrained name") -> None:
+    """Refuse an exported ONNX graph where a PyTorch module is needed; ``need`` says what the graph cannot give.
+
+    A graph only runs enhancement forward: it has no encoder to read features from, no gradients and no
+    weights to train. Every loader that needs those calls this before reading the file, so each command
+    answers in one line instead of failing later on a missing attribute.
+    """
+    if source is not None and Path(source).suffix.lower() == ".onnx":
+        raise UsageError(f"{source}: an ONNX graph cannot give {need}; pass {instead}")

@@ -25,7 +25,7 @@ from sectl.align import ALIGN_RATE, FeatureFn, feature_extractor
 from sectl.audio import read_audio
 from sectl.data.augment import speed_perturb
 from sectl.errors import SectlError
-from sectl.losses.softdtw import SoftDTW
+from sectl.losses.softdtw import soft_dtw_value
 from sectl.plotting import pyplot, save_png
 
 SHIFTS = (1, 2, 4, 8)  # frames
@@ -73,8 +73,8 @@ def compare(reference: torch.Tensor, copy: torch.Tensor, gamma: float = 0.1) -> 
     """Frame-wise MSE and per-frame soft-DTW divergence (L2-normalised frames) of two ``(frames, D)``."""
     n = min(len(reference), len(copy))
     mse = float((reference[:n] - copy[:n]).pow(2).sum(-1).mean())
-    a, b = (torch.nn.functional.normalize(f.double(), dim=-1)[None] for f in (reference, copy))
-    divergence = float(SoftDTW(gamma=gamma, divergence=True, distance="sqeuclidean")(a, b)[0]) / len(reference)
+    a, b = (torch.nn.functional.normalize(f.double(), dim=-1) for f in (reference, copy))
+    divergence = soft_dtw_value(a, b, gamma, divergence=True) / len(reference)  # two rows of R, not N x M
     return mse, divergence
 
 

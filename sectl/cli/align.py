@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json
+from sectl.cli.common import DEVICE_HELP, EXIT_USAGE, fail, handle_errors, out, print_json, warn
 from sectl.errors import UsageError
 from sectl.fileutil import check_outputs, inputs, write_new
 from sectl.options import FEATURE_KINDS, check_device_name
@@ -44,7 +44,7 @@ def align_command(
     features: Optional[str] = typer.Option(None, "--features", "-f", help="mfcc, ssl or model (default mfcc; ssl with --diagnose-position)."),
     model: Optional[Path] = typer.Option(None, "--model", "-m", help="features=model: a model name (e.g. deepfilternet3), run folder or checkpoint; ssl: an SSL checkpoint."),
     gamma: float = typer.Option(0.1, "--gamma", min=1e-6, help="Soft-DTW smoothing."),
-    band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames."),
+    band: Optional[int] = typer.Option(None, "--band", min=1, help="Sakoe-Chiba half-width in frames (default: none, or chosen and reported for pairs past 8192 x 8192 frames)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Also write the JSON result to this file."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="Write the cost matrix and path as PNG."),
@@ -103,6 +103,8 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     if output is not None:
         write_new(output, json.dumps(alignment.to_json(), indent=2).encode(), overwrite)
     if as_json:
+        if alignment.band_chosen:
+            warn(f"long pair: aligned within --band {alignment.band} ({alignment.band * alignment.hop_s:.1f} s); --band sets it")
         print_json(alignment.to_json())
         return
     n, m = alignment.frames
@@ -111,6 +113,11 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     out.print(f"frames       {n} x {m}  ({alignment.hop_s:.4f} s per frame)")
     out.print(f"mean warp    {alignment.mean_warp_s:.3f} s  (|t_A - t_B| along the path)")
     out.print(f"slope        {alignment.slope:.3f}  (B frames per A frame)")
+    if alignment.band is None:
+        out.print("band         none  (full matrix)")
+    else:
+        chosen = ", chosen for a long pair; --band sets it" if alignment.band_chosen else ""
+        out.print(f"band         {alignment.band} frames  ({alignment.band * alignment.hop_s:.1f} s either side of the diagonal{chosen})")
 
 
 def _check_outputs(a, b, model, plot, output, overwrite) -> None:

@@ -1,4 +1,5 @@
-"""Soft-DTW loss and divergence with padded batches, bands, and an O(B*N*M) memory footprint.
+"""Soft-DTW loss and divergence with padded batches, bands, and an O(B*N*M) memory footprint; and,
+for inference (no gradient), values and the hard path in the memory of the band (:func:`align_pair`).
 
 The pairwise cost is built in matmul form (``|x|^2 + |y|^2 - 2 x.y``) so memory never grows with the
 feature dimension; the dynamic programmes run in :mod:`sectl.losses.softdtw_kernels` under a custom
@@ -196,3 +197,47 @@ def hard_alignment_path(cost: torch.Tensor, band: int | None = None) -> list[tup
         i, j = min(((i - 1, j - 1), (i - 1, j), (i, j - 1)), key=lambda p: R[p])
         path.append((i - 1, j - 1))
     return path[::-1]
+
+
+def _pair_cost(x: torch.Tensor, y: torch.Tensor, normalize_cost: bool) -> K.CostBlock:
+    """Blocks of one pair's squared Euclidean cost, in float64 on the host (the kernels' contract)."""
+    if x.dim() != 2 or y.dim() != 2 or x.shape[1] != y.shape[1]:
+        raise ValueError(f"expected x (N, D) and y (M, D); got {tuple(x.shape)} and {tuple(y.shape)}")
+    a, b = x.detach().cpu().double(), y.detach().cpu().double()
+    scale = a.shape[1] if normalize_cost else 1
+
+    def block(r0: int, r1: int, c0: int, c1: int):
+        return (pairwise_cost(a[None, r0:r1], b[None, c0:c1])[0] / scale).numpy()
+
+    return block
+
+
+def soft_dtw_value(
+    x: torch.Tensor, y: torch.Tensor, gamma: float, band: int | None = None, normalize_cost: bool = False, divergence: bool = False
+) -> float:
+    """:class:`SoftDTW`'s value for one pair ``x (N, D)``, ``y (M, D)`` without a gradient: two rows of
+    ``R`` and a block of cost rows instead of its N x M matrices (squared Euclidean cost)."""
+    width = -1.0 if band is None else float(band)
+    value = K.banded_soft_dtw(_pair_cost(x, y, normalize_cost), len(x), len(y), gamma, width)
+    if not divergence:
+        return value
+    selves = [K.banded_soft_dtw(_pair_cost(f, f, normalize_cost), len(f), len(f), gamma, width) for f in (x, y)]
+    return value - 0.5 * sum(selves)
+
+
+def align_pair(
+    x: torch.Tensor, y: torch.Tensor, gamma: float, band: int | None = None, normalize_cost: bool = False
+) -> tuple[float, float, list[tuple[int, int]]]:
+    """Soft-DTW value, divergence and hard path of one pair ``x (N, D)``, ``y (M, D)``, for inference.
+
+    The same numbers as :class:`SoftDTW` (``divergence=False`` and ``True``) and
+    :func:`hard_alignment_path` on the squared Euclidean cost, but without a gradient nothing of
+    size N x M is needed: each value runs on two rows of ``R`` and the path keeps one byte per band
+    cell (:func:`softdtw_kernels.banded_alignment`), so memory follows the band.
+    """
+    width = -1.0 if band is None else float(band)
+    value, path, _ = K.banded_alignment(_pair_cost(x, y, normalize_cost), len(x), len(y), gamma, width)
+    divergence = value - 0.5 * sum(
+        K.banded_soft_dtw(_pair_cost(f, f, normalize_cost), len(f), len(f), gamma, width) for f in (x, y)
+    )
+    return value, divergence, [(int(i), int(j)) for i, j in path]

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -221,3 +221,132 @@ def backward_torch(
         terminal = (i[None] == (nx - 1)[:, None]) & (j[None] == (ny - 1)[:, None])
         Eb[:, i, j] = torch.where(terminal & r.isfinite(), torch.ones_like(acc), acc)
     return Eb[:, :N, :M]
+
+
+# ------------------------------------------------------------------------------------ band storage
+# Inference (``sectl align``) needs no gradient, so no cell's weights must outlive its row: the soft
+# value runs on two rows of R, and the hard path keeps one byte per band cell (which predecessor won).
+# Row i's band is the contiguous columns ``lo[i]..hi[i]`` (the cells :func:`in_band` accepts), stored
+# from offset 0, so storage grows with the band's cells, never with N x M. Costs arrive a block of
+# rows at a time (a matmul per block, the way :func:`sectl.losses.softdtw.pairwise_cost` builds them).
+DIAGONAL, UP, LEFT = 0, 1, 2
+"""Codes of the hard path's steps into a cell: from (i-1, j-1), (i-1, j), (i, j-1)."""
+BLOCK_CELLS = 1 << 18
+"""Cost values computed at once (2 MiB in float64): a block holds as many rows as its band span allows."""
+
+
+def band_columns(n: int, m: int, band: float) -> tuple[np.ndarray, np.ndarray]:
+    """First and last column ``(lo, hi)`` of each of the ``n`` rows' band: exactly :func:`in_band`'s cells."""
+    i = np.arange(n, dtype=np.int64)
+    if band < 0 or n == 1 or m == 1:
+        return np.zeros(n, np.int64), np.full(n, m - 1, np.int64)
+    reach = band * (max(n, m) - 1)  # |i (m-1) - j (n-1)| <= reach
+    lo = np.ceil((i * (m - 1) - reach) / (n - 1)).astype(np.int64)
+    hi = np.floor((i * (m - 1) + reach) / (n - 1)).astype(np.int64)
+
+    def inside(j):
+        return np.abs(i * (m - 1) - j * (n - 1)) <= reach
+
+    lo += ~inside(lo)  # the divisions may round one column off either way: settle on the exact test
+    lo -= inside(lo - 1)
+    hi -= ~inside(hi)
+    hi += inside(hi + 1)
+    return np.clip(lo, 0, m - 1), np.clip(hi, 0, m - 1)
+
+
+def _band_rows(cost, c0, lo, hi, r0, gamma, soft, hard, back):  # pragma: no cover - compiled where numba exists
+    """Rows ``r0..`` of the soft and hard DP from their costs (``cost[i - r0, j - c0]``). ``soft``/``hard``
+    ``(2, W)`` carry the row before ``r0`` in ``[0]`` and leave the last row there; ``back (n, W)``
+    (``(0, 0)`` for none) takes each cell's hard step, ties preferring the diagonal."""
+    inf = np.inf
+    keep = back.shape[0] > 0
+    for r in range(cost.shape[0]):
+        i = r0 + r
+        soft[1, :], hard[1, :] = inf, inf
+        above = i > 0
+        pw = hi[i - 1] - lo[i - 1] if above else -1  # last stored offset of the previous row
+        for k in range(hi[i] - lo[i] + 1):
+            j = lo[i] + k
+            c = cost[r, j - c0]
+            if i == 0 and j == 0:
+                soft[1, k], hard[1, k] = c, c
+                continue
+            kd, ku = j - 1 - lo[i - 1], j - lo[i - 1]  # (i-1, j-1), (i-1, j) in the previous row's storage
+            sd, hd = (soft[0, kd], hard[0, kd]) if above and 0 <= kd <= pw else (inf, inf)
+            su, hu = (soft[0, ku], hard[0, ku]) if above and 0 <= ku <= pw else (inf, inf)
+            sl, hl = (soft[1, k - 1], hard[1, k - 1]) if k > 0 else (inf, inf)
+            r0_, r1_, r2_ = -sd / gamma, -su / gamma, -sl / gamma
+            rmax = max(r0_, max(r1_, r2_))
+            if rmax == -inf:
+                continue
+            total = math.exp(r0_ - rmax) + math.exp(r1_ - rmax) + math.exp(r2_ - rmax)
+            soft[1, k] = c - gamma * (math.log(total) + rmax)
+            if hd <= hu and hd <= hl:
+                hard[1, k], step = c + hd, DIAGONAL
+            elif hu <= hl:
+                hard[1, k], step = c + hu, UP
+            else:
+                hard[1, k], step = c + hl, LEFT
+            if keep:
+                back[i, k] = step
+        soft[0, :], hard[0, :] = soft[1, :], hard[1, :]
+
+
+def _backtrack(back, lo, m):  # pragma: no cover - compiled where numba exists
+    """The hard path as ``(steps, 2)`` cells from ``(0, 0)`` to ``(n-1, m-1)``."""
+    n = back.shape[0]
+    path = np.empty((n + m - 1, 2), np.int64)
+    i, j, t = n - 1, m - 1, 0
+    while True:
+        path[t, 0], path[t, 1] = i, j
+        t += 1
+        if i == 0 and j == 0:
+            break
+        step = back[i, j - lo[i]]
+        if step != LEFT:
+            i -= 1
+        if step != UP:
+            j -= 1
+    return path[:t][::-1]
+
+
+if HAVE_NUMBA:
+    _band_rows = numba.njit(cache=True, fastmath=FASTMATH)(_band_rows)
+    _backtrack = numba.njit(cache=True)(_backtrack)
+
+CostBlock = Callable[[int, int, int, int], np.ndarray]
+"""``cost(r0, r1, c0, c1)``: the float64 cost of rows ``r0:r1`` against columns ``c0:c1``."""
+
+
+def _band_pass(cost: CostBlock, n: int, m: int, gamma: float, band: float, back: np.ndarray | None) -> float:
+    lo, hi = band_columns(n, m, band)
+    width = int((hi - lo).max()) + 1
+    soft, hard = np.full((2, width), np.inf), np.full((2, width), np.inf)
+    r0 = 0
+    while r0 < n:
+        rows = max(1, BLOCK_CELLS // (int(hi[min(n, r0 + BLOCK_CELLS // width) - 1] - lo[r0]) + 1))
+        r1 = min(n, r0 + rows)
+        c0, c1 = int(lo[r0]), int(hi[r1 - 1]) + 1
+        block = np.ascontiguousarray(cost(r0, r1, c0, c1))
+        _band_rows(block, c0, lo, hi, r0, float(gamma), soft, hard, np.zeros((0, 0), np.uint8) if back is None else back)
+        r0 = r1
+    return float(soft[0, m - 1 - lo[n - 1]])
+
+
+def banded_soft_dtw(cost: CostBlock, n: int, m: int, gamma: float, band: float) -> float:
+    """Soft-DTW value of an ``n`` x ``m`` cost given by blocks, in O(band) memory (two rows of R)."""
+    return _band_pass(cost, n, m, gamma, band, None)
+
+
+def banded_alignment(cost: CostBlock, n: int, m: int, gamma: float, band: float) -> tuple[float, np.ndarray, np.ndarray]:
+    """Soft-DTW value, hard DTW path ``(steps, 2)`` and the path storage ``(n, W)`` (one byte per band cell)."""
+    lo, hi = band_columns(n, m, band)
+    back = np.zeros((n, int((hi - lo).max()) + 1), np.uint8)
+    value = _band_pass(cost, n, m, gamma, band, back)
+    return value, _backtrack(back, lo, m), back
+
+
+def band_storage(n: int, m: int, band: float) -> int:
+    """Bytes (= cells) of :func:`banded_alignment`'s path storage: ``n`` rows of the widest row's band."""
+    lo, hi = band_columns(n, m, band)
+    return n * (int((hi - lo).max()) + 1)

@@ -164,7 +164,7 @@ class EnhancerTask(TrainingTask):
             )
         if source is None:
             return build_model(self.config), None
-        trained = load_enhancer(source)
+        trained = load_enhancer(source, need="weights to train (init_from)")
         if self.config["model"] != base_config()["model"]:
             chosen = build_model(self.config)
             if (chosen.name, chosen.constructor_args) != (trained.name, trained.constructor_args):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from sectl.losses.softdtw import SoftDTW, hard_alignment_path, pairwise_cost, soft_dtw_from_cost
+from sectl.losses import softdtw_kernels as K
+from sectl.losses.softdtw import SoftDTW, align_pair, hard_alignment_path, pairwise_cost, soft_dtw_from_cost, soft_dtw_value
 from sectl.losses.softdtw_kernels import in_band
 from tests.conftest import REPO
 
@@ -196,6 +197,53 @@ def test_hard_path_is_monotone_and_recovers_a_stretch():
     assert ((steps >= 0) & (steps <= 1)).all() and (steps.sum(1) >= 1).all()
     for i, j in path:
         assert abs(j / 59 - i / 39) < 0.05
+
+
+SHAPES = [(1, 1), (1, 6), (6, 1), (7, 5), (5, 7), (12, 5), (30, 31), (20, 57)]
+
+
+@pytest.mark.parametrize("n, m", SHAPES)
+@pytest.mark.parametrize("band", [-1, 1, 2, 3.5, 40])
+def test_band_columns_are_exactly_the_cells_in_band(n, m, band):
+    lo, hi = K.band_columns(n, m, band)
+    for i in range(n):
+        assert [j for j in range(m) if in_band(i, j, n, m, band)] == list(range(lo[i], hi[i] + 1)), i
+
+
+@pytest.mark.parametrize("n, m", SHAPES)
+@pytest.mark.parametrize("band", [None, 1, 2, 3.5])
+def test_band_storage_equals_the_full_matrix_restricted_to_the_band(n, m, band):
+    """Inference's band-storage pass against the plain loop and the full-matrix kernels: value,
+    divergence and hard path (no gradient exists on this path)."""
+    g = torch.Generator().manual_seed(n * 100 + m)
+    x, y = torch.randn(n, 3, generator=g, dtype=torch.float64), torch.randn(m, 3, generator=g, dtype=torch.float64)
+    cost = pairwise_cost(x[None], y[None])[0] / 3
+    value, divergence, path = align_pair(x, y, 0.3, band, normalize_cost=True)
+    assert value == pytest.approx(reference_soft_dtw(cost.numpy(), 0.3, -1 if band is None else band), abs=1e-10, rel=1e-10)
+    full = SoftDTW(gamma=0.3, divergence=True, bandwidth=band, normalize_cost=True, backend="numba")(x[None], y[None])
+    assert divergence == pytest.approx(full.item(), abs=1e-10, rel=1e-10)
+    assert path == hard_alignment_path(cost, band)
+    assert soft_dtw_value(x, y, 0.3, band, normalize_cost=True) == value
+    assert soft_dtw_value(x, y, 0.3, band, normalize_cost=True, divergence=True) == divergence
+
+
+def test_band_storage_grows_with_the_band_not_the_matrix():
+    """One byte per band cell: doubling the length doubles the storage, doubling the band doubles it too,
+    and no band costs the whole matrix."""
+    g = np.random.default_rng(0)
+
+    def storage(n, band):
+        x, y = torch.from_numpy(g.standard_normal((n, 4))), torch.from_numpy(g.standard_normal((n - n // 10, 4)))
+        cost = lambda r0, r1, c0, c1: pairwise_cost(x[None, r0:r1], y[None, c0:c1])[0].numpy()  # noqa: E731
+        value, path, back = K.banded_alignment(cost, n, n - n // 10, 0.1, band)
+        assert np.isfinite(value) and tuple(path[-1]) == (n - 1, n - n // 10 - 1)
+        assert back.nbytes == K.band_storage(n, n - n // 10, band)
+        return back.nbytes
+
+    assert storage(2000, 5) <= 2000 * (2 * 5 + 2)
+    assert storage(4000, 5) / storage(2000, 5) == pytest.approx(2, rel=0.01)
+    assert storage(2000, 10) / storage(2000, 5) == pytest.approx(2, rel=0.1)
+    assert storage(2000, -1) == 2000 * 1800
 
 
 CUDA_SIMULATOR_CHECK = """

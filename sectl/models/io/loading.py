@@ -14,6 +14,7 @@ import torch
 
 from sectl.device import module_device, resolve_device
 from sectl.errors import ModelError, SectlError, UsageError
+from sectl.modelfiles import refuse_onnx_graph
 from sectl.models.base import Enhancer, frames_per_second
 from sectl.models.io.checkpoint import enhancer_from_checkpoint, load_checkpoint, model_from_checkpoint
 from sectl.models.io.pretrained import PRETRAINED, load_pretrained
@@ -59,9 +60,15 @@ def describe(source: str | Path | None) -> str:
     return str(resolve_model_path(source))
 
 
-def load_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu") -> Enhancer:
+def load_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu", need: str | None = None) -> Enhancer:
     """Load an enhancer from a bundled or pretrained name, a run folder, a checkpoint file or an exported
-    ONNX graph (``.onnx``, run by onnxruntime on the CPU) in eval mode, on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``)."""
+    ONNX graph (``.onnx``, run by onnxruntime on the CPU) in eval mode, on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``).
+
+    ``need``: what the caller needs a PyTorch module for (e.g. ``"encoder features"``); given, an ONNX
+    graph is refused with it as the reason (a :class:`UsageError`), before the file is read.
+    """
+    if need is not None:
+        refuse_onnx_graph(source, need)
     if source is not None and Path(source).suffix == ".onnx":
         from sectl.onnx import load_onnx
 
@@ -95,7 +102,7 @@ def encoder_feature_extractor(source: str | Path | None, input_rate: int, device
     """
     from sectl.audio import resample
 
-    model = load_enhancer(source, device)
+    model = load_enhancer(source, device, need="encoder features")
     on = module_device(model)
 
     def features(wave: torch.Tensor) -> torch.Tensor:

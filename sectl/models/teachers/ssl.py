@@ -20,6 +20,7 @@ from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.device import module_device, resolve_device
 from sectl.errors import ConfigError, ModelError, first_line
+from sectl.modelfiles import refuse_onnx_graph
 from sectl.models.base import frozen_mode
 
 SSL_RATE = 16000
@@ -67,6 +68,7 @@ def tiny_wavlm(seed: int = 0) -> nn.Module:
 
 
 def _load_state(path: Path) -> dict:
+    refuse_onnx_graph(path, "SSL features", "an SSL state dict (.pt) or an SSL model name")
     if not path.is_file():
         raise ModelError(f"{path}: SSL checkpoint not found")
     try:
