@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -12,10 +13,14 @@ from sectl.options import check_device_name
 
 
 def resolve_device(name: str) -> torch.device:
-    """The torch device for ``name``: ``auto`` is CUDA when a GPU is present, else the CPU; any other name must exist on this machine."""
+    """The torch device for ``name``: ``auto`` is CUDA when a GPU is present, else the CPU; any other name
+    must exist on this machine. ``auto`` or ``cuda`` in a process torchrun started (``LOCAL_RANK``) is that
+    rank's GPU, so ``torchrun --nproc-per-node 8 -m sectl enhance ... --shard auto`` uses all eight."""
     check_device_name(name, "device")
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        name = f"cuda:{os.environ['LOCAL_RANK']}"
     device = torch.device(name)
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise ConfigError(f"device: {name} requested but this machine has no MPS device")

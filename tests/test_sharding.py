@@ -117,3 +117,39 @@ def test_a_shard_report_without_a_run_record_is_merged_only_on_request(shard_rep
     assert refused.exit_code == 1 and "old3.json: no run record" in refused.stderr
     anyway = merge(p1, p2, tmp_path / "old3.json", partial=True)
     assert json.loads(anyway.stdout)["interrupted"] is True and len(json.loads(anyway.stdout)["files"]) == 6
+
+
+SLURM = {"SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "6", "SLURM_ARRAY_TASK_STEP": "2", "SLURM_ARRAY_TASK_COUNT": "4"}
+
+
+def test_shard_auto_reads_slurm_arrays_and_torchrun_and_covers_everything_once():
+    from sectl.sharding import parse_shard
+
+    assert parse_shard("auto", {"SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_MAX": "64",
+                                "SLURM_ARRAY_TASK_COUNT": "64"}) == (5, 64)  # fmt: skip
+    assert parse_shard("auto", {"RANK": "0", "WORLD_SIZE": "8"}) == (1, 8)
+    shards = [parse_shard("auto", {**SLURM, "SLURM_ARRAY_TASK_ID": str(task), "RANK": str(rank), "WORLD_SIZE": "3"})
+              for task in (0, 2, 4, 6) for rank in range(3)]  # fmt: skip
+    assert sorted(shards) == [(k, 12) for k in range(1, 13)]  # each rank of each array task: one part each
+
+
+@pytest.mark.parametrize("environ,message", [
+    ({}, "no scheduler found"),
+    ({**SLURM, "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_ID": "2"}, "not an even range"),
+    ({"RANK": "x", "WORLD_SIZE": "2"}, "RANK='x' is not a whole number"),
+])  # fmt: skip
+def test_shard_auto_without_a_usable_scheduler_is_a_usage_error(environ, message):
+    from sectl.errors import UsageError
+    from sectl.sharding import parse_shard
+
+    with pytest.raises(UsageError, match=message):
+        parse_shard("auto", environ)
+
+
+def test_enhance_shard_auto_under_a_slurm_array(vctk, tmp_path, tiny_checkpoint, monkeypatch):
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "2")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MIN", "1")
+    monkeypatch.setenv("SLURM_ARRAY_TASK_MAX", "3")
+    result = runner.invoke(app, ["enhance", str(vctk / "noisy"), "-o", str(tmp_path), "-m", str(tiny_checkpoint), "--shard", "auto"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.glob("*.wav")) == sorted(p.name for p in vctk.glob("noisy/*.wav"))[1::3]

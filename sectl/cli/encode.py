@@ -38,7 +38,7 @@ def encode_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files processed in parallel (threads sharing the model)."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N|auto", help="Process only the K-th of N deterministic parts of the inputs (auto: from a Slurm array or torchrun)."),
     as_json: bool = typer.Option(False, "--json", help='Print {"files": [{"file", "output", "shape"}], "failed", "skipped", "warnings"} on stdout.'),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
 ) -> None:

@@ -55,7 +55,7 @@ def enhance_command(
         None, "--atten-lim", min=0.0, metavar="DB", help="Attenuate noise by at most about DB dB (0 returns the input)."
     ),
     mix: float = typer.Option(1.0, "--mix", min=0.0, max=1.0, help="Dry/wet mix: 1 = enhanced, 0 = the input."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Process only the K-th of N deterministic parts of the inputs."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N|auto", help="Process only the K-th of N deterministic parts of the inputs (auto: from a Slurm array or torchrun)."),
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),

@@ -53,7 +53,7 @@ def eval_command(
     ),
     plot: Optional[Path] = typer.Option(None, "--plot", help="With several --est: box plots per metric, systems side by side (PNG)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
-    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N", help="Score only the K-th of N deterministic parts of the pairs."),
+    shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N|auto", help="Score only the K-th of N deterministic parts of the pairs (auto: from a Slurm array or torchrun)."),
     merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shards 1..N of one --shard K/N set) into one."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted)."),
     asr_model: Optional[str] = typer.Option(
