@@ -12,6 +12,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
-from sectl.errors import ConfigError, SectlError, UsageError
+from sectl.errors import ConfigError, ModelError, SectlError, SectlWarning, UsageError, first_line
 from sectl.options import check_chunk_s, check_engine
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
@@ -137,10 +138,13 @@ def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
         return model
     try:
         return onnx_engine(model)
-    except SectlError:
-        if engine == "auto":  # e.g. an unwritable cache folder: PyTorch gives the same output, slower
+    except Exception as exc:  # noqa: BLE001 - exporting and onnxruntime fail in many ways; PyTorch gives the same output
+        if engine == "auto":  # e.g. an unwritable cache folder, a graph that will not load: slower, not wrong
+            warnings.warn(f"{model.name}: onnxruntime unavailable ({first_line(exc, 160)}); running PyTorch", SectlWarning)
             return model
-        raise
+        if isinstance(exc, SectlError):
+            raise
+        raise ModelError(f"{model.name}: its onnxruntime graph failed ({first_line(exc, 160)}); use --engine torch") from None
 
 
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:

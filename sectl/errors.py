@@ -44,3 +44,8 @@ class ConfigError(UsageError):
 class ModelError(UsageError):
     """A model name or file cannot do what was asked (one that cannot stream or export, a damaged or missing
     file): exit code 2, like any argument naming something unusable."""
+
+
+class SectlWarning(UserWarning):
+    """Something a user should know that does not stop the work (a fallback, a rebuilt cache entry): the
+    CLI prints it as one ``warning:`` line on stderr; library users see it through :mod:`warnings`."""

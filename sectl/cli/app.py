@@ -9,6 +9,7 @@ import typer
 
 from sectl import __version__
 from sectl.cli import align as align_cli
+from sectl.cli import cache as cache_cli
 from sectl.cli import encode as encode_cli
 from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
@@ -34,6 +35,7 @@ app.command("encode", help=reflow(encode_cli.HELP))(encode_cli.encode_command)
 app.command("eval", help=reflow(eval_cli.HELP))(eval_cli.eval_command)
 app.command("align", help=reflow(align_cli.HELP))(align_cli.align_command)
 app.command("export", help=reflow(export_cli.HELP))(export_cli.export_command)
+app.command("cache", help=reflow(cache_cli.HELP))(cache_cli.cache_command)
 
 
 def version_callback(value: bool) -> None:

@@ -7,6 +7,7 @@ import json
 import signal
 import sys
 import threading
+import warnings
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -15,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
-from sectl.errors import SectlError, UsageError
+from sectl.errors import SectlError, SectlWarning, UsageError
 from sectl.fileutil import stdout_errors
 
 EXIT_OK = 0
@@ -94,6 +95,24 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+@contextmanager
+def warnings_as_lines() -> Iterator[None]:
+    """The library's :class:`SectlWarning` as one ``warning:`` line on stderr (other warnings as Python shows them)."""
+    previous = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        if issubclass(category, SectlWarning):
+            warn(str(message))
+        else:
+            previous(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = previous
+
+
 def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Turn :class:`SectlError` into one line on stderr and an exit code (no traceback): 2 for bad
     arguments or configuration (:class:`UsageError`), 1 for everything else, 130/143 when stopped by
@@ -102,7 +121,7 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            with sigterm_as_interrupt():
+            with sigterm_as_interrupt(), warnings_as_lines():
                 return fn(*args, **kwargs)
         except UsageError as exc:
             fail(str(exc), code=EXIT_USAGE)

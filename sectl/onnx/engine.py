@@ -2,46 +2,33 @@
 
 Why: on one CPU thread DeepFilterNet3's offline graph runs at RTF 0.0141 in onnxruntime against
 0.0238 in PyTorch (``benchmarks/stream.py``), mostly because PyTorch runs a GRU one timestep at a
-time. Exporting costs about a second, so the graph is cached under ``$XDG_CACHE_HOME/sectl/onnx``,
-keyed by everything that decides it: the weights, the constructor arguments, sectl's version and the
-source of the graph code, so an edit of either never reuses a stale graph.
+time. Exporting costs about a second, so the graph is cached (:mod:`sectl.onnx.cache`, keyed by
+everything that decides it).
 """
 
 from __future__ import annotations
 
-import hashlib
-import inspect
-import json
+import warnings
 from pathlib import Path
 
 import torch
 
-from sectl.errors import ModelError
-from sectl.modelfiles import cache_root
+from sectl.errors import ModelError, SectlWarning, first_line
+from sectl.onnx.cache import graph_key, graph_path, prune, touch
 
-
-def graph_key(model: torch.nn.Module) -> str:
-    from sectl import __version__
-    from sectl.onnx import export, graphs
-    from sectl.streaming import frames
-
-    digest = hashlib.sha256()
-    digest.update(json.dumps([type(model).__name__, model.constructor_args, __version__], sort_keys=True).encode())
-    for module in (export, graphs, frames, inspect.getmodule(type(model))):
-        digest.update(inspect.getsource(module).encode())
-    for name, tensor in model.state_dict().items():
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()[:24]
+__all__ = ["cached_offline_graph", "graph_key", "has_offline_graph", "onnx_engine"]
 
 
 def cached_offline_graph(model: torch.nn.Module) -> Path:
     """The cached whole-signal graph of ``model``, exported on first use."""
     from sectl.onnx.export import export_onnx
 
-    path = cache_root() / "onnx" / f"{model.name}-{graph_key(model)}.onnx"
-    if not path.is_file():
-        export_onnx(model, path, kind="offline", source="sectl.onnx.engine cache", overwrite=True)
+    path = graph_path(model)
+    if path.is_file():
+        touch(path)
+        return path
+    export_onnx(model, path, kind="offline", source="sectl.onnx.engine cache", overwrite=True)
+    prune(keep=path)
     return path
 
 
@@ -52,7 +39,8 @@ def has_offline_graph(model: object) -> bool:
 
 
 def onnx_engine(model: torch.nn.Module, threads: int | None = None):
-    """``model`` as an :class:`sectl.onnx.OnnxEnhancer` on the CPU (its cached whole-signal graph)."""
+    """``model`` as an :class:`sectl.onnx.OnnxEnhancer` on the CPU (its cached whole-signal graph). A cached
+    graph that fails to load (a full disk, a copy cut short) is exported again, once, with a warning."""
     from sectl.onnx.runtime import OnnxEnhancer
 
     if not has_offline_graph(model):
@@ -61,6 +49,7 @@ def onnx_engine(model: torch.nn.Module, threads: int | None = None):
     path = cached_offline_graph(model.cpu())
     try:
         return OnnxEnhancer(path, threads)
-    except ModelError:  # a damaged entry of sectl's own cache (a full disk, a copy cut short): exported again, once
+    except ModelError as exc:
+        warnings.warn(f"cached graph {path.name} does not load ({first_line(exc)}); exporting it again", SectlWarning, stacklevel=2)
         path.unlink(missing_ok=True)
         return OnnxEnhancer(cached_offline_graph(model.cpu()), threads)

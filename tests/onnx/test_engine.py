@@ -7,7 +7,7 @@ import torch
 
 from sectl.audio import read_audio
 from sectl.enhance import enhance_tensor, inference_model
-from sectl.errors import SectlError, UsageError
+from sectl.errors import SectlError, SectlWarning, UsageError
 from sectl.metrics.intrusive import si_sdr
 from sectl.models import build_enhancer
 from sectl.models.io.loading import load_enhancer
@@ -40,7 +40,8 @@ def test_auto_falls_back_to_pytorch_when_the_cache_cannot_be_written(tmp_path, m
     (tmp_path / "file").write_text("not a folder")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "file"))
     nsnet2 = build_enhancer("nsnet2", "tiny")
-    assert inference_model(nsnet2, "auto") is nsnet2
+    with pytest.warns(SectlWarning, match="running PyTorch"):
+        assert inference_model(nsnet2, "auto") is nsnet2
     with pytest.raises(SectlError, match="cannot write"):
         inference_model(nsnet2, "onnxruntime")
 
@@ -65,7 +66,8 @@ def test_a_damaged_cached_graph_is_exported_again(tmp_path, monkeypatch):
     path = engine_module.cached_offline_graph(model)
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 3])
-    assert isinstance(engine_module.onnx_engine(model), OnnxEnhancer)
+    with pytest.warns(SectlWarning, match="does not load.*exporting it again"):
+        assert isinstance(engine_module.onnx_engine(model), OnnxEnhancer)
     assert path.read_bytes() == good
 
 
@@ -84,7 +86,7 @@ def test_a_graph_that_stays_unloadable_is_a_model_error_exit_2(tmp_path, monkeyp
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr("sectl.onnx.export.export_onnx", damaged_export)
-    with pytest.raises(ModelError, match="not a loadable ONNX model"):
+    with pytest.raises(ModelError, match="not a loadable ONNX model"), pytest.warns(SectlWarning, match="exporting it again"):
         engine_module.onnx_engine(build_enhancer("nsnet2", "tiny"))
     result = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "o.wav"),
                                       "-m", str(tmp_path / "nsnet2.pt"), "--engine", "onnxruntime"])  # fmt: skip
