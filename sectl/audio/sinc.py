@@ -2,7 +2,7 @@
 
 torchaudio reduces the rates by their gcd to ``orig:new`` and convolves with ``new`` kernels of ``2 width +
 orig`` taps at stride ``orig``: cheap for 147:160 (44.1 -> 48 kHz), but 7999 -> 16000 Hz is 7999:16000, a
-512 MB kernel, 8,000 multiply-adds per output sample and a second of delay (a streaming output block waits
+512 MB kernel (4 GB at peak), 8,000 multiply-adds per output sample and a second of delay (a streaming output block waits
 for ``orig`` input samples), all for the ``2 width + 1`` taps that are not zero. :class:`SparseSinc` reads only
 those: output ``j`` sits at input position ``j orig / new`` (integer part ``q``, fraction ``r / new``) and
 reads inputs ``q - width .. q + width``, weighted by the same filter (Hann-windowed sinc, width 6, rolloff

@@ -140,4 +140,4 @@ def test_a_rewritable_output_gets_its_sizes_and_an_appended_one_is_left_alone(ns
     with open(tmp_path / "log.bin", "ab") as sink:  # `>>`: a patch would land at the end
         stream_enhance(nsnet2, io.BytesIO(wav), sink)
     appended = (tmp_path / "log.bin").read_bytes()
-    assert appended[:7] == b"earlier" and appended[7:] [4:8] == b"\xff" * 4 and len(appended) == 7 + len(wav)
+    assert appended[:7] == b"earlier" and appended[7:][4:8] == b"\xff" * 4 and len(appended) == 7 + len(wav)
