@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Mapping
+from typing import BinaryIO, Iterable, Iterator, Mapping, TextIO
 
 from sectl.errors import OutputExistsError, SectlError, UsageError
 
@@ -31,13 +33,36 @@ def writing(path: str | Path) -> Iterator[None]:
         raise SectlError(f"{path}: cannot write ({exc.strerror or type(exc).__name__})") from None
 
 
+def write_all(stream: BinaryIO, payload: bytes) -> None:
+    """All of ``payload`` to ``stream``, flushed. An unbuffered stream (``python -u``, ``PYTHONUNBUFFERED``: stdout
+    is then a raw file) may take part of it, as a pipe whose reader leaves does: the rest is written again, so
+    the loss surfaces as an error (``BrokenPipeError``) instead of a silently short output."""
+    view = memoryview(payload)
+    while view:
+        written = stream.write(view)
+        if written is None:  # a non-blocking stream that is full
+            raise BlockingIOError(errno.EAGAIN, "output would block")
+        view = view[written:]
+    stream.flush()
+
+
 def write_stdout(payload: bytes) -> None:
     """Bytes to standard output, flushed; a full disk or a closed pipe is one error, not a traceback."""
     import sys
 
     with stdout_errors():
-        sys.stdout.buffer.write(payload)
-        sys.stdout.buffer.flush()
+        write_all(sys.stdout.buffer, payload)
+
+
+def complete_text(stream: TextIO) -> TextIO:
+    """``stream``, or a text layer like it over a buffered binary one where its own is a raw file (``python -u``):
+    a text layer ignores how much of a write the raw file took, so tables and JSON cut short by a closed pipe
+    would be lost without an error; a buffer writes the rest, and the closed pipe raises."""
+    raw = getattr(stream, "buffer", None)
+    if not isinstance(stream, io.TextIOWrapper) or not isinstance(raw, io.RawIOBase):
+        return stream
+    return io.TextIOWrapper(io.BufferedWriter(raw), encoding=stream.encoding, errors=stream.errors,
+                            line_buffering=True, write_through=True)  # fmt: skip
 
 
 @contextmanager

@@ -20,6 +20,7 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from sectl.audio.sinc import SparseSinc, uses_kernels
 from sectl.device import host_side
 from sectl.errors import AudioError, OutputExistsError, first_line
 from sectl.fileutil import atomic_write_bytes, same_file, write_stdout
@@ -71,10 +72,13 @@ def resample(samples: torch.Tensor, orig_rate: int, new_rate: int) -> torch.Tens
 
     The windowed-sinc kernel of each rate pair is built once per device and dtype and kept (a few
     pairs: the models' rates, the SSL teacher's, the speed factors), rather than on every call: a
-    training step resamples every batch.
+    training step resamples every batch. Pairs whose kernel would be huge (7999 -> 16000 Hz) compute the
+    same filter tap by tap (:mod:`sectl.audio.sinc`).
     """
     if orig_rate == new_rate:
         return samples
+    if not uses_kernels(orig_rate, new_rate):
+        return SparseSinc(orig_rate, new_rate)(samples)
     key = (orig_rate, new_rate, samples.device, samples.dtype)
     if key not in _RESAMPLERS:
         if len(_RESAMPLERS) >= 32:

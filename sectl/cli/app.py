@@ -16,7 +16,8 @@ from sectl.cli import eval as eval_cli
 from sectl.cli import export as export_cli
 from sectl.cli import iterate as iterate_cli
 from sectl.cli import train as train_cli
-from sectl.cli.common import reflow
+from sectl.cli.common import EXIT_USAGE, reflow
+from sectl.fileutil import complete_text
 
 app = typer.Typer(
     name="sectl",
@@ -52,6 +53,7 @@ def main_options(
 
 
 def main() -> None:
+    sys.stdout = complete_text(sys.stdout)
     try:
         app()
     except SystemExit as done:
@@ -63,5 +65,5 @@ def main() -> None:
     except OSError as exc:
         sys.stdout = open(os.devnull, "w")  # nothing more to say there; keep Python's own exit flush quiet
         print(f"error: cannot write to standard output ({exc.strerror or type(exc).__name__})", file=sys.stderr)
-        code = code or 1
+        code = code or EXIT_USAGE  # as every other unwritable stdout
     sys.exit(code)

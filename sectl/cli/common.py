@@ -155,8 +155,9 @@ def print_json(payload: Any) -> None:
 @contextmanager
 def progress_bar(description: str, total: float, enabled: bool = True, unit: str = "") -> Iterator[Callable[[float, float], None]]:
     """A Rich progress bar on stderr; yields an ``on_progress(done, total)`` callback. The bar gives way
-    first, so the count and the time left stay readable at 80 columns."""
-    if not enabled:
+    first, so the count and the time left stay readable at 80 columns. Off a terminal (``2>log``) there is no
+    bar: a transient one draws nothing there, and Rich would end it with a blank line."""
+    if not enabled or not err.is_interactive:
         yield lambda done, total: None
         return
     count = TextColumn(f"{{task.completed:.0f}}/{{task.total:.0f}} {unit}".rstrip()) if unit else MofNCompleteColumn()

@@ -95,9 +95,9 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
     loaded = load_enhancer(model, device)
     if post_filter:
         loaded = with_post_filter(loaded)
-    err.print(f"streaming with {describe(model)}", highlight=False)
+    err.print(f"streaming with {describe(model)}", highlight=False, soft_wrap=True)
     with stdout_errors():
-        stream_enhance(loaded, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet)
+        stream_enhance(loaded, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet, on_warning=warn)
 
 
 @handle_errors

@@ -1,22 +1,67 @@
-"""A streaming resampler equal to the offline one (``torchaudio.functional.resample``) on the whole signal.
+"""A streaming resampler equal to the offline one (:func:`sectl.audio.resample`) on the whole signal.
 
-torchaudio's resampler is a strided convolution: after reducing the rates by their gcd, output block
-``i`` (``new`` samples) reads input ``[i orig - width, i orig + width + orig)``. A block is emitted as
-soon as that span has arrived, by running the offline function on a buffer that starts a whole number
-of blocks back with ``width`` samples of history: its output there is the offline output, exactly,
-and no private torchaudio code is needed.
+Both ways of resampling are plans with the same four answers: how many outputs the inputs received so far
+complete, which input the next output reads first, how to compute a span of outputs from the inputs kept,
+and the delay. torchaudio's kernels (:class:`Kernels`) work in blocks: after reducing the rates by their
+gcd, output block ``i`` (``new`` samples) reads input ``[i orig - width, i orig + width + orig)``, so a block
+is emitted once that span has arrived, by running the offline function on a buffer that starts a whole
+number of blocks back with ``width`` samples of history: its output there is the offline output, exactly,
+and no private torchaudio code is needed. Pairs resampled tap by tap (:class:`sectl.audio.sinc.SparseSinc`)
+emit each output as soon as its own ``2 width + 1`` inputs have arrived.
 """
 
 from __future__ import annotations
 
-import math
+from typing import Protocol
 
 import torch
 
 from sectl.audio import resample
+from sectl.audio.sinc import SparseSinc, filter_width, reduced, uses_kernels
 
-LOWPASS_FILTER_WIDTH = 6  # torchaudio's defaults, which sectl.audio.resample uses
-ROLLOFF = 0.99
+
+class Plan(Protocol):
+    latency: int
+
+    def length(self, n: int) -> int: ...
+
+    def ready(self, received: int) -> int: ...
+
+    def keep_from(self, output: int) -> int: ...
+
+    def outputs(self, x: torch.Tensor, start: int, first: int, stop: int) -> torch.Tensor: ...
+
+
+class Kernels:
+    """torchaudio's block-wise kernels, through the offline function (see the module's docstring)."""
+
+    def __init__(self, orig_rate: int, new_rate: int) -> None:
+        self.orig_rate, self.new_rate = orig_rate, new_rate
+        self.orig, self.new = reduced(orig_rate, new_rate)
+        self.width = filter_width(self.orig, self.new)
+        self.history_blocks = -(-self.width // self.orig)
+
+    @property
+    def latency(self) -> int:
+        """Input samples a block waits for beyond its own: the filter's one-sided span (worst case)."""
+        return self.width + self.orig - 1
+
+    def length(self, n: int) -> int:
+        return -(-self.new * n // self.orig)
+
+    def ready(self, received: int) -> int:
+        return max(0, (received - self.width) // self.orig) * self.new  # blocks whose whole span has arrived
+
+    def keep_from(self, output: int) -> int:
+        return max(0, output // self.new - self.history_blocks) * self.orig
+
+    def outputs(self, x: torch.Tensor, start: int, first: int, stop: int) -> torch.Tensor:
+        offset = start // self.orig * self.new  # ``start`` is a block boundary (keep_from)
+        return resample(x, self.orig_rate, self.new_rate)[..., first - offset : stop - offset]
+
+
+def plan(orig_rate: int, new_rate: int) -> Plan:
+    return Kernels(orig_rate, new_rate) if uses_kernels(orig_rate, new_rate) else SparseSinc(orig_rate, new_rate)
 
 
 class StreamingResampler:
@@ -24,45 +69,38 @@ class StreamingResampler:
 
     def __init__(self, orig_rate: int, new_rate: int) -> None:
         self.orig_rate, self.new_rate = orig_rate, new_rate
-        g = math.gcd(orig_rate, new_rate)
-        self.orig, self.new = orig_rate // g, new_rate // g
-        self.width = math.ceil(LOWPASS_FILTER_WIDTH * self.orig / (min(self.orig, self.new) * ROLLOFF))
-        self.history_blocks = -(-self.width // self.orig)
+        self.plan = plan(orig_rate, new_rate)
         self.reset()
 
     @property
     def latency(self) -> int:
-        """Input samples a block waits for beyond its own: the filter's one-sided span (worst case)."""
-        return self.width + self.orig - 1
+        """Worst-case input samples between an input sample's arrival and the output that covers it."""
+        return self.plan.latency
 
     def reset(self) -> None:
         self.buffer: torch.Tensor | None = None
-        self.buffer_block = 0  # global block index of buffer[..., 0]
+        self.start = 0  # global index of buffer[..., 0]
         self.received = 0
-        self.emitted_blocks = 0
-
-    def _take(self, stop: int) -> torch.Tensor:
-        """Output samples from the first not yet emitted up to global index ``stop``."""
-        offset = self.buffer_block * self.new
-        out = resample(self.buffer, self.orig_rate, self.new_rate)
-        return out[..., self.emitted_blocks * self.new - offset : stop - offset]
+        self.emitted = 0
 
     def feed(self, x: torch.Tensor) -> torch.Tensor:
         self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
         self.received += x.shape[-1]
-        complete = (self.received - self.width) // self.orig  # blocks whose whole span has arrived
-        if complete <= self.emitted_blocks:
+        ready = self.plan.ready(self.received)
+        if ready <= self.emitted:
             return x.new_zeros(*x.shape[:-1], 0)
-        out = self._take(complete * self.new)
-        self.emitted_blocks = complete
-        keep_from = max(self.buffer_block, complete - self.history_blocks)
-        self.buffer = self.buffer[..., (keep_from - self.buffer_block) * self.orig :]
-        self.buffer_block = keep_from
+        out = self.plan.outputs(self.buffer, self.start, self.emitted, ready)
+        self.emitted = ready
+        keep = self.plan.keep_from(ready)
+        self.buffer = self.buffer[..., keep - self.start :]
+        self.start = keep
         return out
 
     def flush(self) -> torch.Tensor:
-        if self.buffer is None:
-            return torch.zeros(0)
-        out = self._take(math.ceil(self.new * self.received / self.orig))
+        """The outputs still owed (the input's end is zero-padded, as offline); empty after an empty input."""
+        if not self.received:
+            out = torch.zeros(0) if self.buffer is None else self.buffer[..., :0]
+        else:
+            out = self.plan.outputs(self.buffer, self.start, self.emitted, self.plan.length(self.received))
         self.reset()
         return out

@@ -137,3 +137,24 @@ def test_exported_stream_graph_streams_from_the_command_line(tiny_dfn3, tmp_path
     assert y.shape == x.shape and (y - offline(model, x)).abs().max() <= 1.01 / 32768
     refused = runner.invoke(app, ["enhance", "--stream", "-m", str(tmp_path / "o.onnx"), "-", "-o", "-"], input=b"")
     assert refused.exit_code == 2 and "a whole-signal graph; streaming needs one exported with" in refused.output
+
+
+def test_stream_edges_answer_in_one_line(tiny_dfn3):
+    _, path = tiny_dfn3
+    base = ["enhance", "--stream", "-m", str(path), "--device", "cpu"]
+    fmt = PcmFormat(RATE, 1, "<i2")
+    pcm = fmt.encode(0.1 * torch.randn(1, 3000))
+    result = runner.invoke(app, [*base, "--raw", str(RATE), "-", "-o", "-"], input=fmt.header() + pcm + b"\x01")
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert warnings == [
+        "warning: <stdin>: raw PCM that starts like a WAV file ('RIFF'): its header will play as a click (leave out "
+        "--raw to read WAV)",
+        "warning: <stdin>: the stream ended inside a sample frame (2 bytes); its last 1 byte(s) were dropped",
+    ]  # fmt: skip
+    assert len(result.stdout_bytes) == 44 + len(pcm)
+    bad = runner.invoke(app, [*base, "--raw", "500", "-", "-o", "-"], input=pcm)
+    assert bad.exit_code == 1 and bad.stderr.strip().splitlines()[-1] == (
+        "error: <stdin>: sample rate 500 Hz is outside what streams take (1000 to 768000 Hz)")
+    empty = runner.invoke(app, [*base, "--raw", "44100", "-", "-o", "-"], input=b"")
+    assert empty.exit_code == 0 and empty.stdout_bytes == b""

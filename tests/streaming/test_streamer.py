@@ -106,18 +106,45 @@ def test_resampling_and_dry_wet_equal_offline_enhance() -> None:
     assert streamer.latency > streamer.layout.latency * 16000 // 48000  # the resamplers add delay
 
 
-@pytest.mark.parametrize("rates", [(16000, 48000), (48000, 16000), (44100, 48000), (22050, 16000)])
+@pytest.mark.parametrize("rates", [(16000, 48000), (48000, 16000), (44100, 48000), (22050, 16000), (7999, 16000),
+                                   (48000, 7999), (44100, 47999)])  # fmt: skip
 def test_streaming_resampler_equals_offline(rates: tuple[int, int]) -> None:
     x = torch.randn(2, 3001)
     resampler = StreamingResampler(*rates)
     outs, fed = [], 0
     for n in random_chunks(x.shape[-1], 7, 333):
         outs.append(resampler.feed(x[:, fed : fed + n]))
-        fed += n
+        fed = min(fed + n, x.shape[-1])
+        returned = sum(o.shape[-1] for o in outs)
+        assert returned * rates[0] >= (fed - resampler.latency) * rates[1]  # the latency holds
     y = torch.cat([*outs, resampler.flush()], dim=-1)
     expected = resample(x, *rates)
     assert y.shape == expected.shape
     assert (y - expected).abs().max() < 1e-5
+
+
+@pytest.mark.parametrize("rates", [(7999, 16000), (48000, 7999), (44100, 47999)])
+def test_odd_rates_resample_with_bounded_delay(rates: tuple[int, int]) -> None:
+    """Rates without a large common divisor: the delay is the filter's span, not a second of input."""
+    width = 6 * max(1, rates[0] / rates[1]) / 0.99  # torchaudio's one-sided span, in input samples
+    assert StreamingResampler(*rates).latency <= width + 1
+
+
+def test_an_odd_rate_streams_like_offline_enhancement_with_a_short_delay() -> None:
+    torch.manual_seed(8)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    x = 0.1 * torch.randn(1, 4001)
+    streamer = streamer_for(model, 7999)
+    y = stream(streamer, x, random_chunks(x.shape[-1], 9, 500))
+    assert y.shape == x.shape and (y - enhance_tensor(model, x, 7999, chunk_s=1000)).abs().max() < 1e-4
+    assert streamer.latency_ms < 60  # nsnet2's own 32 ms and two filter spans (it was 2 s)
+
+
+@pytest.mark.parametrize("rate", [16000, 48000])
+def test_an_empty_stream_gives_empty_output(rate: int) -> None:
+    streamer = streamer_for(build_enhancer("nsnet2", "tiny").eval(), rate, channels=2)
+    assert streamer.flush().shape == (2, 0)
+    assert streamer.feed(torch.zeros(2, 0)).shape == (2, 0) and streamer.flush().shape == (2, 0)
 
 
 def streamable_masknet(**overrides):
