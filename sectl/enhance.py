@@ -130,7 +130,12 @@ def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
     ``auto``: onnxruntime for a CPU model whose architecture has a graph (faster, same output to
     > 60 dB SI-SDR), otherwise PyTorch."""
     check_engine(engine)
-    if engine == "torch" or not isinstance(model, torch.nn.Module):
+    if not isinstance(model, torch.nn.Module):  # an exported graph: onnxruntime is what runs it
+        if engine == "torch":
+            raise UsageError(f"--engine torch: {getattr(model, 'path', 'the model')} is an exported graph, which onnxruntime runs; "
+                             "name the checkpoint or run it came from, or leave out --engine")  # fmt: skip
+        return model
+    if engine == "torch":
         return model
     from sectl.onnx.engine import has_offline_graph, onnx_engine
 

@@ -133,6 +133,13 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
+def given(ctx: typer.Context, *names: str) -> list[str]:
+    """The options among ``names`` (parameter names) that the command line set, by their first spelling: a
+    flag that does not apply must be refused even when its value equals the default."""
+    spelled = {param.name: param.opts[0] for param in ctx.command.params}
+    return [spelled[name] for name in names if getattr(ctx.get_parameter_source(name), "name", None) == "COMMANDLINE"]
+
+
 def report_skipped(unreadable: list[str], skipped: list[str]) -> None:
     """What a batch left out, on stderr: files in formats soundfile cannot decode, and --skip-existing."""
     if unreadable:

@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors, interrupted_exit_code, out, print_json, progress_bar, report_skipped, warn
+from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, given, handle_errors, interrupted_exit_code, out, print_json, progress_bar, report_skipped, warn
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
@@ -45,6 +45,7 @@ fine-tuned runs of them, and graphs exported with `sectl export --stream`.
 
 
 def enhance_command(
+    ctx: typer.Context,
     inputs: List[str] = typer.Argument(..., help="Files, folders, or '-' for stdin."),
     output: str = typer.Option(..., "--output", "-o", help="Output folder, file, or '-' for stdout."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
@@ -72,6 +73,8 @@ def enhance_command(
     if stream:
         if inputs != ["-"] or output != "-":
             fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
+        for flag in given(ctx, "jobs", "chunk_s", "shard", "skip_existing", "overwrite", "as_json", "engine"):
+            fail(f"{flag}: does not apply to --stream (one live stream, written as it is enhanced)", EXIT_USAGE)
         _stream(model, atten_lim, mix, device, raw, post_filter)
         return
     _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine,

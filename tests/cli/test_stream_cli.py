@@ -158,3 +158,22 @@ def test_stream_edges_answer_in_one_line(tiny_dfn3):
         "error: <stdin>: sample rate 500 Hz is outside what streams take (1000 to 768000 Hz)")
     empty = runner.invoke(app, [*base, "--raw", "44100", "-", "-o", "-"], input=b"")
     assert empty.exit_code == 0 and empty.stdout_bytes == b""
+
+
+@pytest.mark.parametrize("flag", [["--jobs", "1"], ["--chunk", "10"], ["--json"], ["--shard", "1/2"], ["--skip-existing"],
+                                  ["--overwrite"], ["--engine", "auto"]])  # fmt: skip
+def test_flags_that_do_not_apply_to_a_stream_are_errors(tiny_dfn3, flag):
+    """Even at their default values: a flag that does not apply is an error, not silently ignored."""
+    _, path = tiny_dfn3
+    result = runner.invoke(app, ["enhance", "--stream", "-m", str(path), "-", "-o", "-", *flag], input=b"")
+    assert result.exit_code == 2 and f"{flag[0]}: does not apply to --stream" in result.stderr
+
+
+def test_engine_torch_with_an_exported_graph_is_an_error(tiny_dfn3, tmp_path, vctk):
+    _, path = tiny_dfn3
+    assert runner.invoke(app, ["export", str(path), "-o", str(tmp_path / "g.onnx")]).exit_code == 0
+    args = ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "o.wav"), "-m", str(tmp_path / "g.onnx")]
+    refused = runner.invoke(app, [*args, "--engine", "torch"])
+    assert refused.exit_code == 2 and "is an exported graph, which onnxruntime runs" in refused.stderr
+    assert not (tmp_path / "o.wav").exists()
+    assert runner.invoke(app, args).exit_code == 0
