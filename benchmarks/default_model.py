@@ -20,7 +20,7 @@ import torch
 from sectl.enhance import enhance_paths, enhance_tensor
 from sectl.metrics import evaluate
 from sectl.models import count_parameters
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 
 METRICS = ["pesq_wb", "estoi", "si_sdr"]
 

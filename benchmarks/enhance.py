@@ -25,7 +25,7 @@ CHILD = """
 import json, resource, sys, time, torch
 torch.set_num_threads(1)
 from sectl.enhance import enhance_file
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 model = load_enhancer(sys.argv[1])
 start = time.perf_counter()
 enhance_file(model, sys.argv[2], sys.argv[3], overwrite=True)
@@ -49,7 +49,7 @@ def rtf_10s(path: str, device: str = "cpu") -> float:
     """Best-of-5 real-time factor on 10 s in memory (1 CPU thread; on a GPU the result's copy back to
     the CPU ends each timing, so queued work is included)."""
     from sectl.enhance import enhance_tensor
-    from sectl.models.io.loading import load_enhancer
+    from sectl.engines import load_enhancer
 
     torch.set_num_threads(1)
     model = load_enhancer(path, device)

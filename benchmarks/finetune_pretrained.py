@@ -25,7 +25,7 @@ from pathlib import Path
 from sectl.enhance import enhance_paths
 from sectl.metrics import evaluate
 from sectl.models.io.checkpoint import load_checkpoint
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 from sectl.train import resolve_config, train
 
 METRICS = ["pesq_wb", "estoi", "si_sdr", "dnsmos_ovrl"]

@@ -70,8 +70,8 @@ def main() -> None:
     torch.set_num_threads(1)
 
     from sectl.enhance import enhance_tensor
-    from sectl.models.io.export import export_model
-    from sectl.models.io.loading import load_enhancer
+    from sectl.export import export_model
+    from sectl.engines import load_enhancer
     from sectl.onnx import OnnxFrames, load_onnx
     from sectl.streaming import Streamer, streamer_for
 

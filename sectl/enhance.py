@@ -12,7 +12,6 @@ import multiprocessing
 import os
 import signal
 import tempfile
-import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,12 +24,14 @@ from sectl.audio.files import plan_batch, unreadable_audio, without_existing
 from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
-from sectl.errors import ConfigError, ModelError, SectlError, SectlWarning, UsageError, first_line
-from sectl.options import check_chunk_s, check_engine
+from sectl.engines import inference_model, load_enhancer
+from sectl.errors import SectlError, UsageError
+from sectl.options import check_chunk_s
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
 from sectl.sharding import select_shard
+from sectl.signal import FULLY_WET, DryWet
 
 CHUNK_S = 10.0
 OVERLAP_S = 1.0
@@ -82,74 +83,8 @@ class OverlapAdd:
         return torch.cat(list(self.stream([x])), dim=-1)
 
 
-@dataclass(frozen=True)
-class DryWet:
-    """How much of the input an output keeps, against over-suppression (speech attenuated, ASR worse).
-
-    ``atten_lim_db`` caps the suppression as DeepFilterNet's ``--atten-lim`` does: the output is
-    ``(1 - g) * enhanced + g * input`` with ``g = 10^(-atten_lim_db / 20)``, so noise is attenuated by
-    at most about that many dB and 0 dB returns the input. ``mix`` then blends the result with the
-    input (1 = all enhanced, 0 = the input). Both are time-aligned: every enhancer's output is.
-    """
-
-    atten_lim_db: float | None = None
-    mix: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.atten_lim_db is not None and self.atten_lim_db < 0:
-            raise ConfigError(f"attenuation limit must be >= 0 dB, got {self.atten_lim_db}")
-        if not 0.0 <= self.mix <= 1.0:
-            raise ConfigError(f"mix must be between 0 and 1, got {self.mix}")
-
-    @property
-    def input_weight(self) -> float:
-        kept = 0.0 if self.atten_lim_db is None else 10 ** (-self.atten_lim_db / 20)
-        return 1.0 - self.mix * (1.0 - kept)
-
-    def apply(self, enhanced: torch.Tensor, noisy: torch.Tensor) -> torch.Tensor:
-        weight = self.input_weight
-        return enhanced if weight == 0.0 else torch.lerp(enhanced, noisy, weight)
 
 
-FULLY_WET = DryWet()
-
-
-POST_FILTER_BETA = 0.02  # DeepFilterNet's --pf
-
-
-def with_post_filter(model: Enhancer, beta: float = POST_FILTER_BETA) -> Enhancer:
-    """``model`` with DeepFilterNet's inference post-filter on (refused, by name, for other architectures)."""
-    if not hasattr(model, "with_post_filter"):
-        raise UsageError(f"--post-filter: {getattr(model, 'name', 'this model')} has none (it is DeepFilterNet's; "
-                         "exported graphs keep the setting they were exported with)")  # fmt: skip
-    return model.with_post_filter(beta)
-
-
-def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
-    """What runs ``model``: ``torch`` (itself), ``onnxruntime`` (its cached whole-signal graph, CPU), or
-    ``auto``: onnxruntime for a CPU model whose architecture has a graph (faster, same output to
-    > 60 dB SI-SDR), otherwise PyTorch."""
-    check_engine(engine)
-    if not isinstance(model, torch.nn.Module):  # an exported graph: onnxruntime is what runs it
-        if engine == "torch":
-            raise UsageError(f"--engine torch: {getattr(model, 'path', 'the model')} is an exported graph, which onnxruntime runs; "
-                             "name the checkpoint or run it came from, or leave out --engine")  # fmt: skip
-        return model
-    if engine == "torch":
-        return model
-    from sectl.onnx.engine import has_offline_graph, onnx_engine
-
-    if engine == "auto" and (module_device(model).type != "cpu" or not has_offline_graph(model)):
-        return model
-    try:
-        return onnx_engine(model)
-    except Exception as exc:  # noqa: BLE001 - exporting and onnxruntime fail in many ways; PyTorch gives the same output
-        if engine == "auto":  # e.g. an unwritable cache folder, a graph that will not load: slower, not wrong
-            warnings.warn(f"{model.name}: onnxruntime unavailable ({first_line(exc, 160)}); running PyTorch", SectlWarning)
-            return model
-        if isinstance(exc, SectlError):
-            raise
-        raise ModelError(f"{model.name}: its onnxruntime graph failed ({first_line(exc, 160)}); use --engine torch") from None
 
 
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:
@@ -244,8 +179,6 @@ _worker_model: Enhancer | None = None
 
 
 def _init_worker(model_source: str | None, device: str = "cpu", engine: str = "torch") -> None:
-    from sectl.models.io.loading import load_enhancer
-
     global _worker_model
     torch.set_num_threads(1)
     for stop in (signal.SIGINT, signal.SIGTERM):  # the main process stops the batch; a job finishes its file
@@ -328,9 +261,7 @@ def enhance_paths(
     progress = SecondsProgress([src for src, _ in plan], on_progress)
     if jobs <= 1:
         if model is None:
-            from sectl.models.io.loading import load_enhancer
-
-            model = load_enhancer(model_source, device)
+                    model = load_enhancer(model_source, device)
         model = inference_model(model, engine)
         current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
         try:

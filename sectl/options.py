@@ -10,7 +10,7 @@ import re
 from sectl.errors import ConfigError, UsageError
 
 ENGINES = ("auto", "torch", "onnxruntime")
-"""What runs an enhancer: see :func:`sectl.enhance.inference_model`."""
+"""What runs an enhancer: see :func:`sectl.engines.inference_model`."""
 
 DEVICE_NAME = re.compile(r"auto|cpu|meta|mps|(cuda|xpu)(:\d+)?")  # meta: shapes only, for tests
 

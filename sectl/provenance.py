@@ -32,38 +32,45 @@ def versions() -> dict[str, str]:
     return found
 
 
+def module_file(name: str) -> Path | None:
+    """The source file of module ``name`` (None for a namespace, a compiled module or one not found)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
+
+
+def sectl_imports(name: str, path: Path) -> set[str]:
+    """The sectl modules that module ``name`` (source ``path``) imports, at module level or inside functions,
+    read from its source; ``from pkg import x`` counts both ``pkg`` and ``pkg.x`` (x may be a module)."""
+    import ast
+    import importlib.util
+
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            found |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
+    return {n for n in found if n == "sectl" or n.startswith("sectl.")}
+
+
 def source_closure(*modules: str) -> list[Path]:
     """The source files of ``modules`` and of every sectl module they import, directly or not (module-level
     and inside functions), found by reading the files: what a cached artefact depends on, so that an edit
     anywhere in that code, not only in a hand-kept list, makes a new cache key."""
-    import ast
-    import importlib.util
-
-    def path_of(name: str) -> Path | None:
-        try:
-            spec = importlib.util.find_spec(name)
-        except (ImportError, ValueError):
-            return None
-        return Path(spec.origin) if spec and spec.origin and spec.origin.endswith(".py") else None
-
-    def imported(name: str, path: Path) -> set[str]:
-        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-        found = set()
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                found |= {alias.name for alias in node.names}
-            elif isinstance(node, ast.ImportFrom):
-                base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
-                found |= {base, *(f"{base}.{alias.name}" for alias in node.names)}  # `from pkg import module`
-        return {n for n in found if n == "sectl" or n.startswith("sectl.")}
-
     seen: dict[str, Path] = {}
     todo = list(modules)
     while todo:
         name = todo.pop()
-        if name in seen or (path := path_of(name)) is None:
+        if name in seen or (path := module_file(name)) is None:
             continue
         seen[name] = path
         parents = [name.rsplit(".", depth)[0] for depth in range(1, name.count(".") + 1)]  # importing a.b.c runs a and a.b
-        todo += [*imported(name, path), *parents]
+        todo += [*sectl_imports(name, path), *parents]
     return sorted(set(seen.values()))

@@ -102,7 +102,7 @@ def test_latents_of_another_model_configuration_are_refused(vae, tmp_path):
 
 
 def test_an_enhancer_is_not_a_codec_and_a_codec_is_not_an_enhancer(vae_checkpoint, tiny_checkpoint, tmp_path):
-    from sectl.models.io.loading import load_enhancer
+    from sectl.engines import load_enhancer
 
     with pytest.raises(SectlError, match="not a speech VAE"):
         load_codec(tiny_checkpoint)

@@ -13,7 +13,7 @@ from sectl.audio.files import plan_batch
 from sectl.enhance import OverlapAdd, enhance_file, enhance_paths, enhance_tensor
 from sectl.errors import SectlError
 from sectl.fileutil import InputTargetError
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 from tests.conftest import tone, write_wav
 
 
@@ -109,7 +109,7 @@ def test_parallel_jobs_load_the_model_per_worker(tiny_checkpoint, tmp_path):
 
 @pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
 def test_no_attenuation_or_a_dry_mix_returns_the_input_for_every_model(name, clean_speech):
-    from sectl.enhance import DryWet
+    from sectl.signal import DryWet
     from sectl.models import build_enhancer
 
     model = build_enhancer(name, "tiny").eval()
@@ -124,7 +124,7 @@ def test_no_attenuation_or_a_dry_mix_returns_the_input_for_every_model(name, cle
 
 
 def test_dry_wet_settings_are_validated():
-    from sectl.enhance import DryWet
+    from sectl.signal import DryWet
 
     with pytest.raises(SectlError, match="mix"):
         DryWet(mix=1.5)

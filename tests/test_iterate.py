@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from sectl.cli.app import app
 from sectl.iterate import iterate
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 
 runner = CliRunner()
 

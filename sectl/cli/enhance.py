@@ -89,9 +89,10 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
 
     check_device_name(device)  # before heavy imports
 
-    from sectl.enhance import DryWet, with_post_filter
+    from sectl.engines import load_enhancer, with_post_filter
     from sectl.fileutil import stdout_errors
-    from sectl.models.io.loading import describe, load_enhancer
+    from sectl.models.io.loading import describe
+    from sectl.signal import DryWet
     from sectl.streaming.pipe import stream_enhance
 
     dry_wet = DryWet(atten_lim, mix)
@@ -115,8 +116,10 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     check_device_name(device)
 
     from sectl.audio.files import plan_batch
-    from sectl.enhance import DryWet, enhance_paths, with_post_filter
-    from sectl.models.io.loading import describe, load_enhancer
+    from sectl.enhance import enhance_paths
+    from sectl.engines import load_enhancer, with_post_filter
+    from sectl.models.io.loading import describe
+    from sectl.signal import DryWet
 
     dry_wet = DryWet(atten_lim, mix)
     plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading

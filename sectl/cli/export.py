@@ -47,7 +47,7 @@ def _run(model, output, stream, overwrite, as_json, post_filter=False) -> None:
 
     check_export_target(output, stream)  # before heavy imports
 
-    from sectl.models.io.export import export_model
+    from sectl.export import export_model
 
     record = export_model(model, output, stream, overwrite, post_filter)
     if as_json:

@@ -65,7 +65,7 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
         raise UsageError(f"--model: each model once ({', '.join(models)})")
 
     from sectl.iterate import iterate_corpus, plot_corpus_iterations
-    from sectl.models.io.loading import load_enhancer
+    from sectl.engines import load_enhancer
 
     _check_outputs(source, ref, models, None, plot, overwrite)
     labels = [_label(m) for m in models]
@@ -93,7 +93,7 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     check_device_name(device)  # before heavy imports
 
     from sectl.iterate import iterate, plot_iterations
-    from sectl.models.io.loading import load_enhancer
+    from sectl.engines import load_enhancer
 
     _check_outputs(source, ref, [model], output, plot, overwrite)
 

@@ -25,7 +25,7 @@ from sectl.provenance import source_closure, versions
 DEFAULT_LIMIT_GB = 2.0
 """The cache's size bound unless ``$SECTL_CACHE_GB`` says otherwise; the least recently used graphs go first."""
 
-EXPORTER_MODULES = ("sectl.onnx.export", "sectl.onnx.graphs", "sectl.streaming")
+EXPORTER_MODULES = ("sectl.onnx.engine", "sectl.onnx.export", "sectl.onnx.graphs", "sectl.streaming")
 
 
 def cache_dir() -> Path:

@@ -1,37 +1,15 @@
 """Real-time enhancement: frame steps with explicit state, a streamer over them, stateful export.
 
-:func:`frame_step` gives a loaded enhancer's :class:`FrameStep` (the registry below says which
-architectures stream and why the others do not); :class:`Streamer` runs one over live audio.
+:func:`frame_step` gives a loaded enhancer's :class:`FrameStep` (:mod:`sectl.streaming.steps` says
+which architectures stream and why the others do not); :class:`Streamer` runs one over live audio.
 """
 
 from __future__ import annotations
 
-from torch import nn
-
-from sectl.errors import ModelError
-from sectl.models import DeepFilterNet3, Demucs, MaskNet, NSNet2
-from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
-from sectl.streaming.demucs import DemucsStep
 from sectl.streaming.frames import FrameStep, StreamLayout
-from sectl.streaming.masknet import MaskNetStep
-from sectl.streaming.nsnet2 import NSNet2Step
 from sectl.streaming.resample import StreamingResampler
+from sectl.streaming.steps import FRAME_STEPS, frame_step
 from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, frame_runner, streamer_for
-
-FRAME_STEPS: dict[type, type[FrameStep]] = {
-    DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step, MaskNet: MaskNetStep, Demucs: DemucsStep,
-}
-"""Every architecture streams; a step refuses a configuration it cannot stream (MaskNet and Demucs:
-non-causal, or normalised by the whole signal's level), naming it and the setting that would."""
-
-
-def frame_step(model: nn.Module) -> FrameStep:
-    """The frame step of a loaded (pretrained, trained or fine-tuned) enhancer."""
-    kind = type(model)
-    if kind in FRAME_STEPS:
-        return FRAME_STEPS[kind](model.eval())
-    raise ModelError(f"{getattr(model, 'name', kind.__name__)} cannot stream: no frame step is implemented for it")
-
 
 __all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",
            "TorchFrames", "frame_runner", "frame_step", "streamer_for"]

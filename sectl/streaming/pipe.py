@@ -19,7 +19,7 @@ from typing import BinaryIO, Callable, Iterator
 import numpy as np
 import torch
 
-from sectl.enhance import FULLY_WET, DryWet
+from sectl.signal import FULLY_WET, DryWet
 from sectl.errors import AudioError
 from sectl.fileutil import write_all
 

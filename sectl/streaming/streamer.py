@@ -12,7 +12,7 @@ from typing import Protocol, Sequence
 
 import torch
 
-from sectl.enhance import FULLY_WET, DryWet
+from sectl.signal import FULLY_WET, DryWet
 from sectl.streaming.frames import FrameStep, StreamLayout
 from sectl.streaming.resample import StreamingResampler
 
@@ -174,7 +174,7 @@ class Streamer:
 def frame_runner(model: object) -> FrameRunner:
     """The runner of a loaded PyTorch enhancer, or of an exported stream graph (its ``frame_runner``)."""
     if isinstance(model, torch.nn.Module):
-        from sectl.streaming import frame_step
+        from sectl.streaming.steps import frame_step  # the steps import the models; streams of graphs need none
 
         return TorchFrames(frame_step(model))
     return model.frame_runner()

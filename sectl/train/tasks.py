@@ -21,7 +21,7 @@ from sectl.data.paired import PairedSampler
 from sectl.errors import ConfigError, SectlError
 from sectl.losses.mal import CollapseMonitor
 from sectl.models import Enhancer, build_enhancer
-from sectl.models.io.loading import load_enhancer
+from sectl.models.io.loading import load_torch_enhancer
 from sectl.train.config import base_config
 from sectl.train.distributed import Workers
 from sectl.train.optim import GradientStep, Precision, adamw
@@ -164,7 +164,7 @@ class EnhancerTask(TrainingTask):
             )
         if source is None:
             return build_model(self.config), None
-        trained = load_enhancer(source, need="weights to train (init_from)")
+        trained = load_torch_enhancer(source, need="weights to train (init_from)")
         if self.config["model"] != base_config()["model"]:
             chosen = build_model(self.config)
             if (chosen.name, chosen.constructor_args) != (trained.name, trained.constructor_args):

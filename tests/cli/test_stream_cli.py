@@ -85,7 +85,7 @@ def test_raw_pcm_stream_with_atten_lim(tiny_dfn3, tmp_path):
                             timeout=300)  # fmt: skip
     assert result.returncode == 0, result.stderr.decode()
     y = torch.from_numpy(np.frombuffer(result.stdout, "<i2").astype(np.float32) / 32768)[None]
-    from sectl.enhance import DryWet
+    from sectl.signal import DryWet
 
     expected = enhance_tensor(model, x, RATE, chunk_s=10_000, dry_wet=DryWet(atten_lim_db=6))
     assert y.shape == x.shape

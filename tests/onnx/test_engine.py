@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from sectl.audio import read_audio
-from sectl.enhance import enhance_tensor, inference_model
+from sectl.engines import inference_model
+from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError, SectlWarning, UsageError
 from sectl.metrics.intrusive import si_sdr
 from sectl.models import build_enhancer
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 from sectl.onnx import OnnxEnhancer
 from sectl.onnx import engine as engine_module
 

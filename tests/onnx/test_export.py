@@ -14,8 +14,8 @@ from sectl.audio import read_audio, resample
 from sectl.enhance import enhance_tensor
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
-from sectl.models.io.export import export_model
-from sectl.models.io.loading import load_enhancer
+from sectl.export import export_model
+from sectl.engines import load_enhancer
 from sectl.onnx import OnnxFrames, export_onnx, load_onnx, sidecar_path
 from sectl.streaming import Streamer, frame_step
 from tests.streaming.test_streamer import random_chunks, stream
@@ -146,7 +146,7 @@ def test_post_filter_is_baked_into_both_graphs(kind: str, tmp_path) -> None:
 
 
 def test_post_filter_is_refused_for_other_models() -> None:
-    from sectl.enhance import with_post_filter
+    from sectl.engines import with_post_filter
 
     with pytest.raises(SectlError, match="--post-filter: nsnet2 has none"):
         with_post_filter(build_enhancer("nsnet2", "tiny"))

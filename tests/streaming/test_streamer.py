@@ -6,10 +6,11 @@ import pytest
 import torch
 
 from sectl.audio import resample
-from sectl.enhance import DryWet, enhance_tensor
+from sectl.enhance import enhance_tensor
+from sectl.signal import DryWet
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 from sectl.streaming import StreamingResampler, streamer_for
 
 

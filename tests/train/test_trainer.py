@@ -216,7 +216,7 @@ def pretrained_config(data_dir, preset, name, *extra):
 
 @pytest.mark.parametrize("preset", ["finetune", "mal", "mal_frozen_fe", "mal_dynamic", "ssl_mse_pad"])
 def test_every_fine_tuning_preset_starts_from_a_pretrained_model(models_dir, data_dir, tmp_path, preset):
-    from sectl.models.io.loading import load_enhancer
+    from sectl.engines import load_enhancer
 
     extra = ["mal.frozen_levels=1"] if preset == "mal_frozen_fe" else []  # NSNet2 has 2 learned levels
     train(pretrained_config(data_dir, preset, "nsnet2", *extra), tmp_path / "run")

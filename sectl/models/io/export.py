@@ -14,14 +14,10 @@ import json
 import sys
 from pathlib import Path
 
-import torch
-
 from sectl.errors import UsageError
-from sectl.fileutil import check_outputs, inputs
 from sectl.models.io.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
 from sectl.models.io.loading import resolve_model_path
 from sectl.models.io.pretrained import PRETRAINED
-from sectl.options import check_export_target
 from sectl.provenance import git_commit
 
 
@@ -46,29 +42,6 @@ def export(run: str | Path, out: str | Path) -> dict:
     }
     save_checkpoint(out, model.half(), config=payload.get("config"), provenance=provenance)
     return provenance
-
-
-def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False,
-                 post_filter: bool = False) -> dict:  # fmt: skip
-    """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
-    ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
-    suffix = check_export_target(str(out), stream)
-    reads = inputs("model", source)
-    if suffix == ".pt":
-        check_outputs({"checkpoint": out}, reads, overwrite)
-        return export(source, out)
-    from sectl.models.io.loading import describe, load_enhancer
-    from sectl.onnx.export import check_targets, export_onnx
-
-    check_targets(out, overwrite, reads)  # before loading and tracing
-    model = load_enhancer(source)
-    if not isinstance(model, torch.nn.Module):
-        raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
-    if post_filter:
-        from sectl.enhance import with_post_filter
-
-        model = with_post_filter(model)
-    return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
 
 
 if __name__ == "__main__":

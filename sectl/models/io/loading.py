@@ -60,19 +60,13 @@ def describe(source: str | Path | None) -> str:
     return str(resolve_model_path(source))
 
 
-def load_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu", need: str | None = None) -> Enhancer:
-    """Load an enhancer from a bundled or pretrained name, a run folder, a checkpoint file or an exported
-    ONNX graph (``.onnx``, run by onnxruntime on the CPU) in eval mode, on ``device`` (a name as ``--device`` takes it: ``auto``, ``cpu``, ``cuda``, ``cuda:1``).
-
-    ``need``: what the caller needs a PyTorch module for (e.g. ``"encoder features"``); given, an ONNX
-    graph is refused with it as the reason (a :class:`UsageError`), before the file is read.
-    """
-    if need is not None:
-        refuse_onnx_graph(source, need)
-    if source is not None and Path(source).suffix == ".onnx":
-        from sectl.onnx import load_onnx
-
-        return load_onnx(source).to("cpu" if str(device) == "auto" else resolve_device(str(device)))
+def load_torch_enhancer(source: str | Path | None = None, device: str | torch.device = "cpu",
+                        need: str = "a PyTorch module") -> Enhancer:  # fmt: skip
+    """Load an enhancer as a PyTorch module in eval mode, on ``device`` (a name as ``--device`` takes it:
+    ``auto``, ``cpu``, ``cuda``, ``cuda:1``), from a bundled or pretrained name, a run folder or a checkpoint
+    file. An ONNX graph is refused before it is read, with ``need`` (what the caller needs the module for,
+    e.g. ``"encoder features"``) as the reason: :func:`sectl.engines.load_enhancer` runs graphs."""
+    refuse_onnx_graph(source, need)
     if source is not None and str(source) in PRETRAINED and not Path(source).exists():
         model = load_pretrained(str(source))
     else:
@@ -102,7 +96,7 @@ def encoder_feature_extractor(source: str | Path | None, input_rate: int, device
     """
     from sectl.audio import resample
 
-    model = load_enhancer(source, device, need="encoder features")
+    model = load_torch_enhancer(source, device, need="encoder features")
     on = module_device(model)
 
     def features(wave: torch.Tensor) -> torch.Tensor:

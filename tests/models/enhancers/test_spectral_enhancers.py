@@ -11,7 +11,7 @@ from sectl.models import build_enhancer, count_parameters
 from sectl.models.io.checkpoint import save_checkpoint
 from sectl.models.enhancers.deepfilternet3 import deep_filter
 from sectl.models.enhancers.erb import running_mean
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
 from sectl.models.enhancers.spectral import analysis, overlap_add, sqrt_hann_window, vorbis_window
 
 NAMES = ["deepfilternet3", "nsnet2"]

@@ -6,7 +6,8 @@ import torch
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
 from sectl.models.io.checkpoint import load_checkpoint, save_checkpoint
-from sectl.models.io.loading import load_enhancer, resolve_model_path
+from sectl.engines import load_enhancer
+from sectl.models.io.loading import resolve_model_path
 
 
 def test_round_trip_is_plain_data(tmp_path):

@@ -10,7 +10,8 @@ from typer.testing import CliRunner
 from sectl.cli.app import app
 from sectl.metrics import evaluate
 from sectl.models.io.checkpoint import load_checkpoint
-from sectl.models.io.loading import BUNDLED, DEFAULT_MODEL, load_enhancer
+from sectl.engines import load_enhancer
+from sectl.models.io.loading import BUNDLED, DEFAULT_MODEL
 
 DFN3_SHA256 = "c94d91f70911001c946e0fabb4aa9adc37045f45a03b56008cb0c8244cb63616"
 

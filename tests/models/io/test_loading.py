@@ -9,7 +9,8 @@ from typer.testing import CliRunner
 from sectl.cli.app import app
 from sectl.errors import UsageError
 from sectl.models import build_enhancer
-from sectl.models.io.loading import load_enhancer
+from sectl.engines import load_enhancer
+from sectl.models.io.loading import load_torch_enhancer
 from sectl.onnx.export import export_onnx
 
 runner = CliRunner()
@@ -35,7 +36,7 @@ def assert_one_line_refusal(result, graph, need: str, instead: str = INSTEAD) ->
 def test_the_graph_still_loads_for_enhancement_and_is_refused_where_a_module_is_needed(graph):
     assert not isinstance(load_enhancer(graph), torch.nn.Module)  # enhance runs it through onnxruntime
     with pytest.raises(UsageError, match="an ONNX graph cannot give gradients"):
-        load_enhancer(graph, need="gradients")
+        load_torch_enhancer(graph, need="gradients")
 
 
 def test_align_model_features(graph, vctk):

@@ -1,0 +1,36 @@
+"""``sectl export``: what ``--model`` names as an ONNX graph (:mod:`sectl.onnx`) or as a run's small
+inference-only checkpoint (:mod:`sectl.models.io.export`).
+
+This orchestration (check the targets, load, apply the post-filter, export) sits above the pieces it
+calls, so neither model loading nor the exporter reaches up into the other.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sectl.engines import load_enhancer, with_post_filter
+from sectl.errors import UsageError
+from sectl.fileutil import check_outputs, inputs
+from sectl.models.io.export import export
+from sectl.models.io.loading import describe
+from sectl.onnx.export import check_targets, export_onnx
+from sectl.options import check_export_target
+
+
+def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False,
+                 post_filter: bool = False) -> dict:  # fmt: skip
+    """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
+    ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
+    suffix = check_export_target(str(out), stream)
+    reads = inputs("model", source)
+    if suffix == ".pt":
+        check_outputs({"checkpoint": out}, reads, overwrite)
+        return export(source, out)
+    check_targets(out, overwrite, reads)  # before loading and tracing
+    if source is not None and Path(source).suffix == ".onnx":
+        raise UsageError(f"{source}: already an ONNX graph; export the checkpoint or run it came from")
+    model = load_enhancer(source)
+    if post_filter:
+        model = with_post_filter(model)
+    return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
