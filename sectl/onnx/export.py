@@ -26,6 +26,16 @@ FORMAT_VERSION = 1
 SIDECAR_FORMAT = "sectl-onnx"
 
 
+PROTOCOL = (
+    "At the model's sample_rate, per channel as a batch row: start every state at its 'initial' (zeros if "
+    "absent); feed lead_in zeros, then the signal, one hop of 'samples' per call with 'length' -1, each call "
+    "returning one hop of 'enhanced' and every '<state>_next' for the next call. At the end, with the signal's "
+    "length T known: feed the last partial hop zero-padded, then hops of zeros, all with 'length' T, until "
+    "ceil((T + preroll) / hop) calls in all. Drop the first preroll output samples and keep T."
+)
+"""How to drive a stream graph from its sidecar alone (also in the README, with examples/stream_onnx.py)."""
+
+
 def sidecar_path(graph: str | Path) -> Path:
     return Path(graph).with_suffix(".json")
 
@@ -59,15 +69,26 @@ def _traced(module: torch.nn.Module, example: tuple, **options: Any) -> bytes:
 
 
 def _state_record(step, initial: tuple[torch.Tensor, ...]) -> list[dict[str, Any]]:
-    """Each state's name, shape (``batch`` first, but the shared frame counter) and non-zero initial row."""
+    """Each state's name, shape (``batch`` first, but the shared frame counter) and initial value: the frame
+    counter's (``first_frame``, not 0: NSNet2's is -1) and every non-zero row, so the sidecar alone starts a
+    stream right; an omitted ``initial`` means zeros."""
     records = []
     for (name, shape), value in zip(step.state_shapes().items(), initial):
         record: dict[str, Any] = {"name": name, "dtype": str(value.dtype).removeprefix("torch.")}
         record["shape"] = [1] if name == "frame" else ["batch", *shape]
-        if name != "frame" and value.abs().max() > 0:
+        if name == "frame":
+            record["initial"] = value.tolist()
+        elif value.abs().max() > 0:
             record["initial"] = value[0].tolist()
         records.append(record)
     return records
+
+
+def _latency_by_rate(step) -> dict[str, float]:
+    """The stream's delay in ms when fed at the usual rates (resampled to the model's rate and back)."""
+    from sectl.streaming import Streamer, TorchFrames
+
+    return {str(rate): round(Streamer(TorchFrames(step), rate).latency_ms, 3) for rate in (16000, 44100, 48000)}
 
 
 def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
@@ -88,6 +109,8 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
         "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame", "lead_in")},
         "latency_samples": layout.latency,
         "latency_ms": round(1000 * layout.latency / layout.sample_rate, 3),
+        "latency_ms_by_input_rate": _latency_by_rate(step),
+        "protocol": PROTOCOL,
         "inputs": {"samples": ["batch", layout.hop], "length": [1]},
         "states": _state_record(step, initial),
     }
