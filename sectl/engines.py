@@ -17,7 +17,7 @@ from sectl.errors import ModelError, SectlError, SectlWarning, UsageError, first
 from sectl.models import Enhancer
 from sectl.models.io.loading import load_torch_enhancer
 from sectl.onnx import load_onnx
-from sectl.onnx.engine import has_offline_graph, onnx_engine
+from sectl.onnx.engine import has_offline_graph, onnx_engine, stream_engine
 from sectl.options import check_engine
 
 POST_FILTER_BETA = 0.02  # DeepFilterNet's --pf
@@ -63,3 +63,30 @@ def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
         if isinstance(exc, SectlError):
             raise
         raise ModelError(f"{model.name}: its onnxruntime graph failed ({first_line(exc, 160)}); use --engine torch") from None
+
+
+def stream_runner(model: Enhancer, engine: str = "auto", threads: int = 1):
+    """What runs ``model`` hop by hop for :class:`sectl.streaming.Streamer`: ``torch`` (its frame step),
+    ``onnxruntime`` (its cached stream graph, CPU), or ``auto``: the graph for a CPU model (about 3x
+    faster hop by hop, same output to < 1e-4), else the frame step. A model that cannot stream is refused
+    with the reason, whatever the engine; an exported stream graph runs as it is."""
+    from sectl.streaming import frame_runner, frame_step
+
+    check_engine(engine)
+    if not isinstance(model, torch.nn.Module):
+        if engine == "torch":
+            raise UsageError(f"--engine torch: {getattr(model, 'path', 'the model')} is an exported graph, which onnxruntime runs")
+        return frame_runner(model)
+    frame_step(model)  # refuses, naming the setting that would stream, before any export
+    if engine == "torch" or (engine == "auto" and module_device(model).type != "cpu"):
+        return frame_runner(model)
+    try:
+        return stream_engine(model, threads)
+    except Exception as exc:  # noqa: BLE001 - as for inference_model: slower, not wrong
+        if engine == "auto":
+            warnings.warn(f"{model.name}: onnxruntime unavailable for streaming ({first_line(exc, 160)}); running PyTorch",
+                          SectlWarning)  # fmt: skip
+            return frame_runner(model)
+        if isinstance(exc, SectlError):
+            raise
+        raise ModelError(f"{model.name}: its stream graph failed ({first_line(exc, 160)}); use --engine torch") from None

@@ -64,6 +64,7 @@ def enhance_command(
     post_filter: bool = typer.Option(False, "--post-filter", help="DeepFilterNet's post-filter (its --pf): over-attenuates very noisy bins."),
     stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
     raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", min=1, help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model (default: all for files, 1 for --stream, which keeps up best on one)."),
 ) -> None:
     """Enhance audio files or folders."""
     if skip_existing and overwrite:
@@ -73,23 +74,26 @@ def enhance_command(
     if stream:
         if inputs != ["-"] or output != "-":
             fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
-        for flag in given(ctx, "jobs", "chunk_s", "shard", "skip_existing", "overwrite", "as_json", "engine"):
+        for flag in given(ctx, "jobs", "chunk_s", "shard", "skip_existing", "overwrite", "as_json"):
             fail(f"{flag}: does not apply to --stream (one live stream, written as it is enhanced)", EXIT_USAGE)
-        _stream(model, atten_lim, mix, device, raw, post_filter)
+        _stream(model, atten_lim, mix, device, raw, post_filter, engine, threads or 1)
         return
     _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine,
-         post_filter)  # fmt: skip
+         post_filter, threads)  # fmt: skip
 
 
 @handle_errors
-def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
+def _stream(model, atten_lim, mix, device, raw, post_filter=False, engine="auto", threads=1) -> None:
     import sys
 
-    from sectl.options import check_device_name
+    from sectl.options import check_device_name, check_engine
 
     check_device_name(device)  # before heavy imports
+    check_engine(engine)
 
-    from sectl.engines import load_enhancer, with_post_filter
+    import torch
+
+    from sectl.engines import load_enhancer, stream_runner, with_post_filter
     from sectl.fileutil import stdout_errors
     from sectl.models.io.loading import describe
     from sectl.signal import DryWet
@@ -99,14 +103,17 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False) -> None:
     loaded = load_enhancer(model, device)
     if post_filter:
         loaded = with_post_filter(loaded)
-    err.print(f"streaming with {describe(model)}", highlight=False, soft_wrap=True)
+    torch.set_num_threads(threads)  # pinned: more threads than cores fall behind as soon as anything else runs
+    runner = stream_runner(loaded, engine, threads)
+    engine_used = "PyTorch" if type(runner).__name__ == "TorchFrames" else "onnxruntime"
+    err.print(f"streaming with {describe(model)} ({engine_used}, {threads} thread(s))", highlight=False, soft_wrap=True)
     with stdout_errors():
-        stream_enhance(loaded, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet, on_warning=warn)
+        stream_enhance(runner, sys.stdin.buffer, sys.stdout.buffer, raw, dry_wet, on_warning=warn)
 
 
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
-         engine="auto", post_filter=False) -> None:  # fmt: skip
+         engine="auto", post_filter=False, threads=None) -> None:  # fmt: skip
     from sectl.options import check_chunk_s, check_device_name, check_engine
     from sectl.sharding import parse_shard
 
@@ -121,6 +128,10 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
     from sectl.models.io.loading import describe
     from sectl.signal import DryWet
 
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
     dry_wet = DryWet(atten_lim, mix)
     plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None

@@ -50,8 +50,9 @@ def _sources(model_module: str) -> tuple[Path, ...]:
     return tuple(source_closure(model_module, *EXPORTER_MODULES))
 
 
-def graph_path(model: torch.nn.Module) -> Path:
-    return cache_dir() / f"{model.name}-{graph_key(model)}.onnx"
+def graph_path(model: torch.nn.Module, kind: str = "offline") -> Path:
+    """Where ``model``'s ``offline`` or ``stream`` graph is cached."""
+    return cache_dir() / f"{model.name}-{kind}-{graph_key(model)}.onnx"
 
 
 def touch(path: Path) -> None:

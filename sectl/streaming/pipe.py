@@ -167,12 +167,13 @@ def _warn(message: str) -> None:
 def stream_enhance(model: object, source: BinaryIO, sink: BinaryIO, raw_rate: int | None = None,
                    dry_wet: DryWet = FULLY_WET, name: str = "<stdin>",
                    on_warning: Callable[[str], None] = _warn) -> int:  # fmt: skip
-    """Enhance ``source`` into ``sink`` block by block with a loaded (or exported stream) ``model``;
+    """Enhance ``source`` into ``sink`` block by block with a loaded (or exported stream) ``model``, or a
+    frame runner chosen for it (:func:`sectl.engines.stream_runner`);
     returns the number of frames written. ``raw_rate``: headerless 16-bit mono PCM in and out.
     ``on_warning`` hears, in one line each, what the output will not show (bytes dropped, a header in raw PCM)."""
     from sectl.streaming import Streamer, frame_runner
 
-    runner = frame_runner(model)  # refuses a model that cannot stream before reading anything
+    runner = model if hasattr(model, "initial_state") else frame_runner(model)  # refuses one that cannot stream, before reading
     start = b""
     if raw_rate is None:
         fmt, size = read_wav_header(source, name)

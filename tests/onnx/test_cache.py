@@ -55,9 +55,9 @@ def test_the_sources_are_every_sectl_module_that_exporting_imports():
         "import sys, json, torch\n"
         "from sectl.models import build_enhancer\n"
         "from sectl.onnx.cache import _sources\n"
-        "from sectl.onnx.engine import cached_offline_graph\n"
+        "from sectl.onnx.engine import cached_graph\n"
         "for name in ('nsnet2', 'deepfilternet3'):\n"
-        "    cached_offline_graph(build_enhancer(name, 'tiny').eval())\n"
+        "    cached_graph(build_enhancer(name, 'tiny').eval())\n"
         "files = {m.__file__ for n, m in list(sys.modules.items()) if n.startswith('sectl') and getattr(m, '__file__', None)}\n"
         "known = {str(p) for n in ('sectl.models.enhancers.nsnet2', 'sectl.models.enhancers.deepfilternet3') for p in _sources(n)}\n"
         "print(json.dumps(sorted(files - known)))\n"
@@ -68,11 +68,11 @@ def test_the_sources_are_every_sectl_module_that_exporting_imports():
 
 
 def test_the_cache_keeps_its_size_bound_dropping_the_least_recently_used(monkeypatch):
-    from sectl.onnx.engine import cached_offline_graph
+    from sectl.onnx.engine import cached_graph
 
-    first = cached_offline_graph(nsnet2())
+    first = cached_graph(nsnet2())
     monkeypatch.setenv("SECTL_CACHE_GB", str(1.5 * first.stat().st_size / 2**30))
-    second = cached_offline_graph(build_enhancer("nsnet2", "tiny", hidden=40).eval())
+    second = cached_graph(build_enhancer("nsnet2", "tiny", hidden=40).eval())
     assert second.is_file() and not first.exists()  # one graph fits: the older went
 
 
@@ -92,9 +92,9 @@ def test_a_failing_graph_falls_back_to_pytorch_with_a_warning_under_auto(monkeyp
 
 
 def test_sectl_cache_lists_and_clears():
-    from sectl.onnx.engine import cached_offline_graph
+    from sectl.onnx.engine import cached_graph
 
-    path = cached_offline_graph(nsnet2())
+    path = cached_graph(nsnet2())
     runner = CliRunner()
     listed = json.loads(runner.invoke(app, ["cache", "--json"]).stdout)
     assert [g["file"] for g in listed["graphs"]] == [str(path)] and listed["total_bytes"] > path.stat().st_size

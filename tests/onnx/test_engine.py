@@ -29,9 +29,9 @@ def test_default_model_through_onnxruntime_keeps_its_output(vctk):
 def test_graphs_are_cached_and_keyed_by_the_weights(monkeypatch):
     torch.manual_seed(0)
     model = build_enhancer("nsnet2", "tiny").eval()
-    first = engine_module.cached_offline_graph(model)
+    first = engine_module.cached_graph(model)
     monkeypatch.setattr("sectl.onnx.export.export_onnx", lambda *a, **k: pytest.fail("exported again"))
-    assert engine_module.cached_offline_graph(model) == first  # reused, not re-exported
+    assert engine_module.cached_graph(model) == first  # reused, not re-exported
     with torch.no_grad():
         model.fc_in[0].bias.add_(1.0)
     assert engine_module.graph_key(model) not in first.name  # other weights, another graph
@@ -64,7 +64,7 @@ def test_a_damaged_cached_graph_is_exported_again(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     torch.manual_seed(0)
     model = build_enhancer("nsnet2", "tiny").eval()
-    path = engine_module.cached_offline_graph(model)
+    path = engine_module.cached_graph(model)
     good = path.read_bytes()
     path.write_bytes(good[: len(good) // 3])
     with pytest.warns(SectlWarning, match="does not load.*exporting it again"):
