@@ -17,6 +17,7 @@ from sectl.fileutil import complete_text, write_all
 from sectl.models import build_enhancer
 from sectl.models.io.checkpoint import save_checkpoint
 from sectl.streaming.pipe import PcmFormat
+from tests.streaming.test_pipe import Trickle
 
 fcntl = pytest.importorskip("fcntl")
 if not hasattr(fcntl, "F_SETPIPE_SZ"):
@@ -70,18 +71,6 @@ def test_live_stream_to_a_pipe_closed_early_fails(tiny_dfn3, tmp_path):
                                    wav, len(wav), tmp_path)  # fmt: skip
     assert result.returncode == 2, result.stderr.decode()
     assert result.stderr.decode().strip().splitlines()[-1] == "error: cannot write to standard output (Broken pipe)"
-
-
-class Trickle(io.RawIOBase):
-    def __init__(self) -> None:
-        self.data = bytearray()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        self.data += bytes(b[:1000])
-        return min(1000, len(b))
 
 
 def test_short_writes_are_written_again():
