@@ -5,14 +5,23 @@ across the rows, best of 7: real-time factor (processing time / audio duration),
 for the streaming rows (each timing is one hop through ``Streamer.feed``, state carried), and the
 algorithmic latency. The ONNX graphs are exported into a temporary folder first (``sectl export``).
 
+With ``--live``: ``sectl enhance --stream`` as users run it, fed 20 ms blocks of 48 kHz speech at real-time
+pace for ``--seconds`` (60) with one busy process beside it, mono, stereo and 6 channels, each engine: the
+output's lag behind real time (when a sample comes out minus when its input went in), p50/p99/max.
+
 Run: python benchmarks/stream.py [--model default|nsnet2|RUN] [--repeats 7] [--json]
+     python benchmarks/stream.py --live [--seconds 60] [--model default]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
+import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -20,6 +29,7 @@ import numpy as np
 import torch
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+os.environ.setdefault("SECTL_MODELS_DIR", str(DATA.parent / "models"))
 
 
 def speech_with_noise(rate: int, seconds: float = 10.0) -> torch.Tensor:
@@ -66,7 +76,11 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--live", action="store_true", help="real-time lag of `sectl enhance --stream` under load")
+    parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
+    if args.live:
+        return live_table(args.model, args.seconds)
     torch.set_num_threads(1)
 
     from sectl.enhance import enhance_tensor
@@ -119,6 +133,64 @@ def main() -> None:
         cells = [f"{row[k]:.3f} ms" if k in row else "" for k in ("p50_ms", "p99_ms")]
         latency = f"{row['latency_ms']:.1f} ms" if "latency_ms" in row else ""
         print(f"| {row['row']} | {row['rtf']:.4f} | {cells[0]} | {cells[1]} | {latency} |")
+
+
+BLOCK_S = 0.02
+
+
+def live_lag(model: str, channels: int, engine: str, seconds: float, rate: int = 48000) -> dict[str, float]:
+    """Feed ``sectl enhance --stream`` at real-time pace beside one busy process; the output's lag in ms."""
+    from sectl.streaming.pipe import PcmFormat
+
+    fmt = PcmFormat(rate, channels, "<i2")
+    x = speech_with_noise(rate, seconds).repeat(channels, 1)
+    block = int(BLOCK_S * rate)
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    child = subprocess.Popen([sys.executable, "-m", "sectl", "enhance", "--stream", "-m", model, "--device", "cpu",
+                              "--engine", engine, "-", "-o", "-"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)  # fmt: skip
+    arrivals: list[tuple[float, int]] = []  # (time, output frames so far)
+
+    def read() -> None:
+        received = 0
+        while chunk := child.stdout.read1(1 << 16):
+            received += len(chunk)
+            arrivals.append((time.monotonic(), max(0, received - 44) // fmt.frame_bytes))
+
+    try:
+        while b"streaming with" not in child.stderr.readline():  # the model is loaded: real time starts now
+            if child.poll() is not None:
+                raise RuntimeError(child.stderr.read().decode())
+        reader = threading.Thread(target=read)
+        reader.start()
+        child.stdin.write(fmt.header())
+        start = time.monotonic()
+        for i, offset in enumerate(range(0, x.shape[-1], block)):
+            time.sleep(max(0.0, start + i * BLOCK_S - time.monotonic()))
+            child.stdin.write(fmt.encode(x[:, offset : offset + block]))
+            child.stdin.flush()
+        child.stdin.close()
+        reader.join()
+        child.wait()
+    finally:
+        busy.kill()
+        child.kill()
+    # output frame m is complete once input frame m went in, at start + (block index of m) * BLOCK_S
+    lags = [1000 * (t - (start + ((m - 1) // block) * BLOCK_S)) for t, m in arrivals if 0 < m <= x.shape[-1]]
+    lags = lags[: int(0.9 * len(lags))] or lags  # the flush after the end is not real time
+    return {"p50": float(np.percentile(lags, 50)), "p99": float(np.percentile(lags, 99)), "max": float(max(lags))}
+
+
+def live_table(model: str, seconds: float) -> None:
+    print(f"`sectl enhance --stream -m {model}`, 48 kHz 16-bit WAV in 20 ms blocks at real-time pace for {seconds:g} s, "
+          "one busy process beside it; output lag behind real time")  # fmt: skip
+    print("| engine | channels | lag p50 | lag p99 | lag max |")
+    print("|---|---:|---:|---:|---:|")
+    for engine in ("auto", "torch"):
+        for channels in (1, 2, 6):
+            lag = live_lag(model, channels, engine, seconds)
+            print(f"| {'onnxruntime' if engine == 'auto' else 'PyTorch'} | {channels} | {lag['p50']:.1f} ms | "
+                  f"{lag['p99']:.1f} ms | {lag['max']:.1f} ms |", flush=True)  # fmt: skip
 
 
 def _timed(fn) -> float:
