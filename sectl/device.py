@@ -20,6 +20,8 @@ def resolve_device(name: str) -> torch.device:
     if name == "auto":
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and "LOCAL_RANK" in os.environ:
+        if not os.environ["LOCAL_RANK"].isdigit():
+            raise ConfigError(f"device: LOCAL_RANK={os.environ['LOCAL_RANK']!r} is not a GPU index (set by torchrun)")
         name = f"cuda:{os.environ['LOCAL_RANK']}"
     device = torch.device(name)
     if device.type == "mps" and not torch.backends.mps.is_available():

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from sectl.engines import load_enhancer, with_post_filter
 from sectl.errors import UsageError
-from sectl.fileutil import check_outputs, inputs
+from sectl.fileutil import InputTargetError, check_outputs, inputs
+from sectl.modelfiles import model_stores
 from sectl.models.io.export import export
 from sectl.models.io.loading import describe
 from sectl.onnx.export import check_targets, export_onnx
@@ -23,8 +24,9 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
     """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
     ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
     suffix = check_export_target(str(out), stream)
-    reads = inputs("model", source)
+    reads = [*inputs("model", source), *model_stores()]
     if suffix == ".pt":
+        refuse_training_checkpoint(Path(out))
         check_outputs({"checkpoint": out}, reads, overwrite)
         return export(source, out)
     check_targets(out, overwrite, reads)  # before loading and tracing
@@ -34,3 +36,12 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
     if post_filter:
         model = with_post_filter(model)
     return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
+
+
+def refuse_training_checkpoint(out: Path) -> None:
+    """An inference export never takes the place of a run's checkpoint: it has no optimizer state, so the
+    run could no longer resume (``-o RUN/checkpoints/last.pt --overwrite``)."""
+    run = out.parent.parent
+    if out.exists() and out.parent.name == "checkpoints" and (run / "config.yaml").is_file():
+        raise InputTargetError(f"{out}: a checkpoint of the run {run} (what it resumes from); an inference export "
+                               "never replaces it, even with --overwrite; choose another name")  # fmt: skip

@@ -41,6 +41,13 @@ def level_dbfs(x: np.ndarray) -> float:
     return float(10 * np.log10(np.mean(x.astype(np.float64) ** 2) + 1e-12))
 
 
+def step_paths(source: str | Path, out_dir: str | Path, n: int) -> list[Path]:
+    """Where ``iterate`` keeps each step's audio (step 0 is the input): known before any work, so that none
+    of them can be an input."""
+    stem = Path(str(source)).stem if str(source) != "-" else "stdin"
+    return [Path(out_dir) / f"{stem}_step{step:02d}.wav" for step in range(n + 1)]
+
+
 def iterate(
     model: Enhancer,
     source: str | Path,
@@ -76,7 +83,7 @@ def iterate(
     names = (REFERENCE_METRICS if reference is not None else []) + (NON_INTRUSIVE_METRICS if non_intrusive else [])
     current = audio.samples
     previous: np.ndarray | None = None
-    stem = Path(str(source)).stem if str(source) != "-" else "stdin"
+    steps = step_paths(source, out_dir, n) if out_dir is not None else []
     for step in range(n + 1):
         if step > 0:
             current = enhance_tensor(model, current, rate)
@@ -92,7 +99,7 @@ def iterate(
             row.update(scores)
             report.warnings += [f"step {step}: {m} missing ({r})" for m, r in failures.items()]
         if out_dir is not None:
-            write_audio(Path(out_dir) / f"{stem}_step{step:02d}.wav", current, rate, overwrite=overwrite,
+            write_audio(steps[step], current, rate, overwrite=overwrite,
                         inputs=[p for p in (source, ref) if p is not None])
         report.steps.append(row)
         previous = mono16

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sectl.errors import SectlError, UsageError
-from sectl.fileutil import atomic_write_bytes
+from sectl.fileutil import Input, atomic_write_bytes
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,19 @@ class ModelFiles:
 
 def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sectl"
+
+
+STORE_VARIABLES = ("SECTL_MODELS_DIR", "SECTL_DNSMOS_DIR")
+"""Environment variables naming folders of model files (pretrained models, DNSMOS)."""
+
+
+def model_stores() -> list[Input]:
+    """Every folder sectl reads model files from whatever the command line says (``$SECTL_MODELS_DIR``,
+    ``$SECTL_DNSMOS_DIR``, its own model cache): an input of every command, so no output lands on a model
+    file (``--plot $SECTL_DNSMOS_DIR/model_v8.onnx`` would replace DNSMOS)."""
+    folders = [Path(os.environ[name]) for name in STORE_VARIABLES if os.environ.get(name)]
+    folders += [cache_root() / "models", cache_root() / "dnsmos"]
+    return [Input(folder, "model files") for folder in folders]
 
 
 def sha256(path: Path) -> str:

@@ -48,3 +48,13 @@ def check_export_target(out: str, stream: bool = False) -> str:
     if stream and suffix != ".onnx":
         raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
     return suffix
+
+
+MIN_STREAM_RATE, MAX_STREAM_RATE = 1000, 768_000
+"""Sample rates live streams take (``enhance --stream``): any real source, and resampling stays bounded."""
+
+
+def check_raw_rate(rate: int | None) -> None:
+    """``--raw RATE``: a rate a stream takes (a WAV header's rate is checked when it is read)."""
+    if rate is not None and not MIN_STREAM_RATE <= rate <= MAX_STREAM_RATE:
+        raise UsageError(f"--raw {rate}: streams take {MIN_STREAM_RATE} to {MAX_STREAM_RATE} Hz")

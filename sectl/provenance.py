@@ -3,6 +3,7 @@ checkpoint, export and training code can all use it without import cycles)."""
 
 from __future__ import annotations
 
+import functools
 import subprocess
 from pathlib import Path
 
@@ -56,8 +57,26 @@ def sectl_imports(name: str, path: Path) -> set[str]:
             found |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom):
             base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
-            found |= {base, *(f"{base}.{alias.name}" for alias in node.names)}
+            lazy = lazy_names(base) if base.startswith("sectl") else {}
+            found |= {base, *(lazy.get(alias.name, f"{base}.{alias.name}") for alias in node.names)}
     return {n for n in found if n == "sectl" or n.startswith("sectl.")}
+
+
+@functools.cache
+def lazy_names(package: str) -> dict[str, str]:
+    """The ``_LAZY`` table (name -> module) of a sectl package whose names load their modules on first use
+    (PEP 562): ``from sectl.audio import read_audio`` imports ``sectl.audio.io``."""
+    import ast
+
+    path = module_file(package)
+    if path is None or path.name != "__init__.py":
+        return {}
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict) and \
+                any(isinstance(t, ast.Name) and t.id == "_LAZY" for t in node.targets):  # fmt: skip
+            return {k.value: v.value for k, v in zip(node.value.keys, node.value.values)
+                    if isinstance(k, ast.Constant) and isinstance(v, ast.Constant)}  # fmt: skip
+    return {}
 
 
 def source_closure(*modules: str) -> list[Path]:

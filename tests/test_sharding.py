@@ -102,8 +102,14 @@ def test_shards_of_different_runs_are_never_merged(vctk, shard_reports, tmp_path
     (tmp_path / "other1.json").write_text(runner.invoke(app, args).stdout)
     p2, p3 = shard_reports / "part2.json", shard_reports / "part3.json"
     mixed = merge(tmp_path / "other1.json", p2, p3)
-    assert mixed.exit_code == 1 and "part2.json: a shard of another run than" in mixed.stderr and "est" in mixed.stderr
-    assert merge(tmp_path / "other1.json", p2, p3, partial=True).exit_code == 1  # --allow-partial does not change that
+    assert mixed.exit_code == 1 and "part2.json: scored from another path than" in mixed.stderr and "est" in mixed.stderr
+    anyway = merge(tmp_path / "other1.json", p2, p3, partial=True)  # a node-local copy looks the same: on request only
+    assert anyway.exit_code == 1 and json.loads(anyway.stdout)["interrupted"] is True
+    other_metrics = json.loads(p3.read_text())
+    other_metrics["run"]["pairs_sha256"] = "0" * 64
+    (tmp_path / "other3.json").write_text(json.dumps(other_metrics))
+    different = merge(shard_reports / "part1.json", p2, tmp_path / "other3.json", partial=True)  # never, whatever the flags
+    assert different.exit_code == 1 and "other3.json: a shard of another run" in different.stderr and not different.stdout
     record = json.loads(p2.read_text())["run"]
     assert record["pairs"] == 6 and record["metrics"] == ["si_sdr"] and record["est"].endswith("noisy")
 

@@ -1,16 +1,30 @@
-"""Audio I/O: validated reading, atomic writing, file discovery and pairing."""
+"""Audio I/O: validated reading, atomic writing, file discovery and pairing.
 
-from sectl.audio.files import Pairing, find_audio_files, pair_files
-from sectl.audio.io import STDIO, Audio, limit_peak, read_audio, resample, write_audio
+The names below load their modules on first use (PEP 562), so that ``sectl.audio.formats`` can be
+imported, as commands do to check their arguments, without importing torch.
+"""
 
-__all__ = [
-    "STDIO",
-    "Audio",
-    "Pairing",
-    "find_audio_files",
-    "limit_peak",
-    "pair_files",
-    "read_audio",
-    "resample",
-    "write_audio",
-]
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_LAZY = {
+    "STDIO": "sectl.audio.io",
+    "Audio": "sectl.audio.io",
+    "limit_peak": "sectl.audio.io",
+    "read_audio": "sectl.audio.io",
+    "resample": "sectl.audio.io",
+    "write_audio": "sectl.audio.io",
+    "Pairing": "sectl.audio.files",
+    "find_audio_files": "sectl.audio.files",
+    "pair_files": "sectl.audio.files",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'sectl.audio' has no attribute {name!r}")
+    return getattr(importlib.import_module(_LAZY[name]), name)

@@ -6,7 +6,8 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sectl.audio.io import AUDIO_EXTENSIONS, STDIO
+from sectl.audio.formats import AUDIO_EXTENSIONS
+from sectl.audio.io import STDIO
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import InputTargetError, file_identity, is_temporary
 

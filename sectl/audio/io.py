@@ -22,20 +22,13 @@ import torchaudio
 
 from sectl.audio.sinc import SparseSinc, uses_kernels
 from sectl.device import host_side
+from sectl.audio.formats import AUDIO_EXTENSIONS, SUFFIX_FORMATS
 from sectl.errors import AudioError, OutputExistsError, first_line
-from sectl.fileutil import atomic_write_bytes, same_file, write_stdout
+from sectl.fileutil import InputTargetError, atomic_write_bytes, same_file, write_stdout
 
 STDIO = "-"
 """Path value meaning standard input (for reading) or standard output (for writing)."""
 
-_SUFFIX_FORMATS = {
-    ".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG", ".oga": "OGG", ".opus": "OGG", ".mp3": "MP3",
-    ".aif": "AIFF", ".aiff": "AIFF", ".aifc": "AIFF", ".au": "AU", ".snd": "AU", ".caf": "CAF", ".w64": "W64",
-    ".rf64": "RF64",
-}  # fmt: skip
-SUFFIX_FORMATS = {suffix: fmt for suffix, fmt in _SUFFIX_FORMATS.items() if fmt in sf.available_formats()}
-"""File suffix -> soundfile format, for every format this soundfile (libsndfile) reads and writes."""
-AUDIO_EXTENSIONS = tuple(SUFFIX_FORMATS)
 PEAK_LIMIT = 0.999
 """Largest absolute sample written; louder signals are scaled down as a whole (never clipped)."""
 
@@ -197,7 +190,7 @@ def check_output(path: str | Path, overwrite: bool, inputs: Iterable[str | Path]
     target = Path(path)
     for source in inputs:
         if str(source) != STDIO and same_file(source, target):
-            raise OutputExistsError(f"{target}: is an input of this command; an output cannot replace it, even with --overwrite")
+            raise InputTargetError(f"{target}: is an input of this command; an output cannot replace it, even with --overwrite")
     if target.exists() and not overwrite:
         raise OutputExistsError(f"{target}: output exists (use --overwrite to replace it)")
     return target

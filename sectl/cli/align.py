@@ -67,9 +67,9 @@ def align_command(
 @handle_errors
 def _diagnose(a, b, features, model, as_json, plot, overwrite, device, output=None) -> None:
     check_device_name(device)  # before heavy imports
-    from sectl.position import diagnose_file, plot_diagnosis
-
     _check_outputs(a, b, model, plot, output, overwrite)
+
+    from sectl.position import diagnose_file, plot_diagnosis
 
     diagnosis = diagnose_file(a, b, features=features, model=model, device=device)
     if plot is not None:
@@ -94,9 +94,9 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
     if b is None:
         raise UsageError("sectl align needs two recordings (A B), or --diagnose-position A")
 
-    from sectl.align import align_files, plot_alignment
-
     _check_outputs(a, b, model, plot, output, overwrite)
+
+    from sectl.align import align_files, plot_alignment
     alignment = align_files(a, b, features=features, model=model, gamma=gamma, band=band, device=device)
     if plot is not None:
         plot_alignment(alignment, plot, labels=(a.name, b.name), overwrite=overwrite)
@@ -121,5 +121,7 @@ def _run(a, b, features, model, gamma, band, as_json, plot, overwrite, device, o
 
 
 def _check_outputs(a, b, model, plot, output, overwrite) -> None:
-    reads = [*inputs("A", a), *inputs("B", b), *inputs("--model", model)]
+    from sectl.modelfiles import model_stores
+
+    reads = [*inputs("A", a), *inputs("B", b), *inputs("--model", model), *model_stores()]
     check_outputs({"--plot file": plot, "--output file": output}, reads, overwrite)

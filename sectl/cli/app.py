@@ -64,6 +64,7 @@ def main() -> None:
         sys.stdout.flush()
     except OSError as exc:
         sys.stdout = open(os.devnull, "w")  # nothing more to say there; keep Python's own exit flush quiet
-        print(f"error: cannot write to standard output ({exc.strerror or type(exc).__name__})", file=sys.stderr)
+        if not code:  # a failing command has said its one line (often this very error) already
+            print(f"error: cannot write to standard output ({exc.strerror or type(exc).__name__})", file=sys.stderr)
         code = code or EXIT_USAGE  # as every other unwritable stdout
     sys.exit(code)

@@ -45,6 +45,9 @@ def _run(clear: bool, as_json: bool) -> None:
     if clear:
         out.print(f"removed {len(listed)} graph(s), {total / 2**20:.1f} MiB, from {cache.cache_dir()}", highlight=False)
         return
+    if not listed:
+        out.print(f"no cached graphs in {cache.cache_dir()}", highlight=False)
+        return
     table = Table(title=f"{cache.cache_dir()}: {len(listed)} graph(s), {total / 2**20:.1f} MiB of {cache.limit_bytes() / 2**30:g} GiB")
     for column in ("graph", "MiB", "last used"):
         table.add_column(column, justify="right" if column == "MiB" else "left")

@@ -63,7 +63,7 @@ def enhance_command(
     engine: str = typer.Option("auto", "--engine", help="What runs the model: auto (onnxruntime on the CPU where the model exports, else PyTorch), torch, onnxruntime."),
     post_filter: bool = typer.Option(False, "--post-filter", help="DeepFilterNet's post-filter (its --pf): over-attenuates very noisy bins."),
     stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
-    raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", min=1, help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
+    raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads for the model (default: all for files, 1 for --stream, which keeps up best on one)."),
 ) -> None:
     """Enhance audio files or folders."""
@@ -86,10 +86,11 @@ def enhance_command(
 def _stream(model, atten_lim, mix, device, raw, post_filter=False, engine="auto", threads=1) -> None:
     import sys
 
-    from sectl.options import check_device_name, check_engine
+    from sectl.options import check_device_name, check_engine, check_raw_rate
 
     check_device_name(device)  # before heavy imports
     check_engine(engine)
+    check_raw_rate(raw)
 
     import torch
 

@@ -110,10 +110,12 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
 
 
 def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> None:
-    from sectl.audio.io import AUDIO_EXTENSIONS
+    from sectl.audio.formats import AUDIO_EXTENSIONS
+    from sectl.modelfiles import model_stores
 
     reads = [*inputs("--est", est, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("report", merge),
-             *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"])]  # fmt: skip
+             *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"]),
+             *model_stores()]  # fmt: skip
     check_outputs({"--csv file": csv_path, "--plot file": plot}, reads, overwrite)
 
 

@@ -64,10 +64,10 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
     if len(set(models)) != len(models):
         raise UsageError(f"--model: each model once ({', '.join(models)})")
 
-    from sectl.iterate import iterate_corpus, plot_corpus_iterations
-    from sectl.engines import load_enhancer
+    _check_outputs(source, ref, models, None, plot, overwrite, dnsmos_dir)
 
-    _check_outputs(source, ref, models, None, plot, overwrite)
+    from sectl.engines import load_enhancer
+    from sectl.iterate import iterate_corpus, plot_corpus_iterations
     labels = [_label(m) for m in models]
     labels = labels if len(set(labels)) == len(labels) else models  # short names where they stay unique
     enhancers = {label: load_enhancer(None if m == "default" else m, device) for label, m in zip(labels, models)}
@@ -90,12 +90,14 @@ def _run_corpus(source, n, ref, models, output, plot, dnsmos, dnsmos_dir, overwr
 
 @handle_errors
 def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_json, device) -> None:
-    check_device_name(device)  # before heavy imports
+    check_device_name(device)  # argument errors and outputs that are inputs: before heavy imports
+    _check_outputs(source, ref, [model], output, plot, overwrite, dnsmos_dir)
 
-    from sectl.iterate import iterate, plot_iterations
     from sectl.engines import load_enhancer
+    from sectl.iterate import iterate, plot_iterations, step_paths
 
-    _check_outputs(source, ref, [model], output, plot, overwrite)
+    if output is not None:  # the step files, named by the library, before any work
+        _check_outputs(source, ref, [model], None, None, overwrite, dnsmos_dir, step_paths(source, output, n))
 
     enhancer = load_enhancer(model, device)
     with progress_bar("iterating", total=n + 1) as on_progress:
@@ -111,11 +113,15 @@ def _run(source, n, ref, model, output, plot, dnsmos, dnsmos_dir, overwrite, as_
     _print_steps(f"{source.name}: {n} self-applications", [(None, step) for step in report.steps])
 
 
-def _check_outputs(source, ref, models, output, plot, overwrite) -> None:
-    from sectl.audio.io import AUDIO_EXTENSIONS
+def _check_outputs(source, ref, models, output, plot, overwrite, dnsmos_dir=None, steps: list | None = None) -> None:
+    """Every output (the plot, the step files) against every input, before any work."""
+    from sectl.audio.formats import AUDIO_EXTENSIONS
+    from sectl.modelfiles import model_stores
 
-    reads = [*inputs("input", source, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("--model", models)]
-    check_outputs({"--plot file": plot, "--output folder": output}, reads, overwrite)
+    reads = [*inputs("input", source, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("--model", models),
+             *inputs("--dnsmos-dir", dnsmos_dir), *model_stores()]  # fmt: skip
+    targets = {"--plot file": plot, "--output folder": output, **{f"step file {p.name}": p for p in steps or []}}
+    check_outputs(targets, reads, overwrite)
 
 
 def _label(model: str) -> str:

@@ -30,7 +30,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
-from sectl.errors import ConfigError
+from sectl.errors import ConfigError, SectlError
 from sectl.losses.base import as_batch
 from sectl.models.base import Enhancer, frozen_mode
 
@@ -174,12 +174,12 @@ class CollapseMonitor(nn.Module):
         step, ratio = self.first_outside.item(), self.ratio_outside.item()
         at = f" at step {step}" if step > 0 else ""
         if step and ratio < self.low:
-            raise ConfigError(
+            raise SectlError(
                 f"MAL encoder collapse{at}: clean-feature spread fell to {ratio:.3f} of its start "
                 f"(< mal.collapse_threshold {self.low}); raise loss.l1 or use variant frozen"
             )
         if step and ratio > self.high:
-            raise ConfigError(
+            raise SectlError(
                 f"MAL encoder runaway{at}: clean-feature spread grew to {ratio:.1f} times its start "
                 f"(> mal.growth_threshold {self.high}); lower train.lr or use variant frozen"
             )

@@ -258,21 +258,31 @@ def run_record(est: str | Path, ref: str | Path | None, names: list[str], metric
             "pairs": len(names), "pairs_sha256": digest, "metrics": list(metrics), "version": __version__}  # fmt: skip
 
 
+PATH_KEYS = {"est", "ref"}
+
+
 def check_one_run(parts: list[dict], names: list[str]) -> list[str]:
-    """Refuse parts of different runs, naming the first report that differs and how; returns the reports
-    without a run record (older sectl), which cannot be checked."""
+    """Refuse parts of different runs (other pairs, metrics or version), naming the first report that differs
+    and how. Returns what only ``--allow-partial`` merges: reports without a run record (older sectl), which
+    cannot be checked, and shards scored from other paths (node-local copies of one corpus look like that,
+    and so do an enhanced and a noisy folder with the same names)."""
     records = [part.get("run") for part in parts]
     first = next(((name, record) for name, record in zip(names, records) if isinstance(record, dict)), None)
     unchecked = [f"{name}: no run record (scored by an older sectl), so it cannot be checked to belong with the others"
                  for name, record in zip(names, records) if not isinstance(record, dict)]  # fmt: skip
     if first is None:
         return unchecked
+    moved = []
     for name, record in zip(names, records):
-        if isinstance(record, dict) and record != first[1]:
-            key = next(k for k in sorted({*record, *first[1]}) if record.get(k) != first[1].get(k))
-            raise SectlError(f"{name}: a shard of another run than {first[0]} ({key} {record.get(key)!r}, not "
-                             f"{first[1].get(key)!r}); merge the shards of one run")  # fmt: skip
-    return unchecked
+        if not isinstance(record, dict) or record == first[1]:
+            continue
+        differ = [k for k in sorted({*record, *first[1]}) if record.get(k) != first[1].get(k)]
+        where = f"{differ[0]} {record.get(differ[0])!r}, not {first[1].get(differ[0])!r}"
+        if set(differ) <= PATH_KEYS:  # the same pairs and metrics read from another path: a copy, or another corpus
+            moved.append(f"{name}: scored from another path than {first[0]} ({where}); the same corpus only if a copy")
+            continue
+        raise SectlError(f"{name}: a shard of another run than {first[0]} ({where}); merge the shards of one run")
+    return unchecked + moved
 
 
 def merge_reports(parts: list[dict], names: list[str] | None = None, allow_partial: bool = False) -> EvalReport:

@@ -16,11 +16,13 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from sectl.modelfiles import cache_root
 from sectl.provenance import source_closure, versions
+
+if TYPE_CHECKING:
+    import torch
 
 DEFAULT_LIMIT_GB = 2.0
 """The cache's size bound unless ``$SECTL_CACHE_GB`` says otherwise; the least recently used graphs go first."""
@@ -33,6 +35,8 @@ def cache_dir() -> Path:
 
 
 def graph_key(model: torch.nn.Module) -> str:
+    import torch
+
     digest = hashlib.sha256()
     header = [type(model).__module__, type(model).__qualname__, model.constructor_args, versions()]
     digest.update(json.dumps(header, sort_keys=True, default=str).encode())

@@ -17,7 +17,7 @@ from typing import Any, Iterable
 import torch
 
 from sectl.errors import ModelError
-from sectl.fileutil import Input, InputTargetError, atomic_write_bytes, atomic_write_text, check_outputs
+from sectl.fileutil import Input, InputTargetError, atomic_write_bytes, atomic_write_text, check_outputs, refuse_inputs
 from sectl.provenance import git_commit, versions
 
 OPSET = 17
@@ -45,10 +45,11 @@ def check_targets(out: str | Path, overwrite: bool = False, reads: Iterable[Inpu
     ``overwrite``, and a sidecar only ever replaces a sidecar (``-o RUN/run.onnx`` must not take the
     place of the run's ``run.json``)."""
     sidecar = sidecar_path(out)
-    check_outputs({"ONNX model": out, "sidecar": sidecar}, reads, overwrite)
-    if sidecar.exists() and not is_sidecar(sidecar):
+    refuse_inputs({"ONNX model": out, "sidecar": sidecar}, reads)
+    if sidecar.exists() and not is_sidecar(sidecar):  # before "exists": --overwrite would not help, so never suggest it
         raise InputTargetError(f"{sidecar}: exists and is not a sidecar of sectl export, which -o {Path(out).name} would "
                                f"write there; choose another name")  # fmt: skip
+    check_outputs({"ONNX model": out, "sidecar": sidecar}, reads, overwrite)
 
 
 def is_sidecar(path: Path) -> bool:

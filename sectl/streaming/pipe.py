@@ -21,13 +21,14 @@ import torch
 
 from sectl.signal import FULLY_WET, DryWet
 from sectl.errors import AudioError
+from sectl.options import MAX_STREAM_RATE, MIN_STREAM_RATE
 from sectl.fileutil import write_all
 
 UNKNOWN_SIZE = 0xFFFFFFFF
 READ_BYTES = 4096
 PCM_FORMAT, FLOAT_FORMAT, EXTENSIBLE_FORMAT = 1, 3, 0xFFFE
 SAMPLE_TYPES = {(PCM_FORMAT, 16): "<i2", (PCM_FORMAT, 32): "<i4", (FLOAT_FORMAT, 32): "<f4"}
-MIN_RATE, MAX_RATE = 1000, 768_000
+MIN_RATE, MAX_RATE = MIN_STREAM_RATE, MAX_STREAM_RATE
 """Sample rates a stream may have: below 1 kHz nothing is speech (and one 4 KiB read would be seconds of
 model input); 768 kHz is the highest rate audio interfaces offer (the WAV header's byte rate must fit 32 bits)."""
 MAX_CHANNELS = 64  # more than any live source; keeps the header's byte rate within 32 bits at MAX_RATE

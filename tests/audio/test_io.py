@@ -6,6 +6,7 @@ import soundfile as sf
 import torch
 
 from sectl.audio import limit_peak, read_audio, write_audio
+from sectl.fileutil import InputTargetError
 from sectl.errors import AudioError, OutputExistsError
 from tests.conftest import tone, write_wav
 
@@ -115,7 +116,7 @@ def test_write_refuses_existing_output_unless_overwrite(tmp_path):
 def test_write_never_overwrites_an_input(tmp_path):
     source = write_wav(tmp_path / "in.wav", tone(0.1))
     before = source.read_bytes()
-    with pytest.raises(OutputExistsError, match="input"):
+    with pytest.raises(InputTargetError, match="is an input"):
         write_audio(source, tone(0.1), 16000, overwrite=True, inputs=[source])
     assert source.read_bytes() == before
 

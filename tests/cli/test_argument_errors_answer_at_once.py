@@ -25,10 +25,14 @@ CASES = {
     "enhance --device tpu": (["enhance", "x.wav", "-o", "y.wav", "--device", "tpu"], "unknown device 'tpu'"),
     "enhance --shard 0/4": (["enhance", "x.wav", "-o", "y.wav", "--shard", "0/4"], "--shard"),
     "enhance --chunk inf": (["enhance", "x.wav", "-o", "y.wav", "--chunk", "inf"], "--chunk"),
+    "enhance --stream --raw 500": (["enhance", "--stream", "--raw", "500", "-", "-o", "-"], "streams take 1000 to 768000 Hz"),
     "enhance --stream --device tpu": (["enhance", "--stream", "-", "-o", "-", "--device", "tpu"], "unknown device"),
     "eval --metrics foo": (["eval", "--est", "x.wav", "--metrics", "foo"], "unknown metric(s) foo"),
     "eval --shard 0/4": (["eval", "--est", "x.wav", "--shard", "0/4"], "--shard"),
     "align --features foo": (["align", "a.wav", "b.wav", "--features", "foo"], "unknown feature kind"),
+    "align -o an input": (["align", "a.wav", "b.wav", "-o", "a.wav"], "is an input of this command"),
+    "eval --csv an input": (["eval", "--est", "a.wav", "--ref", "b.wav", "--csv", "b.wav"], "is an input of this command"),
+    "iterate --plot an input": (["iterate", "a.wav", "--plot", "a.wav"], "is an input of this command"),
     "align one recording": (["align", "a.wav"], "needs two recordings"),
     "align --device tpu": (["align", "a.wav", "b.wav", "--device", "tpu"], "unknown device"),
     "iterate --device tpu": (["iterate", "a.wav", "--device", "tpu"], "unknown device"),
@@ -46,8 +50,11 @@ CASES = {
 @pytest.mark.parametrize("case", CASES)
 def test_argument_errors_answer_before_torch_is_imported(case, tmp_path):
     args, message = CASES[case]
+    for name in ("a.wav", "b.wav"):  # inputs that exist (only their names matter here)
+        (tmp_path / name).write_bytes(b"RIFF")
     result = subprocess.run([sys.executable, "-c", PROBE, json.dumps(args)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
     outcome = json.loads(result.stdout.strip().splitlines()[-1])
     assert outcome == {"code": 2, "torch": False}, result.stderr
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert not any(tmp_path.iterdir())  # nothing made
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # nothing made, nothing replaced
+    assert all(p.read_bytes() == b"RIFF" for p in tmp_path.iterdir())

@@ -29,6 +29,8 @@ def files(tmp_path, vctk, tiny_checkpoint):
     (run / "checkpoints").mkdir(parents=True)
     shutil.copy(tiny_checkpoint, run / "checkpoints" / "last.pt")
     (run / "run.json").write_text('{"preset": "baseline"}\n')
+    (run / "config.yaml").write_text("task: enhance\n")
+    shutil.copy(tiny_checkpoint, run / "checkpoints" / "best.pt")
     save_checkpoint(tmp_path / "vae.pt", build_codec("speech_vae", "tiny"))
     return tmp_path
 
@@ -50,6 +52,7 @@ CASES = {
     "encode --roundtrip -o the input": lambda t: ["encode", "--roundtrip", t / "a.wav", "-o", t / "a.wav", "-m", t / "vae.pt"],
     "enhance a folder into itself": lambda t: ["enhance", t / "ests", "-o", t / "ests", "-m", t / "run"],
     "export the run's run.json as sidecar": lambda t: ["export", t / "run", "-o", t / "run" / "run.onnx"],
+    "export over a run's other checkpoint": lambda t: ["export", t / "run" / "checkpoints" / "best.pt", "-o", t / "run" / "checkpoints" / "last.pt"],
     "export over the checkpoint": lambda t: ["export", t / "run", "-o", t / "run" / "checkpoints" / "last.pt"],
 }  # fmt: skip
 
@@ -60,7 +63,8 @@ def test_an_input_is_never_a_target_even_with_overwrite(files, case):
     before = {p: p.read_bytes() for p in files.rglob("*") if p.is_file()}
     result = runner.invoke(app, args)
     assert result.exit_code == 2, result.output
-    assert "is an input of this command" in result.stderr and "--overwrite to replace" not in result.stderr
+    assert ("is an input of this command" in result.stderr or "never replaces it" in result.stderr)
+    assert "--overwrite to replace" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
     assert {p: p.read_bytes() for p in files.rglob("*") if p.is_file()} == before
 
@@ -86,3 +90,33 @@ def test_an_export_sidecar_only_replaces_a_sidecar(files, tmp_path):
     result = runner.invoke(app, ["export", str(files / "run"), "-o", str(files / "notes.onnx"), "--overwrite"])
     assert result.exit_code == 2 and "is not a sidecar of sectl export" in result.stderr
     assert (files / "notes.json").read_text() == '{"mine": true}\n' and not (files / "notes.onnx").exists()
+
+
+def test_a_foreign_json_beside_an_export_is_refused_without_suggesting_overwrite(files):
+    (files / "notes.json").write_text("{}\n")
+    result = runner.invoke(app, ["export", str(files / "run"), "-o", str(files / "notes.onnx")])
+    assert result.exit_code == 2 and "is not a sidecar of sectl export" in result.stderr and "--overwrite" not in result.stderr
+
+
+def test_no_output_lands_on_model_files_found_through_the_environment(files, monkeypatch):
+    """`$SECTL_DNSMOS_DIR`, `$SECTL_MODELS_DIR` and sectl's model cache are inputs of every command."""
+    store = files / "dnsmos"
+    store.mkdir()
+    (store / "model_v8.onnx").write_bytes(b"weights")
+    monkeypatch.setenv("SECTL_DNSMOS_DIR", str(store))
+    for args in (["iterate", files / "a.wav", "--plot", store / "model_v8.onnx"],
+                 ["eval", "--est", files / "a.wav", "--ref", files / "b.wav", "--csv", store / "model_v8.onnx"],
+                 ["align", files / "a.wav", files / "b.wav", "--plot", store / "model_v8.onnx"]):  # fmt: skip
+        result = runner.invoke(app, [*map(str, args), "--overwrite"])
+        assert result.exit_code == 2 and "is an input of this command (in model files" in result.stderr, result.output
+    assert (store / "model_v8.onnx").read_bytes() == b"weights"
+
+
+def test_iterate_step_files_are_checked_before_any_work(files):
+    """A step file that is an input (here the reference) is refused before step 0 is written."""
+    (files / "steps").mkdir()
+    shutil.copy(files / "b.wav", files / "steps" / "a_step01.wav")
+    result = runner.invoke(app, ["iterate", str(files / "a.wav"), "--n", "2", "--no-dnsmos", "-o", str(files / "steps"),
+                                 "--ref", str(files / "steps" / "a_step01.wav"), "-m", str(files / "run"), "--overwrite"])  # fmt: skip
+    assert result.exit_code == 2 and "a_step01.wav: is an input" in result.stderr
+    assert sorted(p.name for p in (files / "steps").iterdir()) == ["a_step01.wav"]
