@@ -52,14 +52,33 @@ def main_options(
     """Train, run and evaluate neural speech-enhancement and speech-representation models."""
 
 
+USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+"""Click's (typer's) usage error: a missing or unknown option, a value of the wrong type."""
+
+
+def run_app(args: list[str] | None = None) -> int:
+    """The app with its usage errors as one line on stderr (exit 2), like every other error: Click would
+    print a usage block and a framed message."""
+    try:
+        code = typer.main.get_command(app).main(args=args, prog_name="sectl", standalone_mode=False)
+    except USAGE_ERROR as exc:
+        if not exc.format_message():  # `sectl` alone: the parser has shown the help already (exit 2, as Click)
+            return exc.exit_code
+        where = exc.ctx.command_path if exc.ctx is not None else "sectl"
+        print(f"error: {exc.format_message()} (see '{where} --help')", file=sys.stderr)
+        return EXIT_USAGE
+    except typer.Abort:  # Ctrl-C while Click itself was prompting or parsing
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    return code if isinstance(code, int) else 0
+
+
 def main() -> None:
     sys.stdout = complete_text(sys.stdout)
     try:
-        app()
+        code = run_app()
     except SystemExit as done:
         code = done.code
-    else:
-        code = 0
     try:  # tables and lines still buffered: a full disk or closed pipe is one line, not a traceback at exit
         sys.stdout.flush()
     except OSError as exc:

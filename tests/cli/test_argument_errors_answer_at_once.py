@@ -58,3 +58,20 @@ def test_argument_errors_answer_before_torch_is_imported(case, tmp_path):
     assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]  # nothing made, nothing replaced
     assert all(p.read_bytes() == b"RIFF" for p in tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args,message", [
+    (["train"], "error: Missing option '--output' / '-o' / '--out'. (see 'sectl train --help')"),
+    (["eval", "--bogus"], "error: No such option: --bogus"),
+    (["enhance", "x.wav", "-o", "y", "--mix", "3"], "error: Invalid value for '--mix'"),
+    (["nosuch"], "error: No such command 'nosuch'."),
+])  # fmt: skip
+def test_usage_errors_of_the_parser_are_one_line_too(args, message, tmp_path):
+    """Missing, unknown or out-of-range options (found by the parser itself): one line, exit 2, not a framed block."""
+    result = subprocess.run([sys.executable, "-m", "sectl", *args], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and result.stderr.startswith(message) and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_sectl_alone_shows_the_help(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "sectl"], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert result.returncode == 2 and "Usage: sectl" in result.stdout and result.stdout.count("Usage: sectl") == 1
