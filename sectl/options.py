@@ -48,3 +48,43 @@ def check_export_target(out: str, stream: bool = False) -> str:
     if stream and suffix != ".onnx":
         raise UsageError("--stream applies to ONNX exports (-o NAME.onnx)")
     return suffix
+
+
+def parse_systems(specs: list[str | os.PathLike]) -> list[tuple[str, str]]:
+    """``(name, path)`` of each ``--est``: ``NAME=path`` names a system (``--est DF3=out_df3/``); a bare path
+    is named after its folder or file, or its whole path where two names repeat. A path that exists as
+    written is taken whole, even with an ``=`` in it; a repeated name is refused (one table row each)."""
+    named = []
+    for spec in map(str, specs):
+        name, sep, path = spec.partition("=")
+        if not sep or os.path.exists(spec) or not name or not path:
+            named.append((None, spec))
+        else:
+            named.append((name, path))
+    bare = [os.path.basename(os.path.normpath(p)) or p for _, p in named]
+    names = [n if n is not None else (os.path.normpath(p) if bare.count(b) > 1 else b) for (n, p), b in zip(named, bare)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise UsageError(f"--est: system name {repeated[0]!r} given twice; name the systems, e.g. --est A=folder/")
+    return [(n, p) for n, (_, p) in zip(names, named)]
+
+
+AUDIO_FORMATS = ("wav", "flac", "opus")
+"""What ``sectl report --audio-format`` writes: what every current browser plays (opus for small pages)."""
+
+
+def check_audio_format(fmt: str) -> None:
+    if fmt not in AUDIO_FORMATS:
+        raise UsageError(f"--audio-format: expected one of {', '.join(AUDIO_FORMATS)}, got {fmt!r}")
+
+
+SELECT_ORDERS = ("random", "worst", "best", "spread")
+"""How ``sectl report --select N`` picks utterances (:func:`sectl.report.data.select`)."""
+
+
+def parse_select_by(spec: str) -> tuple[str, str | None]:
+    """``random`` or ``worst|best|spread:METRIC`` -> ``(order, metric)``."""
+    order, _, metric = spec.partition(":")
+    if order not in SELECT_ORDERS or (order == "random") != (not metric):
+        raise UsageError(f"--select-by: expected random, or worst, best or spread followed by :METRIC (e.g. worst:pesq_wb), got {spec!r}")
+    return order, metric or None
