@@ -62,7 +62,8 @@ def parse_systems(specs: list[str | os.PathLike]) -> list[tuple[str, str]]:
         else:
             named.append((name, path))
     bare = [os.path.basename(os.path.normpath(p)) or p for _, p in named]
-    names = [n if n is not None else (os.path.normpath(p) if bare.count(b) > 1 else b) for (n, p), b in zip(named, bare)]
+    unnamed = [b for (n, _), b in zip(named, bare) if n is None]
+    names = [n if n is not None else (os.path.normpath(p) if unnamed.count(b) > 1 else b) for (n, p), b in zip(named, bare)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise UsageError(f"--est: system name {repeated[0]!r} given twice; name the systems, e.g. --est A=folder/")
