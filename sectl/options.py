@@ -54,13 +54,7 @@ def parse_systems(specs: list[str | os.PathLike]) -> list[tuple[str, str]]:
     """``(name, path)`` of each ``--est``: ``NAME=path`` names a system (``--est DF3=out_df3/``); a bare path
     is named after its folder or file, or its whole path where two names repeat. A path that exists as
     written is taken whole, even with an ``=`` in it; a repeated name is refused (one table row each)."""
-    named = []
-    for spec in map(str, specs):
-        name, sep, path = spec.partition("=")
-        if not sep or os.path.exists(spec) or not name or not path:
-            named.append((None, spec))
-        else:
-            named.append((name, path))
+    named = [_split_system(str(spec)) for spec in specs]
     bare = [os.path.basename(os.path.normpath(p)) or p for _, p in named]
     unnamed = [b for (n, _), b in zip(named, bare) if n is None]
     names = [n if n is not None else (os.path.normpath(p) if unnamed.count(b) > 1 else b) for (n, p), b in zip(named, bare)]
@@ -68,6 +62,18 @@ def parse_systems(specs: list[str | os.PathLike]) -> list[tuple[str, str]]:
     if repeated:
         raise UsageError(f"--est: system name {repeated[0]!r} given twice; name the systems, e.g. --est A=folder/")
     return [(n, p) for n, (_, p) in zip(names, named)]
+
+
+def system_path(spec: str | os.PathLike) -> str:
+    """The path of one ``--est [NAME=]PATH``."""
+    return _split_system(str(spec))[1]
+
+
+def _split_system(spec: str) -> tuple[str | None, str]:
+    name, sep, path = spec.partition("=")
+    if not sep or os.path.exists(spec) or not name or not path:
+        return None, spec
+    return name, path
 
 
 AUDIO_FORMATS = ("wav", "flac", "opus")

@@ -12,7 +12,7 @@ from sectl.cli.common import EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors,
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import check_outputs, inputs, write_new
 from sectl.metrics import DEFAULT_METRICS
-from sectl.options import parse_systems
+from sectl.options import parse_systems, system_path
 
 if TYPE_CHECKING:
     from sectl.metrics import EvalReport
@@ -82,15 +82,16 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
         raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
+    given_est = est
     if not merge:  # argument errors before heavy imports: they answer at once
         from sectl.metrics.registry import parse_metric_names
         from sectl.sharding import parse_shard
 
         parse_metric_names(metrics)
         parse_shard(shard)
-        systems = parse_systems(est)
-        est = [Path(path) for _, path in systems]
+        est = [Path(system_path(spec)) for spec in est]
     _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite)  # fail before scoring, not after
+    systems = None if merge else parse_systems(given_est)
     if merge:
         report = _merged(merge, allow_partial)
     elif len(est) > 1 or plot is not None:

@@ -84,3 +84,16 @@ def test_the_report_is_never_written_into_an_input_nor_over_a_report(small_repor
     assert inside.exit_code == 2 and "inside --est" in inside.output
     again = runner.invoke(app, ["report", "--ref", str(corpus / "clean"), "--est", str(corpus / "noisy"), "-m", "si_sdr", "-o", str(small_report)])
     assert again.exit_code == 1 and "output exists (use --overwrite" in again.output
+
+
+def test_without_a_browser_ci_fails_where_elsewhere_the_browser_tests_skip(monkeypatch, tmp_path):
+    from tests.report.conftest import chromium_path, missing
+
+    monkeypatch.setenv("SECTL_CHROMIUM", str(tmp_path / "no-chromium"))
+    assert chromium_path() is None
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI is set"):
+        missing("no headless Chromium")
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="browser.sh"):
+        missing("no headless Chromium")
