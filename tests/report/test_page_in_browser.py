@@ -174,3 +174,13 @@ def test_the_examples_script_builds_a_report_that_plays(browser, tmp_path):
         shot.page.screenshot(path=str(tmp_path / "shot.png"), clip={"x": 0, "y": 0, "width": 1100, "height": 700})
         Image.open(tmp_path / "shot.png").convert("RGB").quantize(colors=96).save(SCREENSHOT, optimize=True)
     shot.context.close()
+
+
+def test_space_on_a_focused_button_toggles_once(page):
+    page.page.focus("article.utt .play")  # a button's own space activation must not undo the shortcut's
+    page.page.keyboard.press(" ")
+    page.wait("!document.querySelector('article.utt audio').paused")
+    page.page.wait_for_timeout(200)
+    assert not page.audio()["paused"]
+    page.page.keyboard.press(" ")
+    page.wait("document.querySelector('article.utt audio').paused")
