@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import sysconfig
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ def test_a_wheel_in_a_fresh_venv_trains_enhances_and_evaluates(tmp_path, data_di
     if build.returncode != 0:
         pytest.skip(f"could not build a wheel here (pip wheel: {build.stderr.strip().splitlines()[-1:]})")
     wheel = next((tmp_path / "dist").glob("sectl-*.whl"))
+    with zipfile.ZipFile(wheel) as archive:  # the report page's files are package data, not Python
+        assert {f"sectl/report/page.{kind}" for kind in ("html", "js", "css")} <= set(archive.namelist())
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", venv).returncode == 0
     python, sectl = venv / "bin" / "python", venv / "bin" / "sectl"

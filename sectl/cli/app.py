@@ -15,6 +15,7 @@ from sectl.cli import enhance as enhance_cli
 from sectl.cli import eval as eval_cli
 from sectl.cli import export as export_cli
 from sectl.cli import iterate as iterate_cli
+from sectl.cli import report as report_cli
 from sectl.cli import train as train_cli
 from sectl.cli.common import EXIT_USAGE, reflow
 from sectl.fileutil import complete_text
@@ -34,6 +35,7 @@ app.command("iterate", help=reflow(iterate_cli.HELP))(iterate_cli.iterate_comman
 app.command("encode", help=reflow(encode_cli.HELP))(encode_cli.encode_command)
 
 app.command("eval", help=reflow(eval_cli.HELP))(eval_cli.eval_command)
+app.command("report", help=reflow(report_cli.HELP))(report_cli.report_command)
 app.command("align", help=reflow(align_cli.HELP))(align_cli.align_command)
 app.command("export", help=reflow(export_cli.HELP))(export_cli.export_command)
 app.command("cache", help=reflow(cache_cli.HELP))(cache_cli.cache_command)

@@ -12,6 +12,7 @@ from sectl.cli.common import EXIT_FAILURE, EXIT_USAGE, err, fail, handle_errors,
 from sectl.errors import SectlError, UsageError
 from sectl.fileutil import check_outputs, inputs, write_new
 from sectl.metrics import DEFAULT_METRICS
+from sectl.options import parse_systems, system_path
 
 if TYPE_CHECKING:
     from sectl.metrics import EvalReport
@@ -32,6 +33,8 @@ Examples:
 
   sectl eval --ref clean/ --est noisy/ --est runA/ --est runB/ --plot systems.png   # compare systems
 
+  sectl eval --ref clean/ --est noisy/ --est DF3=out_df3/   # a system named DF3
+
   sectl eval --ref clean/ --est out/ --shard 2/4 --json > part2.json; sectl eval --merge part*.json
 
   sectl eval --ref clean/ --est enhanced/ -m wer,pesq_wb --asr-model wav2vec2.pt   # clean/x.txt holds x's transcript
@@ -42,7 +45,9 @@ Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
 
 def eval_command(
     reports: Optional[List[Path]] = typer.Argument(None, help="With --merge: the --json reports of shard runs."),
-    est: Optional[List[Path]] = typer.Option(None, "--est", help="Enhanced file or folder; repeat to compare systems (the first is the baseline)."),
+    est: Optional[List[Path]] = typer.Option(
+        None, "--est", metavar="[NAME=]PATH", help="Enhanced file or folder; repeat to compare systems (the first is the baseline); NAME= names the system."
+    ),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder."),
     metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help=f"Comma-separated metric names (default {','.join(DEFAULT_METRICS)})."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object on stdout, nothing else."),
@@ -77,17 +82,20 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise UsageError("report files as arguments need --merge; audio goes after --est")
     if bool(est) == bool(merge):
         raise UsageError("give --est (files or folders to score) or --merge REPORT.json... (shard reports), not both or neither")
+    given_est = est
     if not merge:  # argument errors before heavy imports: they answer at once
         from sectl.metrics.registry import parse_metric_names
         from sectl.sharding import parse_shard
 
         parse_metric_names(metrics)
         parse_shard(shard)
+        est = [Path(system_path(spec)) for spec in est]
     _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite)  # fail before scoring, not after
+    systems = None if merge else parse_systems(given_est)
     if merge:
         report = _merged(merge, allow_partial)
     elif len(est) > 1 or plot is not None:
-        return _compare(est, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite)
+        return _compare(systems, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite)
     else:
         from sectl.metrics import evaluate
         from sectl.sharding import parse_shard
@@ -95,7 +103,7 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         with progress_bar("scoring", total=0) as on_progress:
             report = evaluate(est[0], ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, **locations,
                               shard=parse_shard(shard))  # fmt: skip
-    _report_problems(report)
+    report_problems(report)
     if csv_path is not None:
         write_new(csv_path, report.to_csv().encode(), overwrite)
     if as_json:
@@ -119,7 +127,7 @@ def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> Non
     check_outputs({"--csv file": csv_path, "--plot file": plot}, reads, overwrite)
 
 
-def _report_problems(report: EvalReport) -> None:
+def report_problems(report: EvalReport) -> None:
     for line in report.unpaired:
         warn(f"unpaired file ({line})")
     for result in report.files:
@@ -162,22 +170,16 @@ def _merged(paths: list[Path], allow_partial: bool = False) -> "EvalReport":
     return merge_reports(parts, [str(p) for p in paths], allow_partial=allow_partial)
 
 
-def system_names(paths: list[Path]) -> list[str]:
-    """Each system's folder or file name, or its whole path where names repeat."""
-    names = [p.name or str(p) for p in paths]
-    return [str(p) if names.count(n) > 1 else n for p, n in zip(paths, names)]
-
-
-def _compare(est, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite) -> None:
+def _compare(systems, ref, metrics, as_json, csv_path, jobs, plot, locations, overwrite) -> None:
     from sectl.metrics import evaluate
     from sectl.metrics.compare import compare, plot_comparison
 
     reports = {}
     with progress_bar("scoring", total=0) as on_progress:
-        for name, path in zip(system_names(est), est):
+        for name, path in systems:
             reports[name] = evaluate(path, ref=ref, metrics=metrics, jobs=jobs, on_progress=on_progress, **locations)
     for report in reports.values():
-        _report_problems(report)
+        report_problems(report)
     summaries = compare(reports)
     if csv_path is not None:
         write_new(csv_path, "".join(

@@ -83,3 +83,13 @@ def test_reports_and_plots_never_replace_existing_files_without_overwrite(vctk, 
 def test_train_takes_output_like_every_command_and_keeps_out_as_an_alias():
     result = runner.invoke(app, ["train", "--help"])
     assert "--output" in result.stdout and "--out" in result.stdout
+
+
+def test_a_system_is_named_by_name_equals_folder(tmp_path, clean_speech):
+    write_wav(tmp_path / "clean" / "a.wav", clean_speech)
+    write_wav(tmp_path / "out" / "a.wav", clean_speech * 0.5)
+    write_wav(tmp_path / "x" / "out" / "a.wav", clean_speech * 0.25)
+    result = runner.invoke(app, ["eval", "--ref", str(tmp_path / "clean"), "--est", str(tmp_path / "out"),
+                                 "--est", f"DF3={tmp_path / 'x' / 'out'}", "-m", "si_sdr", "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert [s["name"] for s in json.loads(result.stdout)["systems"]] == ["out", "DF3"]

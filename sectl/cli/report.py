@@ -1,0 +1,96 @@
+"""`sectl report`: a listening page of enhanced folders, scored as `sectl eval` scores them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from sectl.cli.common import EXIT_FAILURE, err, handle_errors, progress_bar
+from sectl.errors import UsageError
+from sectl.fileutil import check_outputs, inputs
+from sectl.options import AUDIO_FORMATS, check_audio_format, parse_select_by, parse_systems
+
+HELP = """Write a listening report: a folder with one index.html (script and style inline, no network
+request) and the audio and spectrograms beside it, which opens from file:// or any static host.
+
+Per utterance, one transport plays every version (each --est, then the clean reference): switching
+version keeps the position; keys: space, 1..9, arrows. Above the utterances, each system's mean, 95 %
+CI and wins-losses per metric, exactly as `sectl eval` computes them (the page embeds its JSON).
+
+Pairing, metrics and system names are eval's: the first --est is the baseline; --est NAME=folder/
+names a system; without --ref, DNSMOS scores.
+
+Examples:
+
+  sectl report --ref clean/ --est noisy/ --est runA/ --est DF3=out_df3/ -o report/
+
+  sectl report --ref clean/ --est noisy/ --est out/ -o report/ --select 20 --select-by worst:pesq_wb
+
+  sectl report --est recordings/ --est enhanced/ -o report/ --audio-format opus   # no reference: DNSMOS
+
+Exit codes: 0 written; 1 some files could not be read (the page has the others); 2 bad arguments.
+"""
+
+
+def report_command(
+    est: List[Path] = typer.Option(..., "--est", metavar="[NAME=]PATH", help="Enhanced (or noisy) file or folder; repeat per system, the first is the baseline; NAME= names it."),
+    ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference file or folder (optional)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Report folder (index.html, audio/, spectrograms/)."),
+    metrics: Optional[str] = typer.Option(None, "--metrics", "-m", help="Comma-separated metric names (default: eval's; DNSMOS without --ref)."),
+    audio_format: str = typer.Option("wav", "--audio-format", help=f"Audio beside the page: {', '.join(AUDIO_FORMATS)} (opus for small pages)."),
+    select_count: Optional[int] = typer.Option(None, "--select", min=1, metavar="N", help="List N utterances (the summary still covers every file)."),
+    select_by: str = typer.Option("random", "--select-by", metavar="random|worst:M|best:M|spread:M", help="How --select picks: at random, or by metric M of the last --est."),
+    seed: int = typer.Option(0, "--seed", help="Seed of --select-by random."),
+    title: str = typer.Option("Listening report", "--title", help="The page's title."),
+    jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files scored in parallel processes."),
+    dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."),
+    asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Recogniser for -m wer (as in sectl eval)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing folder."),
+) -> None:
+    """Write a static listening page of the systems, with eval's scores."""
+    _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs,
+         {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}, overwrite)  # fmt: skip
+
+
+@handle_errors
+def _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs, locations, overwrite) -> None:
+    systems = parse_systems(est)  # argument errors before heavy imports: they answer at once
+    check_audio_format(audio_format)
+    parse_select_by(select_by)
+    if select_by != "random" and select_count is None:
+        raise UsageError("--select-by applies with --select N")
+    from sectl.metrics.registry import parse_metric_names
+
+    if metrics is not None:
+        parse_metric_names(metrics)
+    _check_output(systems, ref, output, locations, overwrite)
+    from sectl.cli.eval import report_problems
+    from sectl.report import build_report
+
+    with progress_bar("scoring, then writing", total=0) as on_progress:
+        report = build_report(systems, output, ref=None if ref is None else str(ref), metrics=metrics,
+                              audio_format=audio_format, select_count=select_count, select_by=select_by, seed=seed,
+                              title=title, on_progress=on_progress, jobs=jobs, **locations)  # fmt: skip
+    for summary in report.summaries:
+        report_problems(summary.report)
+    err.print(f"wrote {report.page} ({len(report.utterances)} utterance(s), {len(systems)} system(s))", highlight=False)
+    if any(s.report.errors for s in report.summaries):
+        raise typer.Exit(EXIT_FAILURE)
+
+
+def _check_output(systems, ref, output, locations, overwrite) -> None:
+    """The report folder is never an input nor inside one (its audio would be read as inputs next time), and
+    an existing report is replaced only with --overwrite."""
+    from sectl.audio.io import AUDIO_EXTENSIONS
+
+    reads = [*inputs("--est", [p for _, p in systems], AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS),
+             *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"])]  # fmt: skip
+    target = output.resolve()
+    for source in reads:
+        folder = source.path.resolve()
+        if source.path.is_dir() and (target == folder or target.is_relative_to(folder)):
+            raise UsageError(f"{output}: inside {source.role} {source.path}; the report's audio would be read as its input "
+                             "next time; write the report elsewhere")  # fmt: skip
+    check_outputs({"-o folder": output, "report page": output / "index.html"}, reads, overwrite)

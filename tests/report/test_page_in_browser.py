@@ -1,0 +1,186 @@
+"""The `sectl report` page in a real headless Chromium, opened from file://: it loads without console errors or
+network requests, plays, keeps the position across versions, moves the cursor, sorts, answers the keys, labels
+every control, and stays light with hundreds of rows."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+from tests.report.conftest import make_corpus
+
+SCREENSHOT = REPO / "docs" / "report.png"
+
+
+class Page:
+    """A page opened from file://, with everything the browser reported about it."""
+
+    def __init__(self, browser, folder: Path) -> None:
+        self.context = browser.new_context(viewport={"width": 1100, "height": 800})
+        self.page = self.context.new_page()
+        self.console: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}") if m.type in ("error", "warning") else None)
+        self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto((folder / "index.html").as_uri())
+
+    def js(self, expression: str, arg=None):
+        return self.page.evaluate(expression, arg)
+
+    def wait(self, condition: str, timeout_s: float = 5.0) -> None:
+        self.page.wait_for_function(condition, timeout=timeout_s * 1000)
+
+    def audio(self, row: int = 0) -> dict:
+        return self.js("r => { const a = document.querySelectorAll('article.utt')[r].querySelector('audio');"
+                       " return {t: a.currentTime, src: a.getAttribute('src') || '', paused: a.paused}; }", row)  # fmt: skip
+
+
+@pytest.fixture
+def page(browser, small_report):
+    opened = Page(browser, small_report)
+    yield opened
+    opened.context.close()
+
+
+def test_the_page_loads_from_file_with_no_console_error_and_no_network_request(page, small_report):
+    page.wait("document.querySelectorAll('article.utt').length === 4")
+    page.page.wait_for_timeout(300)  # lazy images and metadata of the visible rows
+    assert page.console == []
+    assert all(url.startswith(("file://", "data:")) for url in page.requests), page.requests
+    assert any(url.endswith(".png") for url in page.requests)  # the check sees what the page loads
+
+
+def test_audio_plays_and_switching_version_keeps_the_position_and_moves_the_cursor(page):
+    page.page.keyboard.press(" ")  # the first utterance is active
+    page.wait("document.querySelector('article.utt audio').currentTime > 0.6")
+    cursor = page.js("parseFloat(document.querySelector('article.utt .cursor').style.left)")
+    before = page.audio()
+    assert not before["paused"] and before["src"].endswith("-0.wav") and cursor > 0
+    page.page.keyboard.press("2")
+    page.wait("document.querySelector('article.utt audio').getAttribute('src').endsWith('-1.wav') && "
+              "document.querySelector('article.utt audio').readyState >= 1")
+    after = page.audio()
+    assert after["t"] >= before["t"] - 0.05  # continued, not restarted at 0
+    page.wait("!document.querySelector('article.utt audio').paused")
+    assert page.js("document.querySelectorAll('article.utt')[0].querySelectorAll('.version')[1].classList.contains('current')")
+    page.wait(f"parseFloat(document.querySelector('article.utt .cursor').style.left) > {cursor}")
+    page.page.keyboard.press(" ")
+    page.wait("document.querySelector('article.utt audio').paused")
+    paused_at = page.audio()["t"]
+    page.page.keyboard.press("1")  # paused: the other version waits at the same position
+    page.wait("document.querySelector('article.utt audio').getAttribute('src').endsWith('-0.wav') && "
+              "document.querySelector('article.utt audio').readyState >= 1")
+    page.page.wait_for_timeout(100)
+    assert page.audio()["paused"] and page.audio()["t"] == pytest.approx(paused_at, abs=0.01)
+    assert page.console == []
+
+
+def test_arrows_seek_and_move_between_utterances(page):
+    page.wait("document.querySelectorAll('article.utt').length === 4")
+    page.page.keyboard.press("ArrowRight")
+    page.wait("Math.abs(document.querySelector('article.utt audio').currentTime - 2) < 0.01 || "
+              "document.querySelector('article.utt audio').currentTime > 1.9")
+    page.page.keyboard.press("ArrowLeft")
+    page.wait("document.querySelector('article.utt audio').currentTime < 0.1")
+    page.page.keyboard.press("ArrowDown")
+    assert page.js("document.querySelectorAll('article.utt')[1].classList.contains('active')")
+    page.page.keyboard.press("3")
+    page.wait("document.querySelectorAll('article.utt')[1].querySelector('audio').getAttribute('src').endsWith('-2.wav')")
+    page.page.keyboard.press("ArrowUp")
+    assert page.js("document.querySelectorAll('article.utt')[0].classList.contains('active')")
+
+
+def rows(page) -> list[str]:
+    return page.js("[...document.querySelectorAll('#summary-table tbody tr')].map(r => r.dataset.system)")
+
+
+def utterances(page) -> list[str]:
+    return page.js("[...document.querySelectorAll('article.utt h3')].map(h => h.textContent)")
+
+
+def test_the_summary_sorts_and_a_metric_orders_the_utterances_worst_first(page, small_report):
+    from tests.report.test_build import page_data
+
+    data = page_data(small_report)
+    page.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    assert rows(page) == ["noisy", "DF3"]
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert rows(page) == ["DF3", "noisy"]  # best first
+    assert page.js("document.querySelector('#summary-table th[data-key=si_sdr]').getAttribute('aria-sort')") == "descending"
+    judged = {f["file"]: f["si_sdr"] for f in data["eval"]["systems"][-1]["files"]}
+    assert utterances(page) == sorted(judged, key=judged.get)  # worst first, by the last system
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert rows(page) == ["noisy", "DF3"] and utterances(page) == sorted(judged, key=judged.get, reverse=True)
+
+
+def test_every_control_has_a_label(page):
+    page.wait("document.querySelectorAll('article.utt').length === 4")
+    unlabelled = page.js("""[...document.querySelectorAll('button, input, select, audio[controls], img')].filter(e =>
+        !(e.getAttribute('aria-label') || '').trim() && !(e.labels && e.labels.length) &&
+        !(e.tagName === 'IMG' && (e.alt || '').trim()) && !(e.tagName === 'BUTTON' && e.textContent.trim())
+      ).map(e => e.outerHTML.slice(0, 80))""")
+    assert unlabelled == []
+    assert page.js("document.querySelectorAll('button, input, select').length") > 20  # the check saw the controls
+
+
+def test_hundreds_of_rows_load_fast_and_only_visible_rows_load_audio(browser, tmp_path):
+    from sectl.report import build_report
+
+    corpus = make_corpus(tmp_path / "big", 240, seconds=0.3)
+    build_report([("noisy", str(corpus / "noisy")), ("enhanced", str(corpus / "enhanced"))], tmp_path / "r",
+                 ref=str(corpus / "clean"), metrics="si_sdr", select_count=200, seed=1)  # fmt: skip
+    start = time.perf_counter()
+    big = Page(browser, tmp_path / "r")
+    big.wait("document.querySelectorAll('article.utt').length === 200")
+    loaded_s = time.perf_counter() - start
+    big.page.wait_for_timeout(300)
+    with_audio = big.js("document.querySelectorAll('article.utt audio[src]').length")
+    images = big.js("[...document.querySelectorAll('article.utt img')].filter(i => i.getAttribute('src')).length")
+    assert 1 <= with_audio <= 15 and images <= 3 * 15, (with_audio, images)
+    big.page.mouse.wheel(0, 20000)
+    big.wait("document.querySelectorAll('article.utt audio[src]').length > %d" % with_audio)  # scrolling loads more
+    assert loaded_s < 5 and big.console == []
+    print(f"200 rows: page ready in {loaded_s:.2f} s, {with_audio} rows with audio before scrolling")
+    big.context.close()
+
+
+def test_the_examples_script_builds_a_report_that_plays(browser, tmp_path):
+    """examples/report_examples.sh end to end, its page checked in the browser; with SECTL_SCREENSHOT=1 the
+    README's screenshot (docs/report.png) is taken of it."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "SECTL": f"{sys.executable} -m sectl", "PYTHONPATH": str(REPO)}
+    done = subprocess.run(["bash", str(REPO / "examples" / "report_examples.sh"), str(tmp_path / "ex")], env=env,
+                          capture_output=True, text=True)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    shot = Page(browser, tmp_path / "ex" / "report")
+    shot.wait("document.querySelectorAll('article.utt').length === 3")
+    assert shot.js("[...document.querySelectorAll('#summary-table tbody tr')].map(r => r.dataset.system)") == ["noisy", "enhanced"]
+    shot.page.keyboard.press(" ")
+    shot.wait("document.querySelector('article.utt audio').currentTime > 1.0")
+    shot.page.keyboard.press("2")
+    shot.page.wait_for_timeout(300)
+    assert shot.console == []
+    if os.environ.get("SECTL_SCREENSHOT"):
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        from PIL import Image  # matplotlib's dependency; 96 colours keep the committed PNG near 100 KB
+
+        shot.page.screenshot(path=str(tmp_path / "shot.png"), clip={"x": 0, "y": 0, "width": 1100, "height": 700})
+        Image.open(tmp_path / "shot.png").convert("RGB").quantize(colors=96).save(SCREENSHOT, optimize=True)
+    shot.context.close()
+
+
+def test_space_on_a_focused_button_toggles_once(page):
+    page.page.focus("article.utt .play")  # a button's own space activation must not undo the shortcut's
+    page.page.keyboard.press(" ")
+    page.wait("!document.querySelector('article.utt audio').paused")
+    page.page.wait_for_timeout(200)
+    assert not page.audio()["paused"]
+    page.page.keyboard.press(" ")
+    page.wait("document.querySelector('article.utt audio').paused")
