@@ -238,6 +238,7 @@ class BatchOptions:
     skip_existing: bool = False
     jobs: int = 1
     shard: tuple[int, int] | None = None
+    pairs: list[tuple[str, str]] | None = None  # the batch's plan, when the caller made it (:func:`plan_paths`)
 
 
 def _run(pairs: list[tuple[str, str]], job: Callable[..., tuple[int, int]], on_progress,
@@ -288,7 +289,7 @@ def encode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
                  on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Encode audio files/folders into latent files under ``output``."""
     options = options or BatchOptions(overwrite=overwrite)
-    pairs = plan_paths("encode", inputs, output)
+    pairs = options.pairs or plan_paths("encode", inputs, output)
     return _run(pairs, lambda s, d, tell: encode_file(vae, s, d, model, options.overwrite, on_seconds=tell), on_progress,
                 options=options, inputs=inputs)  # fmt: skip
 
@@ -297,7 +298,7 @@ def decode_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path, m
                  on_progress: Callable[[int, int], None] | None = None, options: BatchOptions | None = None) -> CodecReport:  # fmt: skip
     """Decode latent files/folders into WAV files under ``output``."""
     options = options or BatchOptions(overwrite=overwrite)
-    pairs = plan_paths("decode", inputs, output)
+    pairs = options.pairs or plan_paths("decode", inputs, output)
     report = CodecReport()
 
     def job(src: str, dst: str, tell: Callable[[float], None]) -> tuple[int, int]:
@@ -329,7 +330,7 @@ def roundtrip_paths(vae: SpeechVAE, inputs: list[str | Path], output: str | Path
         scored.append(score_waveforms(next(at), metrics, ref=next(at))[0])
         return tuple(latents.shape)
 
-    report = _run(plan_paths("roundtrip", inputs, output), job, on_progress, options=options, inputs=inputs)
+    report = _run(options.pairs or plan_paths("roundtrip", inputs, output), job, on_progress, options=options, inputs=inputs)
     for m in metrics:
         values = [s[m] for s in scored if s.get(m) is not None]
         if values:

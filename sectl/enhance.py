@@ -226,6 +226,7 @@ def enhance_paths(
     device: str = "cpu",
     skip_existing: bool = False,
     engine: str = "torch",
+    plan: list[tuple[str, str]] | None = None,
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
@@ -236,7 +237,8 @@ def enhance_paths(
     ``shard=(K, N)`` processes only that deterministic 1/N of the inputs (:mod:`sectl.sharding`).
     ``on_progress(done, total)`` counts seconds of input audio, chunk by chunk within a long file.
     ``skip_existing`` leaves inputs whose output exists (an interrupted batch finishes without
-    ``overwrite``). Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are
+    ``overwrite``). ``plan``: the batch's ``(source, destination)`` pairs when the caller has made them
+    already (:func:`sectl.audio.files.plan_batch`, to refuse a bad batch before loading the model). Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are
     finished and counted, the rest not started: ``written`` lists exactly what is on disk.
     """
     if jobs > 1 and model is not None:
@@ -247,8 +249,9 @@ def enhance_paths(
             save_checkpoint(Path(tmp) / "model.pt", model)
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
-                                 device=str(module_device(model)), skip_existing=skip_existing, engine=engine)  # fmt: skip
-    plan = select_shard(plan_batch(inputs, output), shard, key=lambda pair: pair[0])
+                                 device=str(module_device(model)), skip_existing=skip_existing, engine=engine,
+                                 plan=plan)  # fmt: skip
+    plan = select_shard(plan_batch(inputs, output) if plan is None else plan, shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
     if plan and str(output) != STDIO:  # an unwritable output folder fails once, before any work

@@ -67,8 +67,8 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     from sectl import codec
     from sectl.models.io.loading import load_codec, resolve_model_path
 
-    codec.plan_paths("decode" if decode else "roundtrip" if roundtrip else "encode", inputs, output)  # before loading
-    options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], shard)
+    pairs = codec.plan_paths("decode" if decode else "roundtrip" if roundtrip else "encode", inputs, output)  # before loading
+    options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], shard, pairs)
     vae = load_codec(model, device)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]

@@ -134,7 +134,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
 
         torch.set_num_threads(threads)
     dry_wet = DryWet(atten_lim, mix)
-    plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading
+    plan = plan_batch(inputs, output)  # an output that is an input, or two inputs to one output: refused before loading
     loaded = load_enhancer(model, device) if jobs <= 1 or post_filter else None
     if model is not None:  # once it loaded: a model that fails is one error line, with nothing before it
         err.print(f"using {describe(model)}", highlight=False, soft_wrap=True)
@@ -145,7 +145,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
-            device=device, skip_existing=skip_existing, engine=engine,
+            device=device, skip_existing=skip_existing, engine=engine, plan=plan,
         )
     report_skipped(report.unreadable, report.skipped)
     for line in report.limited:
