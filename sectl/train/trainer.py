@@ -38,8 +38,8 @@ from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
 from sectl.errors import ConfigError, SectlError, UsageError, first_line
 from sectl.fileutil import atomic_write_text, make_folder
-from sectl.metrics import METRICS, parse_metric_names
-from sectl.metrics.evaluation import score_waveforms
+from sectl.metrics import METRICS, parse_metric_names, prepare_metrics
+from sectl.metrics.evaluation import read_transcript, score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.io.checkpoint import load_checkpoint, save_checkpoint
 from sectl.provenance import git_commit
@@ -110,7 +110,8 @@ def score_files(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], met
     for _, input_path, clean_path in pairs:
         noisy = read_audio(input_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
-        scores, _, _ = score_waveforms(enhance_tensor(model, noisy, METRIC_RATE)[0], metrics, ref=clean)
+        estimate = enhance_tensor(model, noisy, METRIC_RATE)[0]
+        scores, _, _ = score_waveforms(estimate, metrics, ref=clean, transcript=read_transcript(clean_path))
         scored.append(scores)
     model.train(was_training)
     return scored
@@ -167,12 +168,18 @@ class Trainer:
         v = self.config["validation"]
         if v["noisy"] is None and v["clean"] is None:
             return []
-        parse_metric_names([v["metric"], *v["metrics"]])
+        metrics = parse_metric_names([v["metric"], *v["metrics"]])
         if v["noisy"] is None and self.config["task"] == "vae":  # a codec's input is its reference
-            return [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation")]
-        if v["noisy"] is None or v["clean"] is None:
-            raise SectlError("validation.noisy and validation.clean must be set together")
-        return paired_files(v["noisy"], v["clean"], "validation")
+            pairs = [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation.clean")]
+        elif v["noisy"] is None or v["clean"] is None:
+            raise ConfigError("validation.noisy and validation.clean must be set together")
+        else:
+            pairs = paired_files(v["noisy"], v["clean"], "validation.noisy/validation.clean")
+        try:  # before step 1: a metric's missing model must not end the run at its first validation
+            prepare_metrics(metrics)
+        except SectlError as exc:
+            raise ConfigError(f"validation.metrics ({', '.join(metrics)}): {exc}") from None
+        return pairs
 
     @property
     def checkpoint_dir(self) -> Path:

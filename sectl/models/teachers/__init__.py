@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from sectl.audio import resample
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 from sectl.models.base import frames_per_second, frozen_mode
 from sectl.models.teachers.ssl import SSL_RATE, FrozenTeacher, SSLFeatures
 
@@ -29,7 +29,7 @@ class EnhancerFeatures(FrozenTeacher):
         self.model = frozen_mode(load_pretrained(name).requires_grad_(False))
         levels = len(self.model.encoder_levels())
         if not 1 <= layer <= levels:
-            raise SectlError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
+            raise ConfigError(f"ssl.layer {layer} out of range 1..{levels} for the {name} encoder")
         self.layer = layer
         self.hop = round(SSL_RATE / frames_per_second(lambda n: self(torch.zeros(1, n)).shape[1], SSL_RATE))
 
@@ -47,6 +47,6 @@ def build_teacher(name: str, layer: int, checkpoint: str | Path | None = None) -
 
     if name in PRETRAINED:
         if checkpoint is not None:
-            raise SectlError(f"ssl.checkpoint: not used with the {name} teacher (its official files are found by name)")
+            raise ConfigError(f"ssl.checkpoint: not used with the {name} teacher (its official files are found by name)")
         return EnhancerFeatures(name, layer)
     return SSLFeatures(name, layer, checkpoint)

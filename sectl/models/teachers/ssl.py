@@ -1,7 +1,8 @@
 """Frozen self-supervised speech models (WavLM, wav2vec 2.0, HuBERT) used as teachers and feature spaces.
 
-Weights come from the torchaudio pipeline (downloaded once into torch's hub cache) or from a local
-checkpoint (``ssl.checkpoint: PATH``), which is how offline machines use them. ``"tiny"`` builds a
+Weights come from a local checkpoint (``ssl.checkpoint: PATH``), else torchaudio's weights file copied
+into ``$SECTL_MODELS_DIR/<name>/`` (the lookup every model shares), else the torchaudio pipeline
+(downloaded once into torch's hub cache); offline machines use the first two. ``"tiny"`` builds a
 small randomly initialised WavLM of the same architecture (seeded, so runs are reproducible): it
 exercises every code path in tests without any download.
 """
@@ -19,7 +20,8 @@ from torch import nn
 from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.device import module_device, resolve_device
-from sectl.errors import SectlError, first_line
+from sectl.errors import ConfigError, UsageError, first_line
+from sectl.modelfiles import search_folders
 from sectl.models.base import frozen_mode
 
 SSL_RATE = 16000
@@ -68,15 +70,27 @@ def tiny_wavlm(seed: int = 0) -> nn.Module:
 
 def _load_state(path: Path) -> dict:
     if not path.is_file():
-        raise SectlError(f"{path}: SSL checkpoint not found")
+        raise UsageError(f"{path}: SSL checkpoint not found")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means the file is unusable
-        raise SectlError(f"{path}: not a readable torch checkpoint ({exc})") from None
+        raise UsageError(f"{path}: not a readable torch checkpoint ({exc})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     return state
+
+
+def _weights_file(name: str) -> str:
+    """The file torchaudio downloads for ``name`` (what its hub cache holds)."""
+    return getattr(torchaudio.pipelines, _FACTORIES[name][1])._path
+
+
+def copied_weights(name: str) -> Path | None:
+    """torchaudio's weights of ``name`` copied into ``$SECTL_MODELS_DIR/<name>/`` (the lookup every model
+    shares, :mod:`sectl.modelfiles`), or ``None``: an offline machine needs no download then."""
+    found = [folder / _weights_file(name) for folder in search_folders(name)]
+    return next((path for path in found if path.is_file()), None)
 
 
 def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = None) -> nn.Module:
@@ -87,24 +101,25 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
             model.load_state_dict(_load_state(Path(checkpoint)))
     elif name in _FACTORIES:
         factory, bundle_name = _FACTORIES[name]
+        checkpoint = checkpoint if checkpoint is not None else copied_weights(name)
         if checkpoint is not None:
             model = factory()
             try:
                 model.load_state_dict(_load_state(Path(checkpoint)))
             except RuntimeError as exc:
-                raise SectlError(f"{checkpoint}: weights do not fit {name} ({first_line(exc)})") from None
+                raise UsageError(f"{checkpoint}: weights do not fit {name} ({first_line(exc)})") from None
         else:
             try:
                 with contextlib.redirect_stdout(sys.stderr):  # download messages must not break --json on stdout
                     model = getattr(torchaudio.pipelines, bundle_name).get_model()
                 model = getattr(model, "model", model)  # unwrap the input-normalising wrapper (see NORMALISED_INPUT)
             except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
-                raise SectlError(
-                    f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local "
-                    f"state dict with ssl.checkpoint=PATH (or --model PATH)"
+                raise UsageError(
+                    f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local state dict with "
+                    f"ssl.checkpoint=PATH (or --model PATH), or copy torchaudio's {_weights_file(name)} into $SECTL_MODELS_DIR/{name}/"
                 ) from None
     else:
-        raise SectlError(f"unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
+        raise ConfigError(f"ssl.model: unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
@@ -169,7 +184,7 @@ class SSLFeatures(FrozenTeacher):
         self.normalise_input = model in NORMALISED_INPUT
         num_layers = len(self.model.encoder.transformer.layers)
         if not 1 <= layer <= num_layers:
-            raise SectlError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
+            raise ConfigError(f"ssl.layer {layer} out of range 1..{num_layers} for {model}")
         self.layer = layer
 
     def forward(self, wave: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
