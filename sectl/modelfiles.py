@@ -1,7 +1,11 @@
-"""Finding published model files: explicit folders first, then the user cache, then a checked download.
+"""Finding what a command needs from outside the package: one lookup order for every command.
 
-DNSMOS and the pretrained enhancers share this, so every model file is found the same way and an
-offline machine gets one error that names every place searched.
+Every resource (DNSMOS's ONNX files, a pretrained enhancer's official files, the ``wer`` recogniser) is
+searched in the same order by ``eval``, ``train``, ``enhance`` and the rest: the place a command was
+given explicitly (an option such as ``eval --dnsmos-dir``, or a config key), then the resource's own
+environment variable (``SECTL_DNSMOS_DIR``, ``SECTL_ASR_MODEL``), then ``$SECTL_MODELS_DIR/<name>``
+(:func:`search_folders`), then the user cache, where a checked download lands (:func:`locate`). An
+offline machine gets one error that names every place searched and how to provide the files.
 """
 
 from __future__ import annotations
@@ -29,6 +33,21 @@ class ModelFiles:
     def in_folder(self, folder: Path) -> dict[str, Path] | None:
         paths = {name: folder / name for name in self.files}
         return paths if all(p.is_file() for p in paths.values()) else None
+
+
+MODELS_DIR_ENV = "SECTL_MODELS_DIR"
+"""One folder for every model sectl looks up by name: ``$SECTL_MODELS_DIR/<name>/``."""
+
+
+def search_folders(name: str, env: str | None = None, explicit: str | Path | None = None) -> list[Path]:
+    """Where ``name``'s files are looked for before the cache, in order: ``explicit`` (a command's option
+    or a config key), then ``$env`` (the resource's own variable), then ``$SECTL_MODELS_DIR/<name>``."""
+    folders = [Path(explicit)] if explicit is not None else []
+    if env and os.environ.get(env):
+        folders.append(Path(os.environ[env]))
+    if os.environ.get(MODELS_DIR_ENV):
+        folders.append(Path(os.environ[MODELS_DIR_ENV]) / name)
+    return folders
 
 
 def cache_root() -> Path:

@@ -38,6 +38,7 @@ def test_missing_dnsmos_models_are_a_warning_not_a_failure(tiny_checkpoint, vctk
     from sectl import modelfiles
 
     monkeypatch.setenv("SECTL_DNSMOS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path / "models"))  # searched for dnsmos/ too
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setattr(modelfiles, "download", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
     report = iterate(load_enhancer(tiny_checkpoint), vctk / "noisy" / "p287_001.wav", 1)

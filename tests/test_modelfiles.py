@@ -51,3 +51,33 @@ def test_missing_without_url_names_every_folder_and_the_hint(tmp_path):
         locate(model, [tmp_path / "x"], tmp_path / "cache")
     message = str(info.value)
     assert str(tmp_path / "x") in message and str(tmp_path / "cache") in message and "$THING_DIR" in message
+
+
+def test_every_resource_is_searched_explicit_then_its_variable_then_the_models_folder(tmp_path, monkeypatch):
+    """One order for every command and every model: an option or config key, the resource's own variable,
+    then ``$SECTL_MODELS_DIR/<name>`` (then the cache): DNSMOS, the ``wer`` recogniser, SSL teachers."""
+    from sectl.metrics import asr
+    from sectl.models.teachers.ssl import copied_weights
+
+    models = tmp_path / "models"
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(models))
+    monkeypatch.setenv("SECTL_DNSMOS_DIR", str(tmp_path / "env"))
+    assert modelfiles.search_folders("dnsmos", "SECTL_DNSMOS_DIR", tmp_path / "option") == [
+        tmp_path / "option", tmp_path / "env", models / "dnsmos"]  # fmt: skip
+    monkeypatch.delenv("SECTL_DNSMOS_DIR")
+    assert modelfiles.search_folders("dnsmos", "SECTL_DNSMOS_DIR") == [models / "dnsmos"]
+
+    monkeypatch.delenv("SECTL_ASR_MODEL", raising=False)
+    asr.set_recognizer(None)
+    assert asr.recognizer_source() == asr.DEFAULT_PIPELINE
+    exported = models / "asr" / f"{asr.DEFAULT_PIPELINE}.pt"
+    exported.parent.mkdir(parents=True)
+    exported.write_bytes(b"")
+    assert asr.recognizer_source() == str(exported)
+    monkeypatch.setenv("SECTL_ASR_MODEL", "HUBERT_ASR_LARGE")
+    assert asr.recognizer_source() == "HUBERT_ASR_LARGE"
+
+    assert copied_weights("wavlm_base") is None
+    (models / "wavlm_base").mkdir()
+    (models / "wavlm_base" / "wavlm_base.pth").write_bytes(b"")  # the file torchaudio downloads
+    assert copied_weights("wavlm_base") == models / "wavlm_base" / "wavlm_base.pth"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import List, Optional
 
@@ -14,7 +16,8 @@ from sectl.cli.common import EXIT_OK, err, handle_errors, out
 HELP = """Train a model from a preset (a name in presets/ or a YAML file) plus --set overrides.
 
 The run folder gets config.yaml, run.json, checkpoints/last.pt and best.pt, and metrics.jsonl.
-A killed run continues with --resume.
+Ctrl-C or SIGTERM stops at the next step boundary and saves that step; --resume continues
+it (a killed run, from its last checkpoint: train.checkpoint_every).
 
 Examples:
 
@@ -60,6 +63,7 @@ def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, 
     from sectl.train import resolve_config, train
     from sectl.train import resume as resume_run
     from sectl.train.distributed import launched_rank
+    from sectl.train.stopping import StopRequested
 
     main_rank = launched_rank() == 0
     reporter = ProgressReporter(enabled=not quiet and main_rank)
@@ -71,15 +75,34 @@ def _run(out_dir: Path, preset: str | None, overrides: list[str], resume: bool, 
             else:
                 state = train(resolve_config(preset or "baseline", overrides), out_dir, resume=resume,
                               preset=preset or "baseline", overrides=overrides, callback=reporter)  # fmt: skip
+    except StopRequested as stop:  # SIGINT or SIGTERM: the step reached is saved
+        if main_rank:
+            err.print(f"stopped by {signal.Signals(stop.signum).name}; step {stop.step} is saved in {stop.path}; "
+                      f"continue with: {resume_command(out_dir)}", highlight=False, soft_wrap=True)  # fmt: skip
+        raise typer.Exit(128 + stop.signum) from None
     except KeyboardInterrupt:
         if main_rank and reporter.saved is not None:
             err.print(f"stopped; step {reporter.saved['step']} is saved in {reporter.saved['path']}; continue with: "
-                      f"sectl train -o {out_dir} --resume", highlight=False, soft_wrap=True)  # fmt: skip
+                      f"{resume_command(out_dir)}", highlight=False, soft_wrap=True)  # fmt: skip
         raise
     best = "-" if state.best_score is None else f"{state.best_score:.3f} at step {state.best_step}"
     if main_rank:
         out.print(f"trained {state.step} steps into {out_dir} (best {state.best_metric}: {best})")
     raise typer.Exit(EXIT_OK)
+
+
+def resume_command(out_dir: Path) -> str:
+    """The command that continues the run in ``out_dir``, in the form this one was started with: under
+    torchrun, torchrun with the same processes per node (a one-process resume of it is refused)."""
+    from sectl.train.distributed import launched_by_torchrun
+
+    command = f"sectl train -o {out_dir} --resume"
+    if not launched_by_torchrun():
+        return command
+    per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+    nodes = int(os.environ["WORLD_SIZE"]) // per_node
+    launcher = f"torchrun --nproc_per_node {per_node}" if nodes == 1 else f"torchrun --nnodes {nodes} --nproc_per_node {per_node} ..."
+    return f"{launcher} -m {command}"
 
 
 class ProgressReporter:

@@ -9,6 +9,7 @@ one without, and a resumed run just starts the index stream at its step.
 from __future__ import annotations
 
 import os
+import signal
 from typing import Any, Iterator, Protocol
 
 import torch
@@ -83,7 +84,15 @@ def batch_loader(
         # Its own generator: a loader seeds its workers from the global RNG otherwise, which would shift
         # the training RNG (latent samples, SSL-loss draws) and break exact resumption.
         generator=torch.Generator().manual_seed(0),
+        worker_init_fn=_leave_stop_signals_to_the_trainer,
     )
+
+
+def _leave_stop_signals_to_the_trainer(worker_id: int) -> None:
+    """Loader workers ignore SIGINT and SIGTERM: Ctrl-C reaches the terminal's whole process group, and a
+    worker that died of it would fail the step the trainer finishes before saving. The trainer stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def to_device(batch: Any, device: torch.device) -> Any:

@@ -10,17 +10,17 @@ from torch.utils.data import default_collate
 
 from sectl.audio import pair_files
 from sectl.data.sources import ClipCache, example_indices, random_crop
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 
 
 def paired_files(noisy: str | Path, clean: str | Path, what: str) -> list[tuple[str, Path, Path]]:
     """``(name, noisy, clean)`` for every file present in both folders."""
     for folder in (noisy, clean):
         if not Path(folder).exists():
-            raise SectlError(f"{what}: {folder}: no such file or folder")
+            raise ConfigError(f"{what}: {folder}: no such file or folder")
     pairing = pair_files(noisy, ref=clean)
     if not pairing.pairs:
-        raise SectlError(f"{what}: no files with the same relative path in {noisy} and {clean}")
+        raise ConfigError(f"{what}: no files with the same relative path in {noisy} and {clean}")
     return [(name, est, ref) for name, ref, est in pairing.pairs]
 
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from sectl.audio import find_audio_files, read_audio
-from sectl.errors import SectlError
+from sectl.errors import ConfigError
 
 
 class ClipCache:
@@ -41,10 +41,10 @@ def list_files(folders: str | list[str] | None, what: str) -> list[Path]:
     files: list[Path] = []
     for folder in folders:
         if not Path(folder).exists():
-            raise SectlError(f"{what}: {folder}: no such file or folder")
+            raise ConfigError(f"{what}: {folder}: no such file or folder")
         files.extend(find_audio_files(folder))
     if not files:
-        raise SectlError(f"{what}: no audio files in {', '.join(map(str, folders))}")
+        raise ConfigError(f"{what}: no audio files in {', '.join(map(str, folders))}")
     return files
 
 

@@ -22,6 +22,7 @@ _LAZY = {
     "METRICS": "sectl.metrics.registry",
     "Metric": "sectl.metrics.registry",
     "parse_metric_names": "sectl.metrics.registry",
+    "prepare_metrics": "sectl.metrics.registry",
     "score_signals": "sectl.metrics.registry",
 }
 

@@ -4,7 +4,9 @@ downstream evaluation.
 The recogniser is torchaudio's ``WAV2VEC2_ASR_BASE_960H`` pipeline by default (downloaded on first
 use), another pipeline by name, or a local file in sectl's format (``sectl-asr/1``: the
 ``torchaudio.models.wav2vec2_model`` arguments, the CTC labels and the weights), which is how offline
-machines use it: ``python -m sectl.metrics.asr export wav2vec2.pt`` on a machine with internet.
+machines use it: ``python -m sectl.metrics.asr export wav2vec2.pt`` on a machine with internet. It is
+looked up as every model is (:mod:`sectl.modelfiles`): ``--asr-model``, then ``$SECTL_ASR_MODEL``, then
+``$SECTL_MODELS_DIR/asr/WAV2VEC2_ASR_BASE_960H.pt``, then the default pipeline.
 Decoding is greedy CTC; hypothesis and transcript are upper-cased and stripped of punctuation (the
 LibriSpeech convention the pipelines were trained on) before the word-level edit distance.
 """
@@ -24,9 +26,14 @@ import torchaudio
 
 from sectl.errors import ModelError, SectlError, first_line
 from sectl.fileutil import atomic_write_bytes
+from sectl.modelfiles import search_folders
 
 DEFAULT_PIPELINE = "WAV2VEC2_ASR_BASE_960H"
 FORMAT = "sectl-asr/1"
+HOW_TO_PROVIDE = (
+    f"offline, write a file with `python -m sectl.metrics.asr export FILE` where the weights can be downloaded "
+    f"and put it at $SECTL_MODELS_DIR/asr/{DEFAULT_PIPELINE}.pt or name it in SECTL_ASR_MODEL (eval also takes --asr-model)"
+)
 ASR_RATE = 16000
 _explicit_source: str | None = None
 
@@ -75,13 +82,23 @@ def set_recognizer(source: str | Path | None) -> None:
 
 
 def recognizer_source() -> str:
-    """What ``wer`` uses: ``set_recognizer``'s source, else ``$SECTL_ASR_MODEL``, else the default pipeline."""
-    return _explicit_source or os.environ.get("SECTL_ASR_MODEL") or DEFAULT_PIPELINE
+    """What ``wer`` uses: ``set_recognizer``'s source, else ``$SECTL_ASR_MODEL``, else the default
+    pipeline's exported file in ``$SECTL_MODELS_DIR/asr``, else the default pipeline itself."""
+    given = _explicit_source or os.environ.get("SECTL_ASR_MODEL")
+    if given:
+        return given
+    exported = [folder / f"{DEFAULT_PIPELINE}.pt" for folder in search_folders("asr")]
+    return next((str(path) for path in exported if path.is_file()), DEFAULT_PIPELINE)
 
 
 @functools.lru_cache(maxsize=1)
 def recognizer() -> Recognizer:
     return load_recognizer(recognizer_source())
+
+
+def prepare() -> None:
+    """Load the recogniser now (a missing one is one error before any scoring, or before training)."""
+    recognizer()
 
 
 def load_recognizer(source: str | Path) -> Recognizer:
@@ -93,10 +110,7 @@ def load_recognizer(source: str | Path) -> Recognizer:
     try:
         model = bundle.get_model()
     except Exception as exc:  # noqa: BLE001 - download errors come as URLError, OSError, RuntimeError
-        raise ModelError(
-            f"wer: could not load torchaudio's {source} ({first_line(exc)}); "
-            f"offline, pass --asr-model FILE made by `python -m sectl.metrics.asr export FILE` where the weights can be downloaded"
-        ) from None
+        raise ModelError(f"wer: could not load torchaudio's {source} ({first_line(exc)}); {HOW_TO_PROVIDE}") from None
     inner = getattr(model, "model", model)  # torchaudio wraps some pipelines to normalise the waveform
     return Recognizer(inner, list(bundle.get_labels()), bool(getattr(model, "normalize_waveform", False)))
 

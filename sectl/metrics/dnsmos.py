@@ -8,7 +8,8 @@ samples (n_fft 321, hop 160, centred with zero padding as librosa does), scaled 
 non-personalised polynomials; scores are averaged over windows. Windows run in batches, so memory is
 bounded by the batch size, not the file's duration.
 
-Model files are looked up in ``--dnsmos-dir`` (:func:`set_model_dir`), then ``$SECTL_DNSMOS_DIR``, then
+Model files are looked up as every model is (:mod:`sectl.modelfiles`): ``--dnsmos-dir``
+(:func:`set_model_dir`), then ``$SECTL_DNSMOS_DIR``, then ``$SECTL_MODELS_DIR/dnsmos``, then
 ``~/.cache/sectl/dnsmos``; where none has them, they are downloaded once into the cache from the
 DNS-Challenge repository and checked against their SHA-256.
 """
@@ -16,14 +17,13 @@ DNS-Challenge repository and checked against their SHA-256.
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from sectl.errors import SectlError
-from sectl.modelfiles import ModelFiles, cache_root, locate
+from sectl.errors import SectlError, UsageError
+from sectl.modelfiles import ModelFiles, cache_root, locate, search_folders
 
 RATE = 16000
 WINDOW = int(9.01 * RATE)  # 144160 samples
@@ -37,7 +37,8 @@ FILES = ModelFiles(
         "model_v8.onnx": "9246480c58567bc6affd4200938e77eef49468c8bc7ed3776d109c07456f6e91",
     },
     url="https://github.com/microsoft/DNS-Challenge/raw/master/DNSMOS/DNSMOS/",
-    hint="copy sig_bak_ovr.onnx and model_v8.onnx into a folder and pass --dnsmos-dir or set SECTL_DNSMOS_DIR",
+    hint="copy sig_bak_ovr.onnx and model_v8.onnx into $SECTL_MODELS_DIR/dnsmos/ or a folder named by "
+    "SECTL_DNSMOS_DIR (eval and iterate also take --dnsmos-dir)",
 )
 # Non-personalised P.835 mappings from raw model output to MOS, highest power first.
 POLY_SIG = (-0.08397278, 1.22083953, 0.0052439)
@@ -59,10 +60,7 @@ def cache_dir() -> Path:
 
 
 def candidate_dirs() -> list[Path]:
-    dirs = [_explicit_dir] if _explicit_dir is not None else []
-    if os.environ.get("SECTL_DNSMOS_DIR"):
-        dirs.append(Path(os.environ["SECTL_DNSMOS_DIR"]))
-    return dirs
+    return search_folders("dnsmos", "SECTL_DNSMOS_DIR", _explicit_dir)
 
 
 def model_paths() -> dict[str, Path]:
@@ -75,12 +73,17 @@ def _sessions():
     try:
         import onnxruntime as ort
     except ImportError:
-        raise SectlError("DNSMOS needs onnxruntime: pip install onnxruntime") from None
+        raise UsageError("DNSMOS needs onnxruntime: pip install onnxruntime") from None
     paths = model_paths()
     options = ort.SessionOptions()
     options.intra_op_num_threads = max(1, torch.get_num_threads())
     make = lambda p: ort.InferenceSession(str(p), options, providers=["CPUExecutionProvider"])  # noqa: E731
     return make(paths["sig_bak_ovr.onnx"]), make(paths["model_v8.onnx"])
+
+
+def prepare() -> None:
+    """Find and load the models now (a missing file is one error before any scoring, or before training)."""
+    _sessions()
 
 
 def _hz_to_slaney_mel(hz: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from sectl.metrics.dnsmos import set_model_dir
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.metrics.provenance import provenance
 from sectl.sharding import select_shard
-from sectl.metrics.registry import METRICS, parse_metric_names, score_signals
+from sectl.metrics.registry import METRICS, parse_metric_names, prepare_metrics, score_signals
 
 DEFAULT_METRICS_SPEC = ",".join(DEFAULT_METRICS)
 
@@ -188,6 +188,7 @@ def evaluate(
     if not tasks and shard is None:
         raise SectlError(f"{est}: no audio files to evaluate")
     _configure(dnsmos_dir, asr_model)
+    prepare_metrics(names)
     results = _run(tasks, jobs, on_progress, (dnsmos_dir, asr_model))
     report.interrupted = len(results) < len(tasks)
     for result in results:

@@ -22,7 +22,8 @@ class Metric:
     ``compute`` takes ``(est, ref=ref)`` for intrusive metrics, ``(est, transcript=text)`` for metrics
     scored against the reference's transcript (``transcript``: a ``.txt`` beside the reference audio),
     and ``(est,)`` otherwise; metrics that share a ``group`` come from one computation that returns all
-    of them as a dict (e.g. DNSMOS).
+    of them as a dict (e.g. DNSMOS). ``prepare`` finds and loads what the metric needs from outside the
+    package (model files, a recogniser), so :func:`prepare_metrics` can fail before any scoring.
     """
 
     name: str
@@ -33,6 +34,7 @@ class Metric:
     group: str | None = None
     transcript: bool = False
     min_seconds: float = 0.05  # shorter signals have no defined score (one analysis frame at least)
+    prepare: Callable[[], None] | None = None
 
 
 SILENT_PEAK = 1e-5
@@ -68,6 +70,8 @@ def _intrusive(name: str) -> Callable[..., float]:
 _composite_scores = _lazy("sectl.metrics.composite", "composite")
 _dnsmos_scores = _lazy("sectl.metrics.dnsmos", "score_signal")
 _wer = _lazy("sectl.metrics.asr", "wer")
+_prepare_dnsmos = _lazy("sectl.metrics.dnsmos", "prepare")
+_prepare_wer = _lazy("sectl.metrics.asr", "prepare")
 
 
 METRICS: dict[str, Metric] = {
@@ -84,10 +88,10 @@ METRICS: dict[str, Metric] = {
         *[Metric(k, _composite_scores, group="composite") for k in ("csig", "cbak", "covl")],
         Metric("segsnr", _composite_scores, unit="dB", group="composite"),
         *[
-            Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos", min_seconds=0.5)
+            Metric(f"dnsmos_{k}", _dnsmos_scores, intrusive=False, group="dnsmos", min_seconds=0.5, prepare=_prepare_dnsmos)
             for k in ("sig", "bak", "ovrl", "p808")
         ],
-        Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True),
+        Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True, prepare=_prepare_wer),
     ]
 }
 
@@ -102,6 +106,14 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
     if not names:
         raise UsageError(f"no metric given (-m NAME[,NAME...]; known: {', '.join(METRICS)})")
     return names
+
+
+def prepare_metrics(names: list[str]) -> None:
+    """Find and load what the metrics ``names`` need (DNSMOS's models, the ``wer`` recogniser), once and
+    before any scoring: a missing one is one error up front, not a failure at the first file (or at a
+    training run's first validation, after steps that would be lost)."""
+    for prepare in dict.fromkeys(METRICS[name].prepare for name in names if METRICS[name].prepare is not None):
+        prepare()
 
 
 def score_signals(

@@ -30,6 +30,7 @@ from torch import nn
 
 from sectl.device import host_values, resolve_device
 from sectl.errors import ConfigError
+from sectl.train.stopping import StopVote
 
 T = TypeVar("T")
 BUCKET_BYTES = 25 * 2**20
@@ -54,6 +55,7 @@ class Workers:
     local_rank: int = 0
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     grouped: bool = False  # in a process group, even of one process (torchrun --nproc_per_node 1)
+    vote: StopVote | None = field(default=None, compare=False)  # a stop request, carried by all_true
 
     @property
     def is_main(self) -> bool:
@@ -89,12 +91,20 @@ class Workers:
 
     def all_true(self, flag: torch.Tensor) -> torch.Tensor:
         """Whether ``flag`` (a boolean tensor on ``device``) holds on every rank, on the device: decisions
-        such as skipping a non-finite update must be the same everywhere, or the replicas diverge."""
+        such as skipping a non-finite update must be the same everywhere, or the replicas diverge.
+
+        The same all-reduce carries the ranks' stop votes (:class:`sectl.train.stopping.StopVote`): every
+        step makes this call, so agreeing on where to stop costs no collective of its own."""
         if not self.distributed:
             return flag
-        agreed = flag.to(torch.int32)
-        dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
-        return agreed.bool()
+        if self.vote is None:
+            agreed = flag.to(torch.int32)
+            dist.all_reduce(agreed, op=dist.ReduceOp.MIN)
+            return agreed.bool()
+        both = torch.stack([flag.to(torch.int32).reshape(()), self.vote.mine])
+        dist.all_reduce(both, op=dist.ReduceOp.MIN)
+        self.vote.agreed = both[1]
+        return both[0].bool()
 
     def broadcast(self, module: nn.Module) -> None:
         """Copy rank 0's parameters and buffers to every rank (the module must be on ``device``).
@@ -225,7 +235,7 @@ def start_workers(device_name: str, timeout_s: float = 1800.0) -> tuple[Workers,
         torch.cuda.set_device(device)
     if not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timedelta(seconds=timeout_s))
-    return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device, grouped=True), device
+    return Workers(dist.get_rank(), dist.get_world_size(), local_rank, device, grouped=True, vote=StopVote(device)), device
 
 
 def launched_by_torchrun() -> bool:

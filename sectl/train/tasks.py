@@ -9,6 +9,8 @@ trainer loop owns only what every task shares (schedules, checkpoints, resume, l
 from __future__ import annotations
 
 import copy
+import logging
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -89,13 +91,25 @@ class TrainingTask:
         return self
 
 
-def compiled(module: Callable, enabled: bool) -> Callable:
+def compiled(module: Callable, enabled: bool, device: torch.device | None = None) -> Callable:
     """``torch.compile(module)`` (a module or a method) when ``train.compile`` asks for it; refused where torch cannot compile."""
     if not enabled:
         return module
     if not torch._dynamo.is_dynamo_supported():
         raise ConfigError("train.compile: torch.compile is not supported with this Python or platform; set train.compile=false")
+    quiet_compiler(device or torch.device("cpu"))
     return torch.compile(module)
+
+
+def quiet_compiler(device: torch.device) -> None:
+    """Keep what ``torch.compile`` prints to what a user can act on. Dynamo's notes on code it traces
+    around (graph breaks: "does not know how to trace the builtin ...") are for PyTorch developers; off a
+    GPU, the missing CUDA toolkit and Triton that torch's extension loader and Inductor log are no news.
+    A compile that fails still raises (``Trainer.train_step`` names ``train.compile``)."""
+    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\._dynamo")
+    if device.type != "cuda":
+        for name in ("torch.utils.cpp_extension", "torch._inductor.utils", "torch._inductor.codecache"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def seeded(config: dict, build: Callable[[], nn.Module]) -> nn.Module:
@@ -139,7 +153,7 @@ class EnhancerTask(TrainingTask):
         self.losses: LossSet = seeded(self.config, lambda: build_losses(self.config, self.model, snapshot)).to(device)
         t = self.config["train"]
         self.precision = Precision.resolve(t["precision"], device)
-        self.forward = compiled(self.model, t["compile"])
+        self.forward = compiled(self.model, t["compile"], device)
         self.optimizers = {"model": adamw(self.model.parameters(), t, device)}
         self.updates = {"model": GradientStep(self.optimizers["model"], t["grad_clip"], self.precision, workers)}
         self.sampler = build_sampler(self.config, self.model.sample_rate)

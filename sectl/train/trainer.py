@@ -11,6 +11,11 @@ The loop never waits on the device between log intervals: batches come from load
 whether every step was finite) once per ``train.log_every`` and before every checkpoint or
 validation. A non-finite step is not applied (see :mod:`sectl.train.optim`); the read after it stops
 the run with the step named, so no checkpoint ever holds weights from after it.
+
+Nothing done is lost to a stop or a late error: SIGINT and SIGTERM stop the run between steps, after
+saving the step it reached (every rank the same one, :mod:`sectl.train.stopping`); an error between
+steps (a validation, a log write, a batch that cannot be read) saves that step before it propagates.
+An error inside a step, or a non-finite step since the last save, saves nothing: the state may be torn.
 """
 
 from __future__ import annotations
@@ -33,8 +38,8 @@ from sectl.data.paired import paired_files
 from sectl.enhance import enhance_tensor
 from sectl.errors import ConfigError, SectlError, UsageError, first_line
 from sectl.fileutil import atomic_write_text, make_folder
-from sectl.metrics import METRICS, parse_metric_names
-from sectl.metrics.evaluation import score_waveforms
+from sectl.metrics import METRICS, parse_metric_names, prepare_metrics
+from sectl.metrics.evaluation import read_transcript, score_waveforms
 from sectl.metrics.intrusive import METRIC_RATE
 from sectl.models.io.checkpoint import load_checkpoint, save_checkpoint
 from sectl.provenance import git_commit
@@ -43,6 +48,7 @@ from sectl.train.distributed import Workers, start_workers
 from sectl.train.reporting import TensorBoard
 from sectl.train.config import read_yaml
 from sectl.train.schema import validate as validate_config
+from sectl.train.stopping import StopRequested, StopSignals
 from sectl.train.tasks import EnhancerTask, StepResult, TrainingTask
 from sectl.train.vae_task import VAETask
 
@@ -104,7 +110,8 @@ def score_files(model: torch.nn.Module, pairs: list[tuple[str, Path, Path]], met
     for _, input_path, clean_path in pairs:
         noisy = read_audio(input_path, sample_rate=METRIC_RATE).samples
         clean = read_audio(clean_path, sample_rate=METRIC_RATE).samples[0]
-        scores, _, _ = score_waveforms(enhance_tensor(model, noisy, METRIC_RATE)[0], metrics, ref=clean)
+        estimate = enhance_tensor(model, noisy, METRIC_RATE)[0]
+        scores, _, _ = score_waveforms(estimate, metrics, ref=clean, transcript=read_transcript(clean_path))
         scored.append(scores)
     model.train(was_training)
     return scored
@@ -149,9 +156,11 @@ class Trainer:
         }
         self.validation_pairs = self._validation_pairs()
         self.state = TrainState(best_metric=self.config["validation"]["metric"])
-        self._between_steps = True
+        self._between_steps = True  # the state is whole: parameters, optimizers, schedules and step agree
+        self._saved_step: int | None = None  # the step last.pt holds (None: not written by this process)
         self._pending: StepResult | None = None  # the last step's record, still on the device
         self._first_bad = torch.tensor(0, device=self.device)  # first non-finite step (1-based), 0: none
+        self._diverged = False  # a read back found a non-finite step
         self.tensorboard: TensorBoard | None = None
 
     # ----------------------------------------------------------------------------------- set-up
@@ -159,12 +168,18 @@ class Trainer:
         v = self.config["validation"]
         if v["noisy"] is None and v["clean"] is None:
             return []
-        parse_metric_names([v["metric"], *v["metrics"]])
+        metrics = parse_metric_names([v["metric"], *v["metrics"]])
         if v["noisy"] is None and self.config["task"] == "vae":  # a codec's input is its reference
-            return [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation")]
-        if v["noisy"] is None or v["clean"] is None:
+            pairs = [(name, path, path) for name, path, _ in paired_files(v["clean"], v["clean"], "validation.clean")]
+        elif v["noisy"] is None or v["clean"] is None:
             raise ConfigError("validation.noisy and validation.clean must be set together")
-        return paired_files(v["noisy"], v["clean"], "validation")
+        else:
+            pairs = paired_files(v["noisy"], v["clean"], "validation.noisy/validation.clean")
+        try:  # before step 1: a metric's missing model must not end the run at its first validation
+            prepare_metrics(metrics)
+        except SectlError as exc:
+            raise ConfigError(f"validation.metrics ({', '.join(metrics)}): {exc}") from None
+        return pairs
 
     @property
     def checkpoint_dir(self) -> Path:
@@ -225,6 +240,7 @@ class Trainer:
     def _save_last(self) -> None:
         """``last.pt``; a collective call in a data-parallel run (every rank sends its RNG state)."""
         self._save("last.pt", self.workers.gather(self._rng_state()))
+        self._saved_step = self.state.step
         self.callback("saved", {"step": self.state.step, "path": str(self.checkpoint_dir / "last.pt")})
 
     def _rng_state(self) -> dict[str, torch.Tensor]:
@@ -254,7 +270,7 @@ class Trainer:
         torch.set_rng_state(rng["cpu"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
-        self.state.step = int(payload["step"])
+        self.state.step = self._saved_step = int(payload["step"])
         self.state.best_score, self.state.best_step = payload["best_score"], payload["best_step"]
 
     def _truncate_log(self, step: int) -> None:
@@ -297,6 +313,7 @@ class Trainer:
         values = torch.stack([self._first_bad.float(), *(v.float().reshape(()) for v in record.values())]).tolist()
         first_bad = int(values[0])
         if first_bad:
+            self._diverged = True  # no save from here on: the checkpoint before it is the last whole state
             raise SectlError(
                 f"step {first_bad}: non-finite loss or gradient (on any rank); that update was skipped and the run stopped at step "
                 f"{self.state.step}; {self.checkpoint_dir / 'last.pt'} is intact"
@@ -310,8 +327,7 @@ class Trainer:
         v = self.config["validation"]
         metrics = list(dict.fromkeys([v["metric"], *v["metrics"]]))
         model = self.task.inference_model()
-        mine = score_files(model, self.workers.shard(self.validation_pairs), metrics)
-        scores = mean_scores([s for part in self.workers.gather(mine) for s in part], metrics)
+        scores = mean_scores([s for part in self._scored_on_every_rank(model, metrics) for s in part], metrics)
         self.task.model.train()
         score = scores[v["metric"]]
         improved = score is not None and _is_better(v["metric"], score, self.state.best_score)
@@ -323,60 +339,122 @@ class Trainer:
         self.callback("validation", {"step": self.state.step, "scores": scores, "improved": improved})
         return {"improved": improved, **scores}
 
+    def _scored_on_every_rank(self, model: torch.nn.Module, metrics: list[str]) -> list[list[dict]]:
+        """Each rank's scores of its shard. A rank whose scoring fails still joins the gather, so every rank
+        raises :class:`AgreedError` at the same point and they can save the step together."""
+        try:
+            mine: list[dict] | str = score_files(model, self.workers.shard(self.validation_pairs), metrics)
+        except Exception as exc:
+            if not self.workers.distributed:
+                raise
+            mine = f"{type(exc).__name__}: {first_line(exc)}" if not isinstance(exc, SectlError) else first_line(exc)
+        parts = self.workers.gather(mine)
+        failed = [(rank, part) for rank, part in enumerate(parts) if isinstance(part, str)]
+        if failed:
+            rank, message = failed[0]
+            raise AgreedError(f"validation at step {self.state.step} failed on rank {rank}: {message}")
+        return parts
+
     def fit(self) -> TrainState:
         t = self.config["train"]
-        start = self.state.step
+        start = self._saved_step = self.state.step  # nothing new to save yet
         if t["tensorboard"] and self.workers.is_main:
             self.tensorboard = TensorBoard(self.out / "tensorboard", self.task.sample_rate)
         self.callback("start", {"step": start, "total": t["steps"]})
-        clock = time.perf_counter()
         processes_per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = resolve_workers(self.config["data"]["workers"], processes_per_node)
         cache_bytes = int(self.config["data"]["cache_gb"] * 2**30) // processes_per_node  # this rank's share of the machine's
         loader = batch_loader(self.task.sampler, self.workers.examples(t["batch_size"]), start, t["steps"],
                               workers, self.device, cache_bytes)  # fmt: skip
+        with StopSignals() as signals:
+            try:
+                self._loop(loader, signals, start, time.perf_counter())
+            except Exception as exc:
+                if not self.workers.distributed or isinstance(exc, AgreedError):
+                    self._keep_steps(quietly=True)
+                raise
+        if not self.validation_pairs:
+            self._save("best.pt")  # nothing to rank by: the final weights are the best we know
+        self._close()
+        self.callback("end", {"step": self.state.step, "best_score": self.state.best_score, "best_step": self.state.best_step})
+        return self.state
+
+    def _loop(self, loader: Any, signals: StopSignals, start: int, clock: float) -> None:
         for batch in loader:
+            signum = self._stop_signal(signals)
+            if signum is not None:
+                self._keep_steps()
+                self._close()
+                raise StopRequested(signum, self.state.step, str(self.checkpoint_dir / "last.pt"))
             self._between_steps = False
             self._pending = self.train_step(self.state.step, batch)
             self.state.step += 1
             self._between_steps = True
-            step = self.state.step
-            log_now = step % t["log_every"] == 0 or step == t["steps"]
-            validate_now = bool(self.validation_pairs) and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
-            save_now = step % t["checkpoint_every"] == 0 or step == t["steps"]
-            if log_now or validate_now or save_now:
-                record = self.read_back()
-                if log_now:
-                    rate = (step - start) / (time.perf_counter() - clock)
-                    lr = next(iter(self.schedulers.values())).get_last_lr()[0]
-                    self._log({"step": step, "lr": lr, "it_s": rate, **record})
-                    self.callback("log", {"step": step, **record})
-            self.callback("step", {"step": step})
-            if validate_now and self.run_validation()["improved"]:
-                self._save("best.pt")
-            if save_now:
-                self._save_last()
-        if not self.validation_pairs:
-            self._save("best.pt")  # nothing to rank by: the final weights are the best we know
+            if self.workers.vote is not None:
+                self.workers.vote.after_step()
+            self._after_step(start, clock)
+
+    def _after_step(self, start: int, clock: float) -> None:
+        """Log, validate and save as the schedule asks, after step ``self.state.step``."""
+        t, step = self.config["train"], self.state.step
+        log_now = step % t["log_every"] == 0 or step == t["steps"]
+        validate_now = bool(self.validation_pairs) and (step % self.config["validation"]["every"] == 0 or step == t["steps"])
+        save_now = step % t["checkpoint_every"] == 0 or step == t["steps"]
+        if log_now or validate_now or save_now:
+            record = self.read_back()
+            if log_now:
+                rate = (step - start) / (time.perf_counter() - clock)
+                lr = next(iter(self.schedulers.values())).get_last_lr()[0]
+                self._log({"step": step, "lr": lr, "it_s": rate, **record})
+                self.callback("log", {"step": step, **record})
+        self.callback("step", {"step": step})
+        if validate_now and self.run_validation()["improved"]:
+            self._save("best.pt")
+        if save_now:
+            self._save_last()
+
+    def _stop_signal(self, signals: StopSignals) -> int | None:
+        """The signal to stop on before this step: this process's, or under torchrun the one every rank
+        agreed on (:class:`sectl.train.stopping.StopVote`)."""
+        vote = self.workers.vote
+        if vote is None:
+            return signals.signum
+        if signals.signum is not None:
+            vote.ask(signals.signum)
+        return vote.stop_now()
+
+    def _keep_steps(self, quietly: bool = False) -> None:
+        """Save ``last`` at the step reached, if the state is whole and holds steps ``last`` lacks (a
+        collective call in a data-parallel run). A non-finite step since the last read keeps the previous
+        save (its error is raised, or with ``quietly``, left to the error being handled)."""
+        if not self._between_steps or self._diverged or self.state.step == self._saved_step:
+            return
+        try:
+            self.read_back()
+            self._save_last()
+        except Exception:
+            if not quietly:
+                raise
+
+    def _close(self) -> None:
         if self.tensorboard is not None:
             self.tensorboard.close()
+            self.tensorboard = None
         self.workers.close()
-        self.callback("end", {"step": self.state.step, "best_score": self.state.best_score, "best_step": self.state.best_step})
-        return self.state
 
     def interrupted(self) -> None:
-        """Save ``last`` after an interrupt between steps, so ``--resume`` loses nothing.
+        """Save ``last`` after a KeyboardInterrupt raised between steps (not by SIGINT, which stops the loop
+        itself: a callback's, say), so ``--resume`` loses nothing.
 
         An interrupt inside a step may leave parameters half-updated: then the previous ``last`` stays.
-        A data-parallel run keeps its last periodic checkpoint: its ranks stop at different moments, so
-        they cannot agree on a state to save.
+        A data-parallel run keeps its last save: its ranks were not stopped at an agreed step.
         """
-        if self._between_steps and not self.workers.distributed:
-            try:
-                self.read_back()
-            except SectlError:
-                return  # a non-finite step since the last save: keep that save
-            self._save_last()
+        if not self.workers.distributed:
+            self._keep_steps(quietly=True)
+
+
+class AgreedError(SectlError):
+    """An error every rank of a data-parallel run raises at the same point, so they can still save together."""
 
 
 def deterministic_kernels() -> None:
@@ -416,6 +494,8 @@ def train(
     trainer.prepare_run_folder(resume, preset, list(overrides or []))
     try:
         return trainer.fit()
+    except StopRequested:
+        raise
     except KeyboardInterrupt:
         trainer.interrupted()
         raise

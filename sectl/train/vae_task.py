@@ -133,7 +133,7 @@ class VAETask(TrainingTask):
         for module in self.modules().values():
             workers.broadcast(module)
         self.precision = Precision.resolve(t["precision"], device)
-        self.encode, self.decode = compiled(self.model.encode, t["compile"]), compiled(self.model.decode, t["compile"])
+        self.encode, self.decode = compiled(self.model.encode, t["compile"], device), compiled(self.model.decode, t["compile"], device)
         self.optimizers = {
             "generator": adamw(self.generator_parameters(), t, device),
             "discriminators": adamw(self.discriminators.parameters(), t, device),

@@ -73,3 +73,50 @@ def test_ctrl_c_of_train_says_which_step_is_saved_and_how_to_resume(data_dir, tm
     ])  # fmt: skip
     assert result.exit_code == 130
     assert f"step 2 is saved in {run / 'checkpoints' / 'last.pt'}; continue with: sectl train -o {run} --resume" in result.stderr
+
+
+def tiny_train(data_dir, run, *sets: str) -> list[str]:
+    """``sectl train`` arguments for a tiny 2-step run into ``run`` with ``sets`` as more overrides."""
+    overrides = ["model.size=tiny", "train.steps=2", "train.batch_size=2", "data.segment_s=0.5", f"data.clean={data_dir / 'speech'}",
+                 f"data.noise={data_dir / 'noise'}", *sets]  # fmt: skip
+    return ["train", "--out", str(run), "-q", *[a for o in overrides for a in ("--set", o)]]
+
+
+def test_what_a_run_needs_is_found_before_step_1_or_one_line_exit_2(data_dir, tmp_path, monkeypatch):
+    """DNSMOS for validation.metric was looked for at the first validation, after steps that were then lost,
+    and the error said to pass --dnsmos-dir, which train does not have."""
+    import torchaudio
+
+    from sectl import modelfiles
+    from sectl.metrics import asr, dnsmos
+
+    monkeypatch.setenv("SECTL_DNSMOS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(modelfiles, "download", lambda *a, **k: (_ for _ in ()).throw(OSError("network is unreachable")))
+    dnsmos._sessions.cache_clear()
+    vctk = [f"validation.noisy={data_dir / 'vctk' / 'noisy'}", f"validation.clean={data_dir / 'vctk' / 'clean'}"]
+    cases = {
+        "validation.metric=dnsmos_ovrl": ["SECTL_DNSMOS_DIR", "$SECTL_MODELS_DIR/dnsmos/", str(tmp_path / "models" / "dnsmos")],
+        "validation.metrics=[si_sdr, wer]": ["wer", "SECTL_ASR_MODEL", "$SECTL_MODELS_DIR/asr/"],
+        "data.rir=no-such-rooms": ["data.rir: no-such-rooms: no such file or folder"],
+    }
+    monkeypatch.delenv("SECTL_ASR_MODEL", raising=False)
+    offline = lambda *a, **k: (_ for _ in ()).throw(OSError("Temporary failure in name resolution"))  # noqa: E731
+    monkeypatch.setattr(torchaudio.pipelines.WAV2VEC2_ASR_BASE_960H, "get_model", offline)
+    asr.set_recognizer(None)
+    for setting, named in cases.items():
+        run = tmp_path / setting.split("=")[0]
+        result = runner.invoke(app, tiny_train(data_dir, run, *vctk, setting, "validation.every=1"))
+        assert result.exit_code == 2, result.output
+        assert len(result.stderr.strip().splitlines()) == 1 and all(n in result.stderr for n in named), result.stderr
+        assert "pass --dnsmos-dir" not in result.stderr
+        assert not (run / "metrics.jsonl").exists()  # refused before step 1
+    dnsmos._sessions.cache_clear()
+    asr.set_recognizer(None)
+
+
+def test_an_ssl_layer_the_teacher_lacks_is_a_configuration_error(data_dir, tmp_path):
+    result = runner.invoke(app, tiny_train(data_dir, tmp_path / "run", "loss.ssl=1", "ssl.model=tiny", "ssl.layer=5"))
+    assert result.exit_code == 2, result.output
+    assert "ssl.layer 5 out of range 1..2 for tiny" in result.stderr

@@ -74,6 +74,7 @@ def test_eval_without_and_with_reference(vctk, tmp_path):
 
 def test_missing_models_offline_give_one_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("SECTL_DNSMOS_DIR", str(tmp_path / "none"))
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path / "models"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
     def offline(*args, **kwargs):
@@ -81,9 +82,19 @@ def test_missing_models_offline_give_one_clear_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(modelfiles.urllib.request, "urlopen", offline)
     dnsmos._sessions.cache_clear()
-    with pytest.raises(SectlError, match="--dnsmos-dir"):
+    with pytest.raises(SectlError, match="--dnsmos-dir") as error:
         dnsmos.score_signal(np.zeros(16000))
     dnsmos._sessions.cache_clear()
+    assert f"looked in {tmp_path / 'none'}, {tmp_path / 'models' / 'dnsmos'}, " in str(error.value)
+
+
+def test_the_models_folder_holds_dnsmos_like_every_named_model(monkeypatch):
+    """``$SECTL_MODELS_DIR/dnsmos`` is searched after ``--dnsmos-dir`` and ``$SECTL_DNSMOS_DIR``, as every
+    command searches every model (it was not searched at all)."""
+    monkeypatch.delenv("SECTL_DNSMOS_DIR")
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(MODELS))
+    monkeypatch.setattr(modelfiles, "download", lambda *a, **k: pytest.fail("downloaded though the models folder has the files"))
+    assert dnsmos.model_paths()["sig_bak_ovr.onnx"] == DNSMOS_DIR / "sig_bak_ovr.onnx"
 
 
 def test_iterate_reports_dnsmos_without_reference(tiny_checkpoint, vctk):

@@ -119,17 +119,18 @@ class NcclRules:
         self.calls.append((op, tuple(tensor.shape), str(tensor.dtype)))
 
     def install(self) -> "NcclRules":
-        for op in self.WRAPPED:
-            original = self._originals[op] = getattr(dist, op)
+        for name in self.WRAPPED:
+            original = self._originals[name] = getattr(dist, name)
 
-            def wrapped(*args: Any, op: str = op, original: Any = original, **kwargs: Any) -> Any:
+            # The bound names are private: a parameter called ``op`` took all_reduce's own ``op=`` (MIN became SUM).
+            def wrapped(*args: Any, _name: str = name, _original: Any = original, **kwargs: Any) -> Any:
                 for value in [*args, *kwargs.values()]:
                     for tensor in value if isinstance(value, (list, tuple)) else [value]:
                         if isinstance(tensor, torch.Tensor):
-                            self.check(op, tensor)
-                return original(*args, **kwargs)
+                            self.check(_name, tensor)
+                return _original(*args, **kwargs)
 
-            setattr(dist, op, wrapped)
+            setattr(dist, name, wrapped)
         return self
 
     def uninstall(self) -> None:

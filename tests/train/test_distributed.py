@@ -118,13 +118,20 @@ def json_lines(path) -> list[int]:
     return [json.loads(line)["step"] for line in path.read_text().splitlines() if "loss" in json.loads(line)]
 
 
-def test_sigkill_of_a_distributed_run_then_resume_equals_an_uninterrupted_run(data_dir, tmp_path):
-    config = distributed_config(data_dir, "train.steps=12", "train.checkpoint_every=1")
-    config_file = tmp_path / "config.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    full = launch([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(tmp_path / "full"), "-q"])
+@pytest.fixture(scope="module")
+def twelve_steps(data_dir, tmp_path_factory):
+    """A 12-step two-rank run's configuration file and its uninterrupted weights (checkpoint_every does not
+    change what is computed: runs that save at other steps end with the same weights)."""
+    folder = tmp_path_factory.mktemp("twelve")
+    config_file = folder / "config.yaml"
+    config_file.write_text(yaml.safe_dump(distributed_config(data_dir, "train.steps=12", "train.checkpoint_every=1")))
+    full = launch([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(folder / "full"), "-q"])
     assert full.returncode == 0, full.stderr[-3000:]
+    return config_file, params(folder / "full")
 
+
+def test_sigkill_of_a_distributed_run_then_resume_equals_an_uninterrupted_run(twelve_steps, tmp_path):
+    config_file, full = twelve_steps
     killed = tmp_path / "killed"
     kill_after_log_lines([*TORCHRUN, "-m", "sectl", "train", "-p", str(config_file), "-o", str(killed), "-q"],
                          killed / "metrics.jsonl", 4, worker_env())  # fmt: skip
@@ -133,12 +140,36 @@ def test_sigkill_of_a_distributed_run_then_resume_equals_an_uninterrupted_run(da
 
     resumed = launch([*TORCHRUN, "-m", "sectl", "train", "-o", str(killed), "--resume", "-q"])
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    a, b = params(tmp_path / "full"), params(killed)
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    b = params(killed)
+    assert all(torch.equal(full[k], b[k]) for k in full)
     assert json_lines(killed / "metrics.jsonl") == list(range(1, 13))
 
     one_process = launch([sys.executable, "-m", "sectl", "train", "-o", str(killed), "--resume", "-q"])
     assert one_process.returncode == 2 and "trained with 2 process(es)" in one_process.stderr
+
+
+def test_ctrl_c_of_a_distributed_run_saves_one_agreed_step_and_names_the_torchrun_resume(twelve_steps, tmp_path):
+    """Ctrl-C in a terminal reaches torchrun and every rank (and torchrun forwards it again), each rank within
+    a different step: the ranks agree on one step through the step's own all-reduce and save it."""
+    from tests.train.test_stopping import signal_after_log_lines
+
+    config_file, full = twelve_steps
+    (tmp_path / "config.yaml").write_text(config_file.read_text().replace("checkpoint_every: 1\n", "checkpoint_every: 100\n"))
+    run = tmp_path / "run"
+    command = [*TORCHRUN, "-m", "sectl", "train", "-p", str(tmp_path / "config.yaml"), "-o", str(run), "-q"]
+    result = signal_after_log_lines(command, run / "metrics.jsonl", 3, signal.SIGINT, group=True)
+    assert result.returncode != 0
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    assert 3 <= saved < 12, result.stderr[-3000:]
+    assert f"stopped by SIGINT; step {saved} is saved in {run / 'checkpoints' / 'last.pt'}; continue with: " \
+           f"torchrun --nproc_per_node 2 -m sectl train -o {run} --resume" in result.stderr, result.stderr[-3000:]  # fmt: skip
+    assert result.stderr.count("stopped by SIGINT") == 1  # rank 0 says it
+    assert json_lines(run / "metrics.jsonl") == list(range(1, saved + 1))
+
+    resumed = launch([*TORCHRUN, "-m", "sectl", "train", "-o", str(run), "--resume", "-q"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    b = params(run)
+    assert all(torch.equal(full[k], b[k]) for k in full)
 
 
 @pytest.mark.parametrize("batch", [3])

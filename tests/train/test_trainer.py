@@ -299,3 +299,26 @@ def test_compile_is_refused_where_torch_cannot_compile(data_dir, tmp_path, monke
     with pytest.raises(ConfigError, match="train.compile: torch.compile is not supported"):
         train(tiny_config(data_dir, "baseline", "train.compile=true"), tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_compile_on_a_cpu_keeps_quiet_about_cuda_and_graph_breaks():
+    """train.compile on a CPU printed torch's "No CUDA runtime is found, using CUDA_HOME" and Dynamo's
+    graph-break notes (5 lines a user can do nothing about); other warnings, and compile errors, stay."""
+    import logging
+    import warnings
+
+    from sectl.train.tasks import quiet_compiler
+
+    logger = logging.getLogger("torch.utils.cpp_extension")
+    level = logger.level
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            quiet_compiler(torch.device("cpu"))
+            warnings.warn_explicit("Dynamo does not know how to trace the builtin `list.append`", UserWarning,
+                                   "functions.py", 1, module="torch._dynamo.variables.functions")  # fmt: skip
+            warnings.warn_explicit("a model's own warning", UserWarning, "model.py", 1, module="sectl.models.base")
+        assert [str(w.message) for w in caught] == ["a model's own warning"]
+        assert not logger.isEnabledFor(logging.WARNING) and logger.isEnabledFor(logging.ERROR)
+    finally:
+        logger.setLevel(level)

@@ -11,7 +11,6 @@ parameter must be filled: a partial conversion is an error, never a silently ran
 
 from __future__ import annotations
 
-import os
 import sys
 import tarfile
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ import numpy as np
 import torch
 
 from sectl.errors import ConfigError, ModelError
-from sectl.modelfiles import ModelFiles, cache_root, locate
+from sectl.modelfiles import ModelFiles, cache_root, locate, search_folders
 from sectl.models.base import Enhancer
 from sectl.models.enhancers.deepfilternet3 import DeepFilterNet3
 from sectl.models.enhancers.nsnet2 import NSNet2
@@ -221,8 +220,7 @@ PRETRAINED: dict[str, Pretrained] = {
 
 
 def model_folders(name: str) -> list[Path]:
-    root = os.environ.get("SECTL_MODELS_DIR")
-    return [Path(root) / name] if root else []
+    return search_folders(name)
 
 
 def pretrained_files(name: str) -> dict[str, Path]:

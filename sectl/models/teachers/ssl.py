@@ -1,7 +1,8 @@
 """Frozen self-supervised speech models (WavLM, wav2vec 2.0, HuBERT) used as teachers and feature spaces.
 
-Weights come from the torchaudio pipeline (downloaded once into torch's hub cache) or from a local
-checkpoint (``ssl.checkpoint: PATH``), which is how offline machines use them. ``"tiny"`` builds a
+Weights come from a local checkpoint (``ssl.checkpoint: PATH``), else torchaudio's weights file copied
+into ``$SECTL_MODELS_DIR/<name>/`` (the lookup every model shares), else the torchaudio pipeline
+(downloaded once into torch's hub cache); offline machines use the first two. ``"tiny"`` builds a
 small randomly initialised WavLM of the same architecture (seeded, so runs are reproducible): it
 exercises every code path in tests without any download.
 """
@@ -20,7 +21,7 @@ from torchaudio.models.wav2vec2.wavlm_attention import WavLMSelfAttention
 
 from sectl.device import module_device, resolve_device
 from sectl.errors import ConfigError, ModelError, first_line
-from sectl.modelfiles import refuse_onnx_graph
+from sectl.modelfiles import refuse_onnx_graph, search_folders
 from sectl.models.base import frozen_mode
 
 SSL_RATE = 16000
@@ -81,6 +82,18 @@ def _load_state(path: Path) -> dict:
     return state
 
 
+def _weights_file(name: str) -> str:
+    """The file torchaudio downloads for ``name`` (what its hub cache holds)."""
+    return getattr(torchaudio.pipelines, _FACTORIES[name][1])._path
+
+
+def copied_weights(name: str) -> Path | None:
+    """torchaudio's weights of ``name`` copied into ``$SECTL_MODELS_DIR/<name>/`` (the lookup every model
+    shares, :mod:`sectl.modelfiles`), or ``None``: an offline machine needs no download then."""
+    found = [folder / _weights_file(name) for folder in search_folders(name)]
+    return next((path for path in found if path.is_file()), None)
+
+
 def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = None) -> nn.Module:
     """A frozen SSL model in eval mode. ``checkpoint`` holds a state dict of the same architecture."""
     if name == "tiny":
@@ -89,6 +102,7 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
             model.load_state_dict(_load_state(Path(checkpoint)))
     elif name in _FACTORIES:
         factory, bundle_name = _FACTORIES[name]
+        checkpoint = checkpoint if checkpoint is not None else copied_weights(name)
         if checkpoint is not None:
             model = factory()
             try:
@@ -102,11 +116,11 @@ def build_ssl_model(name: str = "wavlm_base", checkpoint: str | Path | None = No
                 model = getattr(model, "model", model)  # unwrap the input-normalising wrapper (see NORMALISED_INPUT)
             except Exception as exc:  # noqa: BLE001 - offline machines fail in many ways
                 raise ModelError(
-                    f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local "
-                    f"state dict with ssl.checkpoint=PATH (or --model PATH)"
+                    f"could not fetch {name} weights ({type(exc).__name__}); offline, pass a local state dict with "
+                    f"ssl.checkpoint=PATH (or --model PATH), or copy torchaudio's {_weights_file(name)} into $SECTL_MODELS_DIR/{name}/"
                 ) from None
     else:
-        raise ConfigError(f"unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
+        raise ConfigError(f"ssl.model: unknown SSL model {name!r}; known: {', '.join(SSL_MODELS)}")
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
