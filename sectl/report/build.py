@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from sectl.errors import UsageError
 from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics.compare import SystemSummary
 from sectl.metrics.registry import METRICS, parse_metric_names
@@ -37,6 +38,9 @@ def build_report(
     seed: int = 0,
     title: str = "Listening report",
     on_progress: Callable[[int, int], None] | None = None,
+    test: str | None = None,
+    practice: int = 2,
+    test_id: str | None = None,
     **evaluate_options,
 ) -> Report:
     """Write ``out/index.html`` with the audio (``out/audio/``) and spectrograms (``out/spectrograms/``) beside it.
@@ -47,11 +51,16 @@ def build_report(
     (``random`` with ``seed``, or ``worst|best|spread:METRIC`` of the last system). ``on_progress`` follows
     the writing of the utterances' files.
 
+    ``test`` (``acr``, ``p835`` or ``mushra``) makes the page a blind listening test instead
+    (:mod:`sectl.report.listening`; it needs ``ref``), with ``practice`` practice trials, identified by
+    ``test_id`` (default: the folder's name); its key is written beside the page as ``test.json``.
+
     Example:
         >>> build_report([("noisy", "noisy/"), ("DF3", "out_df3/")], "report/", ref="clean/")  # doctest: +SKIP
     """
     names = parse_metric_names(metrics) if metrics is not None else default_metrics(ref)
     check_audio_format(audio_format)
+    check_test(test, ref, practice)
     order, by_metric = parse_select_by(select_by)
     summaries = score_systems(systems, ref, names, **evaluate_options)
     versions = versions_of(summaries, systems, ref)
@@ -59,6 +68,12 @@ def build_report(
     chosen = select(everything, select_count, order, by_metric, summaries[-1], seed)
     out = make_folder(out)
     inputs = [Path(v.root) for v in versions]
+    if test is not None:
+        from sectl.report.testpage import write_test
+
+        write_test(out, test, test_id or out.resolve().name, title, chosen, versions, summaries, audio_format,
+                   practice, seed, inputs, on_progress)  # fmt: skip
+        return Report(out / "index.html", summaries, chosen)
     records = []
     for i, name in enumerate(chosen):
         records.append(write_utterance(out, i, name, versions, audio_format, inputs))
@@ -72,6 +87,19 @@ def build_report(
     page = out / "index.html"
     atomic_write_text(page, render(data))
     return Report(page, summaries, chosen)
+
+
+def check_test(test: str | None, ref: str | None, practice: int) -> None:
+    """``--test`` needs the reference: the hidden reference, MUSHRA's open reference and anchors, gold clips."""
+    if test is None:
+        return
+    from sectl.report.listening import check_method
+
+    check_method(test)
+    if ref is None:
+        raise UsageError("--test needs --ref: the hidden reference, the anchors and the gold clips are made from it")
+    if practice < 0:
+        raise UsageError(f"--practice: expected a count of trials (0 or more), got {practice}")
 
 
 def write_utterance(out: Path, index: int, name: str, versions: list[Version], audio_format: str, inputs: list[Path]) -> dict:
