@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from sectl.errors import UsageError
 from sectl.fileutil import atomic_write_text, make_folder
 from sectl.metrics.compare import SystemSummary
 from sectl.metrics.registry import METRICS, parse_metric_names
 from sectl.options import check_audio_format, parse_select_by
 from sectl.report.data import Version, common_utterances, default_metrics, score_systems, select, versions_of
+from sectl.report.listening import check_test
 from sectl.report.media import power_db, write_spectrograms, write_version_audio
 
 PAGE_FORMAT = 1
@@ -87,19 +87,6 @@ def build_report(
     page = out / "index.html"
     atomic_write_text(page, render(data))
     return Report(page, summaries, chosen)
-
-
-def check_test(test: str | None, ref: str | None, practice: int) -> None:
-    """``--test`` needs the reference: the hidden reference, MUSHRA's open reference and anchors, gold clips."""
-    if test is None:
-        return
-    from sectl.report.listening import check_method
-
-    check_method(test)
-    if ref is None:
-        raise UsageError("--test needs --ref: the hidden reference, the anchors and the gold clips are made from it")
-    if practice < 0:
-        raise UsageError(f"--practice: expected a count of trials (0 or more), got {practice}")
 
 
 def write_utterance(out: Path, index: int, name: str, versions: list[Version], audio_format: str, inputs: list[Path]) -> dict:

@@ -65,6 +65,17 @@ def check_method(method: str) -> None:
         raise UsageError(f"--test: expected one of {', '.join(METHODS)}, got {method!r}")
 
 
+def check_test(test: str | None, ref: str | None, practice: int) -> None:
+    """``--test`` needs the reference: the hidden reference, MUSHRA's open reference and anchors, gold clips."""
+    if test is None:
+        return
+    check_method(test)
+    if ref is None:
+        raise UsageError("--test needs --ref: the hidden reference, the anchors and the gold clips are made from it")
+    if practice < 0:
+        raise UsageError(f"--practice: expected a count of trials (0 or more), got {practice}")
+
+
 def canonical(value) -> str:
     """The JSON whose SHA-256 is hashed: sorted keys, no spaces, UTF-8 (page.js writes ratings the same way)."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
