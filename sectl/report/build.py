@@ -12,11 +12,8 @@ from sectl.metrics.registry import METRICS, parse_metric_names
 from sectl.options import check_audio_format, parse_select_by
 from sectl.report.data import Version, common_utterances, default_metrics, score_systems, select, versions_of
 from sectl.report.listening import check_test
+from sectl.report.page import PAGE_FORMAT
 from sectl.report.media import power_db, write_spectrograms, write_version_audio
-
-PAGE_FORMAT = 1
-"""Version of the data page.js reads; raised when its structure changes."""
-
 
 @dataclass
 class Report:

@@ -20,8 +20,7 @@ def write_test(out: Path, method: str, test_id: str, title: str, utterances: lis
                summaries: list[SystemSummary], audio_format: str, practice: int, seed: int, inputs: list[Path],
                on_progress: Callable[[int, int], None] | None = None) -> dict:  # fmt: skip
     """Write the audio, ``index.html`` (mode ``test``) and :data:`KEY_FILE`; returns the key."""
-    from sectl.report.build import PAGE_FORMAT
-    from sectl.report.page import render
+    from sectl.report.page import PAGE_FORMAT, render
 
     systems = [v.name for v in versions[:-1]]  # the last version is the reference (--test needs --ref)
     trials = plan_trials(method, utterances, systems, practice, seed)
