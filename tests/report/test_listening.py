@@ -180,3 +180,18 @@ def test_argument_errors_are_one_line_and_exit_2(args, message, tmp_path, monkey
     monkeypatch.chdir(tmp_path)
     result = runner.invoke(app, args)
     assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_p835_rates_and_scores_its_three_scales(corpus, tmp_path):
+    from sectl.report.analysis import analyse
+    from sectl.report.ratings import load_ratings, load_test, screen
+    from tests.report.conftest import build_test
+
+    folder = build_test(corpus, tmp_path / "p835", "p835", select_count=2)
+    test = load_test(folder)
+    assert [s["name"] for s in test.scales] == ["SIG", "BAK", "OVRL"]
+    raters, _ = load_ratings([write_ratings(tmp_path / f"{r}.json", folder, r, honest) for r in "ab"], test)
+    screen(raters, test)
+    result = analyse(raters, test)
+    assert set(result["scales"]) == {"SIG", "BAK", "OVRL"} and all(r.kept for r in raters)
+    assert {r["name"]: r["mean"] for r in result["scales"]["BAK"]["conditions"]} == {"noisy": 2, "DF3": 4, "hidden reference": 5}
