@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sectl.errors import SectlError
+from sectl.report.listening import ANCHOR_NAMES, HIDDEN_REFERENCE
 from sectl.report.ratings import Rater, TestKey
 
 REPLICATES = 2000
@@ -52,12 +53,12 @@ def observations(raters: list[Rater], test: TestKey) -> list[Observation]:
 
 
 def conditions_of(test: TestKey) -> list[str]:
-    """The conditions in the order of the test: the systems (as given to sectl report), then the others."""
+    """The systems (in sectl report's order), the hidden reference, then the anchors."""
     seen: dict[str, None] = {}
     for entry in test.key.values():
         seen.update(dict.fromkeys(entry["conditions"]))
-    systems = [s["name"] for s in test.eval["systems"]]
-    return [c for c in systems if c in seen] + [c for c in seen if c not in systems]
+    fixed = [s["name"] for s in test.eval["systems"]] + [HIDDEN_REFERENCE, *ANCHOR_NAMES.values()]
+    return [c for c in fixed if c in seen] + sorted(c for c in seen if c not in fixed)
 
 
 def analyse(raters: list[Rater], test: TestKey, seed: int = 0, replicates: int = REPLICATES) -> dict:

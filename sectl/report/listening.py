@@ -114,7 +114,7 @@ def plan_trials(method: str, utterances: list[str], systems: list[str], practice
     conditions = [Stimulus("", name, f"version:{j}") for j, name in enumerate(systems)] + [reference]
     if method == "mushra":
         conditions += [Stimulus("", name, f"anchor:{hz:g}") for hz, name in ANCHOR_NAMES.items()]
-        groups = [[c for c in conditions] for _ in utterances]
+        groups = [rng.sample(conditions, len(conditions)) for _ in utterances]  # the page's source says no order either
     else:
         groups = [[c] for _ in utterances for c in conditions]
     per_utterance = len(groups) // len(utterances)
