@@ -39,12 +39,14 @@ Examples:
 
   sectl eval --ref clean/ --est enhanced/ -m wer,pesq_wb --asr-model wav2vec2.pt   # clean/x.txt holds x's transcript
 
+  sectl eval --ratings ratings/*.json --test test/test.json   # a `sectl report --test` listening test: MOS, CIs
+
 Exit codes: 0 all files scored; 1 some files could not be read; 2 bad arguments.
 """
 
 
 def eval_command(
-    reports: Optional[List[Path]] = typer.Argument(None, help="With --merge: the --json reports of shard runs."),
+    reports: Optional[List[Path]] = typer.Argument(None, help="With --merge: the --json reports of shard runs; with --ratings: the ratings files."),
     est: Optional[List[Path]] = typer.Option(
         None, "--est", metavar="[NAME=]PATH", help="Enhanced file or folder; repeat to compare systems (the first is the baseline); NAME= names the system."
     ),
@@ -60,15 +62,22 @@ def eval_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing --csv and --plot files."),
     shard: Optional[str] = typer.Option(None, "--shard", metavar="K/N|auto", help="Score only the K-th of N deterministic parts of the pairs (auto: from a Slurm array or torchrun)."),
     merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shards 1..N of one --shard K/N set) into one."),
-    allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted)."),
+    allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted); with --ratings: keep incomplete raters."),
+    ratings: bool = typer.Option(False, "--ratings", help="Analyse the ratings files of a `sectl report --test` listening test, given as arguments (needs --test)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="With --ratings: the test's key (test.json beside its page, or the report folder)."),
+    seed: int = typer.Option(0, "--seed", help="With --ratings: seed of the bootstrap intervals."),
     asr_model: Optional[str] = typer.Option(
         None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
     ),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
     locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
+    if ratings:
+        return _ratings(reports or [], test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial, seed)
+    if test is not None:
+        fail("--test applies to --ratings only", EXIT_USAGE)
     if allow_partial and not merge:
-        fail("--allow-partial applies to --merge only", EXIT_USAGE)
+        fail("--allow-partial applies to --merge or --ratings only", EXIT_USAGE)
     if merge and metrics is not None:
         fail("--metrics: --merge keeps the metrics of the reports it merges", EXIT_USAGE)
     metrics = metrics if metrics is not None else ",".join(DEFAULT_METRICS)
@@ -115,6 +124,17 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
         raise typer.Exit(interrupted_exit_code())
     if report.errors:
         raise typer.Exit(EXIT_FAILURE)
+
+
+@handle_errors
+def _ratings(files, test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial, seed) -> None:
+    clashing = [flag for flag, value in (("--est", est), ("--ref", ref), ("--merge", merge), ("--metrics", metrics),
+                                         ("--shard", shard)) if value]  # fmt: skip
+    if clashing:
+        raise UsageError(f"{', '.join(clashing)}: --ratings scores ratings files, not audio (the test's key holds eval's scores)")
+    from sectl.cli.ratings import run
+
+    run(files, test, as_json, csv_path, plot, overwrite, allow_partial, seed)
 
 
 def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> None:

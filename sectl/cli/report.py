@@ -30,6 +30,13 @@ Examples:
 
   sectl report --est recordings/ --est enhanced/ -o report/ --audio-format opus   # no reference: DNSMOS
 
+  sectl report --ref clean/ --est noisy/ --est DF3=out_df3/ -o test/ --test mushra --select 12   # a blind test
+
+With --test acr|p835|mushra the page is a blind listening test instead (ACR, P.835, or MUSHRA with the
+hidden reference and 3.5/7 kHz anchors; needs --ref): raters type an id (it seeds their order), rate,
+and download one ratings file each; `sectl eval --ratings files... --test test/test.json` scores them.
+test.json is the key (which system each clip is): keep it, the raters need only the rest of the folder.
+
 Exit codes: 0 written; 1 some files could not be read (the page has the others); 2 bad arguments.
 """
 
@@ -48,16 +55,24 @@ def report_command(
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Recogniser for -m wer (as in sectl eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing folder."),
+    test: Optional[str] = typer.Option(None, "--test", metavar="acr|p835|mushra", help="Make the page a blind listening test by this method (needs --ref)."),
+    practice: int = typer.Option(2, "--practice", min=0, help="With --test: practice trials before the test."),
+    test_id: Optional[str] = typer.Option(None, "--test-id", help="With --test: the test's name in ratings files (default: the folder's name)."),
 ) -> None:
     """Write a static listening page of the systems, with eval's scores."""
     _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs,
-         {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}, overwrite)  # fmt: skip
+         {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}, overwrite, {"test": test, "practice": practice, "test_id": test_id})  # fmt: skip
 
 
 @handle_errors
-def _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs, locations, overwrite) -> None:
+def _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs, locations, overwrite, testing) -> None:
     systems = parse_systems(est)  # argument errors before heavy imports: they answer at once
     check_audio_format(audio_format)
+    if testing["test"] is None and (testing["test_id"] is not None or testing["practice"] != 2):
+        raise UsageError("--practice and --test-id apply with --test")
+    from sectl.report.listening import check_test
+
+    check_test(testing["test"], None if ref is None else str(ref), testing["practice"])
     parse_select_by(select_by)
     if select_by != "random" and select_count is None:
         raise UsageError("--select-by applies with --select N")
@@ -72,7 +87,7 @@ def _run(est, ref, output, metrics, audio_format, select_count, select_by, seed,
     with progress_bar("scoring, then writing", total=0) as on_progress:
         report = build_report(systems, output, ref=None if ref is None else str(ref), metrics=metrics,
                               audio_format=audio_format, select_count=select_count, select_by=select_by, seed=seed,
-                              title=title, on_progress=on_progress, jobs=jobs, **locations)  # fmt: skip
+                              title=title, on_progress=on_progress, jobs=jobs, **testing, **locations)  # fmt: skip
     for summary in report.summaries:
         report_problems(summary.report)
     err.print(f"wrote {report.page} ({len(report.utterances)} utterance(s), {len(systems)} system(s))", highlight=False)
@@ -93,4 +108,4 @@ def _check_output(systems, ref, output, locations, overwrite) -> None:
         if source.path.is_dir() and (target == folder or target.is_relative_to(folder)):
             raise UsageError(f"{output}: inside {source.role} {source.path}; the report's audio would be read as its input "
                              "next time; write the report elsewhere")  # fmt: skip
-    check_outputs({"-o folder": output, "report page": output / "index.html"}, reads, overwrite)
+    check_outputs({"-o folder": output, "report page": output / "index.html", "test key": output / "test.json"}, reads, overwrite)

@@ -11,11 +11,9 @@ from sectl.metrics.compare import SystemSummary
 from sectl.metrics.registry import METRICS, parse_metric_names
 from sectl.options import check_audio_format, parse_select_by
 from sectl.report.data import Version, common_utterances, default_metrics, score_systems, select, versions_of
+from sectl.report.listening import check_test
+from sectl.report.page import PAGE_FORMAT
 from sectl.report.media import power_db, write_spectrograms, write_version_audio
-
-PAGE_FORMAT = 1
-"""Version of the data page.js reads; raised when its structure changes."""
-
 
 @dataclass
 class Report:
@@ -37,6 +35,9 @@ def build_report(
     seed: int = 0,
     title: str = "Listening report",
     on_progress: Callable[[int, int], None] | None = None,
+    test: str | None = None,
+    practice: int = 2,
+    test_id: str | None = None,
     **evaluate_options,
 ) -> Report:
     """Write ``out/index.html`` with the audio (``out/audio/``) and spectrograms (``out/spectrograms/``) beside it.
@@ -47,11 +48,16 @@ def build_report(
     (``random`` with ``seed``, or ``worst|best|spread:METRIC`` of the last system). ``on_progress`` follows
     the writing of the utterances' files.
 
+    ``test`` (``acr``, ``p835`` or ``mushra``) makes the page a blind listening test instead
+    (:mod:`sectl.report.listening`; it needs ``ref``), with ``practice`` practice trials, identified by
+    ``test_id`` (default: the folder's name); its key is written beside the page as ``test.json``.
+
     Example:
         >>> build_report([("noisy", "noisy/"), ("DF3", "out_df3/")], "report/", ref="clean/")  # doctest: +SKIP
     """
     names = parse_metric_names(metrics) if metrics is not None else default_metrics(ref)
     check_audio_format(audio_format)
+    check_test(test, ref, practice)
     order, by_metric = parse_select_by(select_by)
     summaries = score_systems(systems, ref, names, **evaluate_options)
     versions = versions_of(summaries, systems, ref)
@@ -59,6 +65,12 @@ def build_report(
     chosen = select(everything, select_count, order, by_metric, summaries[-1], seed)
     out = make_folder(out)
     inputs = [Path(v.root) for v in versions]
+    if test is not None:
+        from sectl.report.testpage import write_test
+
+        write_test(out, test, test_id or out.resolve().name, title, chosen, versions, summaries, audio_format,
+                   practice, seed, inputs, on_progress)  # fmt: skip
+        return Report(out / "index.html", summaries, chosen)
     records = []
     for i, name in enumerate(chosen):
         records.append(write_utterance(out, i, name, versions, audio_format, inputs))

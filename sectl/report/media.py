@@ -49,3 +49,14 @@ def write_spectrograms(powers: list[np.ndarray], targets: list[Path]) -> None:
         buffer = io.BytesIO()
         matplotlib.image.imsave(buffer, image[::-1], cmap="magma", vmin=0.0, vmax=1.0, format="png")
         atomic_write_bytes(target, buffer.getvalue())
+
+
+def write_anchor(reference: Path, target: Path, cutoff_hz: float, inputs: list[Path]) -> None:
+    """MUSHRA's low-pass anchor of ``reference`` at ``cutoff_hz`` (:mod:`sectl.report.anchors`), as ``target``."""
+    from sectl.report.anchors import lowpass
+
+    audio = read_audio(reference)
+    samples, rate = lowpass(audio.samples, audio.sample_rate, cutoff_hz), audio.sample_rate
+    if target.suffix == ".opus" and rate not in OPUS_RATES:
+        samples, rate = resample(samples, rate, 48000), 48000
+    write_audio(target, samples, rate, overwrite=True, inputs=inputs)

@@ -1,7 +1,7 @@
 // sectl report: the page's behaviour. Plain JavaScript, no library and no network: the data is the JSON in
 // #report-data (sectl/report/page.py writes it), the audio and spectrograms are files beside the page.
-// Each mode of the page is one view function in MODES ("listen" today); a listening test is another mode
-// over the same data and the same Player.
+// Each mode of the page is one view function in MODES: "listen" (the report) and "test" (a blind listening
+// test over the same Player).
 "use strict";
 
 const DATA = JSON.parse(document.getElementById("report-data").textContent);
@@ -313,7 +313,287 @@ function listenView(main) {
   });
 }
 
-const MODES = { listen: listenView };
+// ---- The blind listening test (mode "test"): the definition is DATA.test (sectl/report/listening.py). ----
+
+// SHA-256 of a string's UTF-8 bytes, hex (FIPS 180-4). Written out rather than crypto.subtle, which is async
+// and absent outside secure contexts; sectl checks it with Python's hashlib.
+function sha256(text) {
+  const K = [];
+  const H = [];
+  const frac = (x) => ((x - Math.floor(x)) * 4294967296) >>> 0;
+  for (let n = 2, found = 0; found < 64; n++) {
+    let prime = true;
+    for (let d = 2; d * d <= n; d++) if (n % d === 0) { prime = false; break; }
+    if (!prime) continue;
+    if (found < 8) H.push(frac(Math.sqrt(n)));
+    K.push(frac(Math.cbrt(n)));
+    found++;
+  }
+  const bytes = new TextEncoder().encode(text);
+  const length = ((bytes.length + 9 + 63) >> 6) << 6;
+  const padded = new Uint8Array(length);
+  padded.set(bytes);
+  padded[bytes.length] = 0x80;
+  const view = new DataView(padded.buffer);
+  view.setUint32(length - 8, Math.floor(bytes.length / 0x20000000));
+  view.setUint32(length - 4, (bytes.length * 8) >>> 0);
+  const w = new Uint32Array(64);
+  const rotr = (x, n) => (x >>> n) | (x << (32 - n));
+  for (let offset = 0; offset < length; offset += 64) {
+    for (let i = 0; i < 16; i++) w[i] = view.getUint32(offset + 4 * i);
+    for (let i = 16; i < 64; i++) {
+      const s0 = rotr(w[i - 15], 7) ^ rotr(w[i - 15], 18) ^ (w[i - 15] >>> 3);
+      const s1 = rotr(w[i - 2], 17) ^ rotr(w[i - 2], 19) ^ (w[i - 2] >>> 10);
+      w[i] = (w[i - 16] + s0 + w[i - 7] + s1) >>> 0;
+    }
+    let [a, b, c, d, e, f, g, h] = H;
+    for (let i = 0; i < 64; i++) {
+      const t1 = (h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[i] + w[i]) >>> 0;
+      const t2 = ((rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c))) >>> 0;
+      [h, g, f, e, d, c, b, a] = [g, f, e, (d + t1) >>> 0, c, b, a, (t1 + t2) >>> 0];
+    }
+    [a, b, c, d, e, f, g, h].forEach((x, i) => { H[i] = (H[i] + x) >>> 0; });
+  }
+  return H.map((x) => x.toString(16).padStart(8, "0")).join("");
+}
+
+// JSON with sorted keys and no spaces: what Python's json.dumps(sort_keys=True, separators=(",", ":"),
+// ensure_ascii=False) writes for the ratings (strings, integers, booleans), so both hash the same text.
+function canonical(value) {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
+  if (value && typeof value === "object") {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical(value[k])}`).join(",")}}`;
+  }
+  return JSON.stringify(value);
+}
+
+// The rater's order: a PRNG (mulberry32) seeded by the test id and the rater id, so the same id always gets
+// the same order and one page serves every rater.
+function seededRandom(text) {
+  let seed = 2166136261;
+  for (const ch of text) seed = Math.imul(seed ^ ch.codePointAt(0), 16777619) >>> 0;
+  return () => {
+    seed = (seed + 0x6d2b79f5) >>> 0;
+    let t = seed;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffled(items, random) {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+const LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+
+function testView(main) {
+  const T = DATA.test;
+  const storeKey = `sectl-test:${T.test_id}:${DATA.sha256}`;
+  const mushra = T.method === "mushra";
+  let state = JSON.parse(localStorage.getItem(storeKey) || "null");
+  let current = null; // the trial on screen: { trial, practice, order, player, started }
+  document.getElementById("about").textContent =
+    `Listening test (${{ acr: "ACR, ITU-T P.808", p835: "ITU-T P.835", mushra: "MUSHRA, ITU-R BS.1534-3" }[T.method]}), ` +
+    `${T.practice.length} practice and ${T.trials.length} test trials. Your ratings stay in this browser until you download them.`;
+
+  const save = () => localStorage.setItem(storeKey, JSON.stringify(state));
+
+  // Practice first in its own order, then the test trials; every trial's stimuli shuffled (MUSHRA).
+  function sequence(rater) {
+    const random = seededRandom(`${T.test_id}\u0000${rater}`);
+    const plan = (trial, practice) => ({ trial, practice, order: shuffled(trial.audio.map((_, i) => i), random) });
+    return [...shuffled(T.practice, random).map((t) => plan(t, true)), ...shuffled(T.trials, random).map((t) => plan(t, false))];
+  }
+
+  function ratingsFile() {
+    const body = {
+      format: 1, test_id: T.test_id, test_sha256: DATA.sha256, method: T.method, rater: state.rater,
+      complete: state.position >= state.total, started_ms: state.started_ms, trials: state.records,
+    };
+    return { sectl_ratings: 1, body, sha256: sha256(canonical(body)) };
+  }
+
+  function download() {
+    const blob = new Blob([JSON.stringify(ratingsFile(), null, 1)], { type: "application/json" });
+    const link = el("a", { href: URL.createObjectURL(blob), download: `ratings-${T.test_id}-${state.rater}.json`.replace(/[^\w.-]+/g, "_") });
+    document.body.append(link);
+    link.click();
+    link.remove();
+    setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+  }
+
+  function start() {
+    main.replaceChildren();
+    const input = el("input", { id: "rater-id", type: "text", autocomplete: "off", maxlength: "64" });
+    const go = el("button", { type: "button", id: "start", text: "Start" });
+    const form = el("form", { id: "start-form" },
+      el("p", { text: "Use headphones in a quiet room. Type the rater id you were given (it decides the order of the trials; " +
+                      "use the same id to continue on this computer)." }),
+      el("label", { for: "rater-id", text: "Rater id " }), input, " ", go);
+    const begin = (event) => {
+      event.preventDefault();
+      const rater = input.value.trim();
+      if (!rater) { input.focus(); return; }
+      state = { rater, started_ms: Date.now(), position: 0, total: sequence(rater).length, records: [], draft: null };
+      save();
+      show();
+    };
+    go.addEventListener("click", begin);
+    form.addEventListener("submit", begin);
+    main.append(el("section", { id: "test-start", "aria-labelledby": "test-title" }, el("h2", { id: "test-title", text: "Before you start" }), form));
+    input.focus();
+  }
+
+  function finish() {
+    main.replaceChildren();
+    const button = el("button", { type: "button", id: "download", text: "Download my ratings" });
+    button.addEventListener("click", download);
+    const again = el("button", { type: "button", id: "restart", text: "Start again as another rater" });
+    again.addEventListener("click", () => { localStorage.removeItem(storeKey); state = null; start(); });
+    main.append(el("section", { id: "test-end", "aria-labelledby": "end-title" },
+      el("h2", { id: "end-title", text: "Thank you" }),
+      el("p", { text: `All ${state.total} trials are rated. Download your ratings and send the file to the person who runs the test.` }),
+      button, " ", again));
+  }
+
+  function show() {
+    if (!state) return start();
+    if (state.position >= state.total) return finish();
+    const plan = sequence(state.rater)[state.position];
+    if (!state.draft || state.draft.id !== plan.trial.id) {
+      state.draft = { id: plan.trial.id, ratings: {}, started_ms: Date.now(), plays: 0 };
+      save();
+    }
+    trialView(plan);
+  }
+
+  function trialView(plan) {
+    const { trial, practice, order } = plan;
+    const draft = state.draft;
+    const practiceCount = T.practice.length;
+    const n = state.position + 1;
+    const heading = practice ? `Practice trial ${n} of ${practiceCount}` : `Trial ${n - practiceCount} of ${T.trials.length}`;
+    main.replaceChildren();
+    Player.all.forEach((p) => p.pause());
+    Player.all = [];
+    // MUSHRA plays the open reference as version 0, then the stimuli in the rater's order.
+    const sources = mushra ? [trial.reference, ...order.map((i) => trial.audio[i])] : [trial.audio[0]];
+    const time = el("span", { class: "time", text: `0.00 / ${fmt(trial.duration)} s` });
+    const seek = el("input", { type: "range", class: "seek", min: "0", max: String(trial.duration), step: "0.01", value: "0", "aria-label": "Position (seconds)" });
+    const player = new Player({ audio: sources, duration: trial.duration }, (t) => {
+      if (document.activeElement !== seek) seek.value = String(t);
+      time.textContent = `${fmt(t)} / ${fmt(trial.duration)} s`;
+    });
+    Player.all.push(player);
+    player.load();
+    player.audio.addEventListener("play", () => { draft.plays += 1; save(); });
+    const play = el("button", { type: "button", class: "play", "aria-label": "Play or pause", text: "▶" });
+    player.audio.addEventListener("play", () => { play.textContent = "❚❚"; });
+    player.audio.addEventListener("pause", () => { play.textContent = "▶"; });
+    play.addEventListener("click", () => player.toggle());
+    seek.addEventListener("input", () => player.seek(Number(seek.value)));
+    const next = el("button", { type: "button", id: "next", text: state.position + 1 === state.total ? "Finish" : "Next" });
+    const rated = () => T.scales.every((s) => (draft.ratings[s.name] || []).length === trial.audio.length &&
+                                              draft.ratings[s.name].every((v) => Number.isInteger(v)));
+    const update = () => { next.disabled = !rated(); };
+    const set = (scale, index, value) => {
+      const values = draft.ratings[scale] || new Array(trial.audio.length).fill(null);
+      values[index] = value;
+      draft.ratings[scale] = values;
+      save();
+      update();
+    };
+    const section = el("section", { id: "trial", "data-trial": trial.id, "aria-labelledby": "trial-title" },
+      el("h2", { id: "trial-title", text: heading }));
+    if (trial.ask !== undefined) {
+      section.append(el("p", { class: "ask", id: "ask", text: `Attention check: whatever you hear, answer ${trial.ask} (${T.scales[0].labels[trial.ask - 1]}) on every scale of this clip.` }));
+    }
+    section.append(el("div", { class: "transport" }, play, seek, time), player.audio);
+    if (mushra) section.append(mushraRatings(trial, order, player, draft, set));
+    else section.append(...T.scales.map((scale) => scaleRatings(scale, draft, set)));
+    const later = el("button", { type: "button", id: "download-partial", text: "Download my ratings so far" });
+    later.addEventListener("click", download);
+    next.addEventListener("click", () => {
+      if (!rated()) return;
+      player.pause();
+      state.records.push({ id: trial.id, practice, ratings: draft.ratings, order, ms: Date.now() - draft.started_ms,
+                           at_ms: Date.now(), plays: draft.plays });
+      state.position += 1;
+      state.draft = null;
+      save();
+      show();
+    });
+    section.append(el("div", { class: "controls" }, next, later),
+                   el("p", { class: "keys", text: mushra ? "Keys: space play/pause · r reference · 1–9 sample" : "Keys: space play/pause" }));
+    main.append(section);
+    update();
+    current = { player, pick: (j) => { player.select(j); markPlaying(section, j); } };
+    section.querySelector("h2").setAttribute("tabindex", "-1");
+    section.querySelector("h2").focus();
+  }
+
+  function markPlaying(section, j) {
+    section.querySelectorAll(".pick").forEach((b, i) => b.setAttribute("aria-pressed", String(i === j)));
+  }
+
+  // ACR and P.835: one labelled radio group per scale, best answer first.
+  function scaleRatings(scale, draft, set) {
+    const set_ = el("fieldset", { class: "scale" }, el("legend", { text: `${scale.name}: ${scale.question}` }));
+    for (let v = scale.max; v >= scale.min; v--) {
+      const id = `r-${scale.name}-${v}`;
+      const radio = el("input", { type: "radio", name: scale.name, id, value: String(v) });
+      if ((draft.ratings[scale.name] || [])[0] === v) radio.checked = true;
+      radio.addEventListener("change", () => set(scale.name, 0, v));
+      set_.append(el("div", {}, radio, el("label", { for: id, text: ` ${v} ${scale.labels[v - scale.min]}` })));
+    }
+    return set_;
+  }
+
+  // MUSHRA: the open reference, then one slider (0-100) per stimulus in the rater's order, each with a button
+  // that plays it from the same position. A slider counts as rated once moved.
+  function mushraRatings(trial, order, player, draft, set) {
+    const scale = T.scales[0];
+    const box = el("div", { class: "mushra" });
+    const reference = el("button", { type: "button", class: "pick", "aria-pressed": "true", text: "Reference" });
+    reference.addEventListener("click", () => current.pick(0));
+    box.append(el("div", { class: "stimulus" }, reference, el("span", { class: "note", text: "the original: listen to compare" })));
+    order.forEach((index, k) => {
+      const name = `Sample ${LETTERS[k]}`;
+      const pick = el("button", { type: "button", class: "pick", "aria-pressed": "false", text: `${k + 1} ${name}` });
+      pick.addEventListener("click", () => current.pick(k + 1));
+      const saved = (draft.ratings[scale.name] || [])[index];
+      const slider = el("input", { type: "range", min: String(scale.min), max: String(scale.max), step: "1",
+                                   value: String(Number.isInteger(saved) ? saved : 50), "aria-label": `Rating of ${name} (0 bad to 100 excellent)`,
+                                   "data-index": String(index) });
+      const value = el("output", { text: Number.isInteger(saved) ? String(saved) : "–" });
+      slider.addEventListener("input", () => { value.textContent = slider.value; set(scale.name, index, Number(slider.value)); });
+      box.append(el("div", { class: "stimulus" }, pick, slider, value));
+    });
+    box.append(el("p", { class: "note", text: "80–100 excellent · 60–80 good · 40–60 fair · 20–40 poor · 0–20 bad. " +
+                                              "One of the samples is the reference itself." }));
+    return box;
+  }
+
+  document.addEventListener("keydown", (event) => {
+    const tag = event.target.tagName;
+    if (!current || event.altKey || event.ctrlKey || event.metaKey || tag === "INPUT" || tag === "SELECT" || !document.getElementById("trial")) return;
+    let handled = true;
+    if (event.key === " ") current.player.toggle();
+    else if (mushra && event.key === "r") current.pick(0);
+    else if (mushra && /^[1-9]$/.test(event.key) && Number(event.key) < current.player.utterance.audio.length) current.pick(Number(event.key));
+    else handled = false;
+    if (handled) event.preventDefault();
+  });
+  show();
+}
+
+const MODES = { listen: listenView, test: testView };
 
 function about() {
   const parts = [`${DATA.utterances.length} utterance(s)`, `${DATA.versions.length} version(s)`,
@@ -321,5 +601,5 @@ function about() {
   document.getElementById("about").textContent = parts.join(" · ");
 }
 
-about();
+if ((DATA.mode || "listen") === "listen") about();
 MODES[DATA.mode || "listen"](document.getElementById("main"));

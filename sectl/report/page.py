@@ -10,6 +10,9 @@ from importlib import resources
 
 from sectl import __version__
 
+PAGE_FORMAT = 1
+"""Version of the data page.js reads; raised when its structure changes."""
+
 
 def asset(name: str) -> str:
     """A file of the page shipped in this package (page.html, page.js, page.css)."""

@@ -77,3 +77,21 @@ def browser():
         launched = playwright.chromium.launch(executable_path=str(path), args=["--autoplay-policy=no-user-gesture-required"])
         yield launched
         launched.close()
+
+
+def build_test(corpus: Path, out: Path, method: str, **options) -> Path:
+    from sectl.report import build_report
+
+    build_report([("noisy", str(corpus / "noisy")), ("DF3", str(corpus / "enhanced"))], out, ref=str(corpus / "clean"),
+                 metrics="si_sdr,stoi", title="Test", test=method, practice=1, **options)  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def acr_test(corpus: Path) -> Path:
+    return build_test(corpus, corpus.parent / "acr", "acr")
+
+
+@pytest.fixture(scope="session")
+def mushra_test(corpus: Path) -> Path:
+    return build_test(corpus, corpus.parent / "mushra", "mushra")

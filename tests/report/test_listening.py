@@ -1,0 +1,198 @@
+"""`sectl report --test` and `sectl eval --ratings` without a browser: the blind page, the anchors, the validation
+and screening of ratings files, the two-way bootstrap against a plain loop, and the command's outputs."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from sectl.cli.app import app
+from sectl.report.listening import digest
+from tests.report.test_build import page_data
+
+runner = CliRunner()
+
+
+def key_of(folder: Path) -> dict:
+    return json.loads((folder / "test.json").read_text())
+
+
+def write_ratings(path: Path, folder: Path, rater: str, value, skip: int = 0, test_sha256: str | None = None) -> Path:
+    """A ratings file as the page writes it: ``value(trial_id, entry, scale, condition)`` rates each stimulus."""
+    key = key_of(folder)
+    trials = []
+    for item in key["definition"]["practice"] + key["definition"]["trials"]:
+        entry = key["key"][item["id"]]
+        ratings = {s["name"]: [value(item, entry, s["name"], c) for c in entry["conditions"]] for s in key["definition"]["scales"]}
+        trials.append({"id": item["id"], "practice": entry["kind"] == "practice", "ratings": ratings,
+                       "order": list(range(len(entry["conditions"]))), "ms": 1000, "at_ms": 1, "plays": 1})  # fmt: skip
+    body = {"format": 1, "test_id": key["definition"]["test_id"], "test_sha256": test_sha256 or key["sha256"],
+            "method": key["definition"]["method"], "rater": rater, "complete": not skip, "started_ms": 0,
+            "trials": trials[: len(trials) - skip]}  # fmt: skip
+    path.write_text(json.dumps({"sectl_ratings": 1, "body": body, "sha256": digest(body)}))
+    return path
+
+
+def honest(item, entry, scale, condition):
+    """Rates as the checks expect: the reference high, noisy low, traps as asked."""
+    if "ask" in item:
+        return item["ask"]
+    if entry["kind"] == "gold":
+        return 5
+    if scale == "MUSHRA":
+        return {"hidden reference": 100, "anchor 3.5 kHz": 20, "anchor 7 kHz": 45, "noisy": 30}.get(condition, 70)
+    return {"hidden reference": 5, "noisy": 2}.get(condition, 4)
+
+
+def test_the_page_names_no_system_and_the_key_holds_the_conditions(acr_test, mushra_test):
+    for folder in (acr_test, mushra_test):
+        text = (folder / "index.html").read_text()
+        assert "DF3" not in text and "noisy" not in text
+        data = page_data(folder)
+        key = key_of(folder)
+        assert data["mode"] == "test" and data["sha256"] == key["sha256"] == digest(data["test"])
+    key = key_of(mushra_test)
+    orders = [key["key"][t["id"]]["conditions"] for t in key["definition"]["trials"]]
+    assert sorted(orders[0]) == sorted(["noisy", "DF3", "hidden reference", "anchor 3.5 kHz", "anchor 7 kHz"])
+    assert len({tuple(o) for o in orders}) > 1  # not the systems' order in every trial
+    acr = key_of(acr_test)
+    kinds = [e["kind"] for e in acr["key"].values()]
+    assert kinds.count("test") == 4 * 3 and kinds.count("gold") == kinds.count("trap") == 1 and kinds.count("practice") == 1
+
+
+@pytest.mark.parametrize("cutoff", [3500.0, 7000.0])
+def test_the_anchor_low_passes_at_its_cutoff_without_delay(cutoff):
+    from sectl.report.anchors import lowpass
+
+    rate = 16000
+    t = torch.arange(rate, dtype=torch.float64) / rate  # float32 phases would add broadband noise
+    below, above = torch.sin(2 * torch.pi * (cutoff - 500) * t), torch.sin(2 * torch.pi * (cutoff + 500) * t)
+    mid = slice(2000, -2000)
+    kept = lowpass(below[None], rate, cutoff)[0]
+    assert kept.shape == below.shape and torch.allclose(kept[mid], below[mid], atol=1e-3)  # no delay, unity gain
+    assert 20 * torch.log10(lowpass(above[None], rate, cutoff)[0][mid].abs().max()) < -70
+
+
+def test_ratings_of_another_test_edited_by_hand_or_twice_are_refused_by_name(acr_test, mushra_test, tmp_path):
+    from sectl.report.ratings import load_ratings, load_test
+
+    test = load_test(acr_test)
+    good = write_ratings(tmp_path / "a.json", acr_test, "a", honest)
+    other = write_ratings(tmp_path / "other.json", mushra_test, "b", honest)
+    edited = write_ratings(tmp_path / "edited.json", acr_test, "c", honest)
+    text = json.loads(edited.read_text())
+    text["body"]["trials"][1]["ratings"]["ACR"] = [1]
+    edited.write_text(json.dumps(text))
+    again = write_ratings(tmp_path / "again.json", acr_test, "a", honest)
+    raters, refused = load_ratings([good, other, edited, again], test)
+    assert [r.rater for r in raters] == ["a"]
+    assert len(refused) == 3
+    assert refused[0].startswith(f"{other}: ratings of another test")
+    assert refused[1].startswith(f"{edited}: edited after it was downloaded")
+    assert refused[2].startswith(f"{again}: rater 'a' again")
+
+
+def test_screening_drops_failed_gold_trap_and_hidden_reference_and_incomplete_raters(acr_test, mushra_test, tmp_path):
+    from sectl.report.ratings import load_ratings, load_test, screen
+
+    test = load_test(acr_test)
+    files = [write_ratings(tmp_path / "ok.json", acr_test, "ok", honest),
+             write_ratings(tmp_path / "gold.json", acr_test, "gold", lambda i, e, s, c: 2 if e["kind"] == "gold" else honest(i, e, s, c)),
+             write_ratings(tmp_path / "trap.json", acr_test, "trap", lambda i, e, s, c: 3 if "ask" in i else honest(i, e, s, c)),
+             write_ratings(tmp_path / "part.json", acr_test, "part", honest, skip=3)]  # fmt: skip
+    raters, _ = load_ratings(files, test)
+    screen(raters, test)
+    assert [(r.rater, r.kept) for r in raters] == [("ok", True), ("gold", False), ("trap", False), ("part", False)]
+    assert "gold clip" in raters[1].reason and "trapping clip" in raters[2].reason and "incomplete" in raters[3].reason
+    screen(raters, test, allow_partial=True)
+    assert raters[3].kept
+    mushra = load_test(mushra_test)
+    deaf = lambda i, e, s, c: 60 if c == "hidden reference" else 50  # noqa: E731
+    raters, _ = load_ratings([write_ratings(tmp_path / "m.json", mushra_test, "m", honest),
+                              write_ratings(tmp_path / "d.json", mushra_test, "d", deaf)], mushra)  # fmt: skip
+    screen(raters, mushra)
+    assert raters[0].kept and not raters[1].kept and "below 90 in 4 of 4 trials" in raters[1].reason
+
+
+def test_the_two_way_bootstrap_equals_a_plain_loop_over_resampled_raters_and_utterances(mushra_test, tmp_path):
+    from sectl.report.analysis import analyse
+    from sectl.report.ratings import load_ratings, load_test, screen
+
+    test = load_test(mushra_test)
+    rng = np.random.default_rng(5)
+    files = [write_ratings(tmp_path / f"{r}.json", mushra_test, r, lambda i, e, s, c: 100 if c == "hidden reference" else int(rng.integers(0, 101)))
+             for r in "abc"]  # fmt: skip
+    raters, _ = load_ratings(files, test)
+    screen(raters, test)
+    result = analyse(raters, test, seed=3, replicates=300)
+    # The same replicates drawn as analyse draws them, then each mean taken over the ratings one by one.
+    draw = np.random.default_rng(3)
+    rater_w = draw.multinomial(3, np.full(3, 1 / 3), size=300)
+    utterances = sorted({test.key[t["id"]]["utterance"] for t in raters[0].trials if test.key[t["id"]]["kind"] == "test"})
+    utt_w = draw.multinomial(len(utterances), np.full(len(utterances), 1 / len(utterances)), size=300)
+    for row in result["scales"]["MUSHRA"]["conditions"]:
+        means = []
+        for b in range(300):
+            values = []
+            for r, rater in enumerate(raters):
+                for trial in rater.trials:
+                    entry = test.key[trial["id"]]
+                    u = utterances.index(entry["utterance"])
+                    value = trial["ratings"]["MUSHRA"][entry["conditions"].index(row["name"])]
+                    values += [value] * int(rater_w[b, r] * utt_w[b, u])
+            means.append(np.mean(values))
+        assert row["ci95"] == pytest.approx([np.percentile(means, 2.5), np.percentile(means, 97.5)])
+        everything = [t["ratings"]["MUSHRA"][test.key[t["id"]]["conditions"].index(row["name"])] for r in raters for t in r.trials]
+        assert row["mean"] == pytest.approx(np.mean(everything))
+
+
+def test_eval_ratings_prints_json_writes_csv_and_plot_and_exits_1_naming_a_refused_file(acr_test, mushra_test, tmp_path):
+    files = [write_ratings(tmp_path / f"{r}.json", acr_test, r, honest) for r in "abc"]
+    files.append(write_ratings(tmp_path / "stray.json", mushra_test, "d", honest))
+    args = ["eval", "--ratings", *map(str, files), "--test", str(acr_test / "test.json")]
+    result = runner.invoke(app, [*args, "--json", "--csv", str(tmp_path / "r.csv"), "--plot", str(tmp_path / "r.png")])
+    assert result.exit_code == 1, result.output
+    data = json.loads(result.stdout)
+    rows = {r["name"]: r for r in data["scales"]["ACR"]["conditions"]}
+    assert rows["noisy"]["mean"] == 2 and rows["DF3"]["mean"] == 4 and rows["hidden reference"]["mean"] == 5
+    assert {(p["a"], p["b"]): p["significant"] for p in data["scales"]["ACR"]["pairwise"]}[("noisy", "DF3")]
+    assert data["refused"][0].startswith(str(files[-1])) and "stray.json" in result.stderr
+    assert data["scales"]["ACR"]["correlation"]["per_utterance"]["si_sdr"]["n"] == 8
+    assert (tmp_path / "r.csv").read_text().startswith("rater,kept,trial,kind,utterance,condition,scale,value\n")
+    assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
+    table = runner.invoke(app, args[:-3] + args[-2:])
+    assert table.exit_code == 0 and "hidden reference" in table.stdout and "raters" in table.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["eval", "--ratings", "x.json"], "--ratings needs --test"),
+    (["eval", "--ratings", "--test", "t.json"], "give the ratings files"),
+    (["eval", "--ratings", "x.json", "--test", "t.json", "--est", "a/"], "--est: --ratings scores ratings files"),
+    (["eval", "--test", "t.json", "--est", "a/"], "--test applies to --ratings only"),
+    (["report", "--est", "a/", "-o", "out/", "--test", "acr"], "--test needs --ref"),
+    (["report", "--est", "a/", "--ref", "b/", "-o", "out/", "--test", "abx"], "--test: expected one of acr, p835, mushra"),
+])  # fmt: skip
+def test_argument_errors_are_one_line_and_exit_2(args, message, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_p835_rates_and_scores_its_three_scales(corpus, tmp_path):
+    from sectl.report.analysis import analyse
+    from sectl.report.ratings import load_ratings, load_test, screen
+    from tests.report.conftest import build_test
+
+    folder = build_test(corpus, tmp_path / "p835", "p835", select_count=2)
+    test = load_test(folder)
+    assert [s["name"] for s in test.scales] == ["SIG", "BAK", "OVRL"]
+    raters, _ = load_ratings([write_ratings(tmp_path / f"{r}.json", folder, r, honest) for r in "ab"], test)
+    screen(raters, test)
+    result = analyse(raters, test)
+    assert set(result["scales"]) == {"SIG", "BAK", "OVRL"} and all(r.kept for r in raters)
+    assert {r["name"]: r["mean"] for r in result["scales"]["BAK"]["conditions"]} == {"noisy": 2, "DF3": 4, "hidden reference": 5}
