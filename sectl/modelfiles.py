@@ -54,14 +54,14 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sectl"
 
 
-STORE_VARIABLES = ("SECTL_MODELS_DIR", "SECTL_DNSMOS_DIR")
-"""Environment variables naming folders of model files (pretrained models, DNSMOS)."""
+STORE_VARIABLES = (MODELS_DIR_ENV, "SECTL_DNSMOS_DIR", "SECTL_ASR_MODEL")
+"""Environment variables naming model files or folders (every named model, DNSMOS, the ``wer`` recogniser)."""
 
 
 def model_stores() -> list[Input]:
-    """Every folder sectl reads model files from whatever the command line says (``$SECTL_MODELS_DIR``,
-    ``$SECTL_DNSMOS_DIR``, its own model cache): an input of every command, so no output lands on a model
-    file (``--plot $SECTL_DNSMOS_DIR/model_v8.onnx`` would replace DNSMOS)."""
+    """Every model folder or file sectl reads whatever the command line says (:data:`STORE_VARIABLES`, its own
+    model cache): an input of every command, so no output lands on a model file (``--plot
+    $SECTL_DNSMOS_DIR/model_v8.onnx`` would replace DNSMOS)."""
     folders = [Path(os.environ[name]) for name in STORE_VARIABLES if os.environ.get(name)]
     folders += [cache_root() / "models", cache_root() / "dnsmos"]
     return [Input(folder, "model files") for folder in folders]

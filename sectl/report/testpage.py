@@ -9,7 +9,7 @@ from typing import Callable
 from sectl.fileutil import atomic_write_text
 from sectl.metrics.compare import SystemSummary
 from sectl.report.data import Version
-from sectl.report.listening import TEST_FORMAT, Trial, definition, digest, plan_trials
+from sectl.report.listening import TEST_FORMAT, definition, digest, plan_trials
 from sectl.report.media import write_anchor, write_version_audio
 
 KEY_FILE = "test.json"
