@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU proof, run as it is on a lent device machine, on that machine's own PyTorch (nothing is
 # installed over it: the wheels from benchmarks/device_prepare.sh go to /tmp/site). Every section has a
-# timeout and they add up to 470 s, so the whole check ends within 8 minutes of wall time, start-up
+# timeout and they add up to 555 s, so the whole check ends within 10 minutes of wall time, start-up
 # included. Writes $OUT/device.md (copy it to benchmarks/results/device.md) and $OUT/log:
 #   1. the tests marked `cuda` (models CUDA vs CPU, soft-DTW's CUDA kernel, streaming, CUDA's sync detector
 #      around steps, a one-process torchrun NCCL run killed and resumed);
@@ -9,7 +9,8 @@
 #      stopped, resumed (bit-exact), with the step guard and CUDA's sync detector set to error inside steps;
 #   3. a MAL fine-tune of the pretrained DeepFilterNet3 in bf16 under torchrun (one process, NCCL);
 #   4. steps/s per preset family in fp32 and bf16, and the data pipeline's examples/s per worker count;
-#   5. enhance on the GPU: RTF of the default model on 10 s, files per second on a folder.
+#   5. enhance on the GPU: RTF of the default model on 10 s, files per second on a folder;
+#   6. Ctrl-C of a training run in one process and under torchrun: the step reached saved, resumed bit for bit.
 # Dry run on a CPU: DEVICE=cpu bash benchmarks/device_check.sh (sections that need CUDA report so).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -119,6 +120,12 @@ seconds = time.perf_counter() - start
 print(f"sectl enhance on a folder of {files} files (2-3 s each), start-up included: exit {done.returncode}, "
       f"{seconds:.1f} s, {files / seconds:.1f} files/s")
 EOF
+  echo '```'
+  echo
+  echo "## 6. Ctrl-C of a GPU training run: the step reached is saved and resumes bit for bit (benchmarks/stop_check.py) ($(elapsed))"
+  echo '```'
+  timeout 100 python3 benchmarks/stop_check.py "$DEVICE" "$WORK/stop" 2>>"$LOG"
+  echo "exit $?"
   echo '```'
   echo
   echo "Total wall time of the check: $(elapsed)."
