@@ -6,8 +6,7 @@ imported, as commands do to check their arguments, without importing torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sectl.lazy import lazy_attributes
 
 _LAZY = {
     "STDIO": "sectl.audio.io",
@@ -24,7 +23,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sectl.audio' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)

@@ -7,8 +7,7 @@ at start-up, does not pull in torch, pesq and pystoi.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sectl.lazy import lazy_attributes
 
 DEFAULT_METRICS = ("pesq_wb", "pesq_nb", "stoi", "estoi", "si_sdr", "lsd", "mcd")
 """What ``sectl eval`` reports without ``--metrics``."""
@@ -27,10 +26,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sectl.metrics' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
 
 
 __all__ = ["DEFAULT_METRICS", *_LAZY]

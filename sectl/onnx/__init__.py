@@ -6,8 +6,7 @@ need neither torch nor onnxruntime.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from sectl.lazy import lazy_attributes
 
 _LAZY = {
     "export_onnx": "sectl.onnx.export",
@@ -20,7 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module 'sectl.onnx' has no attribute {name!r}")
-    return getattr(importlib.import_module(_LAZY[name]), name)
+__getattr__ = lazy_attributes(__name__, _LAZY)
