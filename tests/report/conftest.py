@@ -63,7 +63,7 @@ def missing(reason: str) -> None:
     pytest.skip(f"{reason}; run .ci/browser.sh to provide it")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")  # not the session: Playwright's event loop must end before later tests fork
 def browser():
     try:
         from playwright.sync_api import sync_playwright
