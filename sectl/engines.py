@@ -17,7 +17,7 @@ from sectl.errors import ModelError, SectlError, SectlWarning, UsageError, first
 from sectl.models import Enhancer
 from sectl.models.io.loading import load_torch_enhancer
 from sectl.onnx import load_onnx
-from sectl.onnx.engine import has_offline_graph, onnx_engine, stream_engine
+from sectl.onnx.engine import has_graph, onnx_engine, stream_engine
 from sectl.options import check_engine
 
 POST_FILTER_BETA = 0.02  # DeepFilterNet's --pf
@@ -41,9 +41,9 @@ def with_post_filter(model: Enhancer, beta: float = POST_FILTER_BETA) -> Enhance
 
 
 def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
-    """What runs ``model``: ``torch`` (itself), ``onnxruntime`` (its cached whole-signal graph, CPU), or
-    ``auto``: onnxruntime for a CPU model whose architecture has a graph (faster, same output to
-    > 60 dB SI-SDR), otherwise PyTorch."""
+    """What runs ``model``: ``torch`` (itself), ``onnxruntime`` (its cached stream graph, CPU, many hops per
+    call), or ``auto``: onnxruntime for a CPU model that streams many hops per call (faster, same output
+    to float rounding), otherwise PyTorch."""
     check_engine(engine)
     if not isinstance(model, torch.nn.Module):  # an exported graph: onnxruntime is what runs it
         if engine == "torch":
@@ -52,7 +52,7 @@ def inference_model(model: Enhancer, engine: str = "torch") -> Enhancer:
         return model
     if engine == "torch":
         return model
-    if engine == "auto" and (module_device(model).type != "cpu" or not has_offline_graph(model)):
+    if engine == "auto" and (module_device(model).type != "cpu" or not has_graph(model)):
         return model
     try:
         return onnx_engine(model)

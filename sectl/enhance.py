@@ -1,8 +1,14 @@
 """Running an enhancer on tensors, files, folders and pipes (the library behind ``sectl enhance``).
 
-Layers: :class:`OverlapAdd` (a tensor core with bounded memory) -> :func:`enhance_tensor` (any rate,
-any channel count) -> :func:`enhance_file` (streams a file to an atomic output) ->
-:func:`enhance_paths` (batches that keep going past bad files).
+Layers: the core that runs the model with bounded memory -> :func:`enhance_tensor` (any rate, any
+channel count) -> :func:`enhance_file` (streams a file to an atomic output) -> :func:`enhance_paths`
+(batches that keep going past bad files).
+
+The core is the model's stream wherever it streams (:func:`stream_runner_of`): its frame step runs
+over blocks of many hops with every state carried, so a file of any length comes out exactly as one
+pass of the model over the whole signal, and as ``sectl enhance --stream`` gives it. A model that
+cannot stream (it reads the future, or scales by the whole signal's level) runs on overlapping chunks
+cross-faded into each other (:class:`OverlapAdd`): an approximation beyond one chunk, the only one.
 """
 
 from __future__ import annotations
@@ -25,13 +31,15 @@ from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
 from sectl.engines import inference_model, load_enhancer
-from sectl.errors import SectlError, UsageError
+from sectl.errors import ModelError, SectlError, UsageError
 from sectl.options import check_chunk_s
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
 from sectl.sharding import select_shard
 from sectl.signal import FULLY_WET, DryWet
+from sectl.streaming import FRAME_STEPS, Streamer, TorchFrames, frame_step
+from sectl.streaming.streamer import FrameRunner
 
 CHUNK_S = 10.0
 OVERLAP_S = 1.0
@@ -83,8 +91,34 @@ class OverlapAdd:
         return torch.cat(list(self.stream([x])), dim=-1)
 
 
+def stream_runner_of(model: Enhancer) -> FrameRunner | None:
+    """What runs ``model`` hop by hop (its frame step, or its graph's), or ``None`` if it cannot stream."""
+    if isinstance(model, torch.nn.Module):
+        if type(model) not in FRAME_STEPS:
+            return None
+        try:
+            return TorchFrames(frame_step(model))
+        except ModelError:  # a configuration that cannot stream (non-causal, level-normalised)
+            return None
+    if getattr(model, "frames", None) is not None:  # an exported stream graph (sectl.onnx.OnnxEnhancer)
+        return model.frames
+    return None
 
 
+def streamed(streamer: Streamer, blocks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
+    """The enhanced blocks of a signal arriving in ``blocks``, then the rest: as long as the input."""
+    for block in blocks:
+        yield streamer.feed(block)
+    yield streamer.flush()
+
+
+def signal_core(model: Enhancer, sample_rate: int, channels: int, dry_wet: DryWet = FULLY_WET,
+                chunk_s: float = CHUNK_S, overlap_s: float = OVERLAP_S) -> Callable[[Iterable[torch.Tensor]], Iterator[torch.Tensor]]:  # fmt: skip
+    """``blocks -> enhanced blocks`` of one signal: the model's stream, or chunks cross-faded (see the module)."""
+    runner = stream_runner_of(model)
+    if runner is not None:
+        return lambda blocks: streamed(Streamer(runner, sample_rate, channels, dry_wet), blocks)
+    return OverlapAdd(model_fn(model, sample_rate, dry_wet), *chunking(chunk_s, overlap_s, sample_rate)).stream
 
 
 def model_fn(model: Enhancer, sample_rate: int, dry_wet: DryWet = FULLY_WET) -> TensorFn:
@@ -117,10 +151,10 @@ def enhance_tensor(
     overlap_s: float = OVERLAP_S,
     dry_wet: DryWet = FULLY_WET,
 ) -> torch.Tensor:
-    """Enhance ``(C, T)`` (or ``(T,)``) at any rate; returns the same shape and rate."""
+    """Enhance ``(C, T)`` (or ``(T,)``) at any rate; returns the same shape and rate. ``chunk_s`` and
+    ``overlap_s`` apply to models that cannot stream (the others need no chunks)."""
     x = wave if wave.dim() == 2 else wave.unsqueeze(0)
-    ola = OverlapAdd(model_fn(model, sample_rate, dry_wet), *chunking(chunk_s, overlap_s, sample_rate))
-    y = ola(x)
+    y = torch.cat(list(signal_core(model, sample_rate, x.shape[0], dry_wet, chunk_s, overlap_s)([x])), dim=-1)
     return y if wave.dim() == 2 else y[0]
 
 
@@ -145,10 +179,10 @@ def enhance_file(
     rate = info.samplerate
     if on_seconds is not None:
         blocks = _reporting(blocks, lambda block: on_seconds(block.shape[-1] / rate))
-    ola = OverlapAdd(model_fn(model, rate, dry_wet), *chunking(chunk_s, overlap_s, rate))
+    core = signal_core(model, rate, info.channels, dry_wet, chunk_s, overlap_s)
     return write_blocks(
         dst,
-        ola.stream(blocks),
+        core(blocks),
         rate,
         info.channels,
         subtype=default_subtype(Path(dst), info.subtype),

@@ -1,9 +1,10 @@
 """onnxruntime under a PyTorch model, for speed: its graphs, exported once and cached.
 
-Why: on one CPU thread DeepFilterNet3's offline graph runs at RTF 0.0141 in onnxruntime against
-0.0238 in PyTorch (``benchmarks/stream.py``), mostly because PyTorch runs a GRU one timestep at a
-time; hop by hop the stream graph is about 3x faster than the PyTorch frame step. Exporting costs about
-a second, so each graph is cached (:mod:`sectl.onnx.cache`, keyed by everything that decides it).
+Why: one graph per model, the stream step with a dynamic number of hops per call, serves both files
+and live streams. On one CPU thread it runs DeepFilterNet3 over a file at RTF 0.020 (PyTorch: about
+0.035), as fast as a whole-signal graph (0.019-0.029, same run), and hop by hop several times faster than
+the PyTorch frame step (``benchmarks/stream.py``). Exporting costs about a second, so the graph is
+cached (:mod:`sectl.onnx.cache`, keyed by everything that decides it).
 """
 
 from __future__ import annotations
@@ -17,12 +18,12 @@ import torch
 from sectl.errors import ModelError, SectlWarning, first_line
 from sectl.onnx.cache import graph_key, graph_path, prune, touch
 
-__all__ = ["cached_graph", "graph_key", "has_offline_graph", "onnx_engine", "stream_engine"]
+__all__ = ["cached_graph", "graph_key", "has_graph", "onnx_engine", "stream_engine"]
 
 T = TypeVar("T")
 
 
-def cached_graph(model: torch.nn.Module, kind: str = "offline") -> Path:
+def cached_graph(model: torch.nn.Module, kind: str = "stream") -> Path:
     """The cached ``offline`` (whole-signal) or ``stream`` (one hop, explicit states) graph of ``model``,
     exported on first use."""
     from sectl.onnx.export import export_onnx
@@ -36,10 +37,16 @@ def cached_graph(model: torch.nn.Module, kind: str = "offline") -> Path:
     return path
 
 
-def has_offline_graph(model: object) -> bool:
-    from sectl.onnx.graphs import OFFLINE_GRAPHS
+def has_graph(model: object) -> bool:
+    """Whether onnxruntime runs ``model`` faster than PyTorch: it streams many hops per call, so its stream
+    graph enhances a file in a few large calls (as fast as a whole-signal graph, and equal to one pass at
+    any length). Demucs streams one hop per call, which onnxruntime does not make faster."""
+    from sectl.streaming import frame_step
 
-    return type(model) in OFFLINE_GRAPHS
+    try:
+        return frame_step(model).multi_hop
+    except ModelError:
+        return False
 
 
 def _opened(model: torch.nn.Module, kind: str, open_graph: Callable[[Path], T]) -> T:
@@ -55,13 +62,17 @@ def _opened(model: torch.nn.Module, kind: str, open_graph: Callable[[Path], T]) 
 
 
 def onnx_engine(model: torch.nn.Module, threads: int | None = None):
-    """``model`` as an :class:`sectl.onnx.OnnxEnhancer` on the CPU (its cached whole-signal graph)."""
+    """``model`` as an :class:`sectl.onnx.OnnxEnhancer` on the CPU: its cached stream graph, which enhances a
+    file of any length exactly as one pass over it (a model that cannot stream is refused, with the reason)."""
     from sectl.onnx.runtime import OnnxEnhancer
+    from sectl.streaming import frame_step
 
-    if not has_offline_graph(model):
-        raise ModelError(f"{model.name}: no onnxruntime graph for this architecture (use --engine torch)")
+    try:
+        frame_step(model)
+    except ModelError as exc:
+        raise ModelError(f"{model.name}: no onnxruntime graph, as {exc} (use --engine torch)") from None
     threads = threads or torch.get_num_threads()
-    return _opened(model, "offline", lambda path: OnnxEnhancer(path, threads))
+    return _opened(model, "stream", lambda path: OnnxEnhancer(path, threads))
 
 
 def stream_engine(model: torch.nn.Module, threads: int = 1):

@@ -21,6 +21,7 @@ from sectl.fileutil import Input, InputTargetError, atomic_write_bytes, atomic_w
 from sectl.provenance import git_commit, versions
 
 OPSET = 17
+EXAMPLE_HOPS = 3  # hops in the traced example of a multi-hop stream step
 METADATA_KEY = "sectl"
 FORMAT_VERSION = 1
 SIDECAR_FORMAT = "sectl-onnx"
@@ -28,10 +29,12 @@ SIDECAR_FORMAT = "sectl-onnx"
 
 PROTOCOL = (
     "At the model's sample_rate, per channel as a batch row: start every state at its 'initial' (zeros if "
-    "absent); feed lead_in zeros, then the signal, one hop of 'samples' per call with 'length' -1, each call "
-    "returning one hop of 'enhanced' and every '<state>_next' for the next call. At the end, with the signal's "
+    "absent); feed lead_in zeros, then the signal, in whole hops of 'samples' with 'length' -1: one hop per "
+    "call, or, where 'multi_hop' is true, any number of hops per call, except that the first calls carry "
+    "exactly layout.warmup hops in all (no call holds both warm-up hops and later ones). Each call returns "
+    "as many samples of 'enhanced' and every '<state>_next' for the next call. At the end, with the signal's "
     "length T known: feed the last partial hop zero-padded, then hops of zeros, all with 'length' T, until "
-    "ceil((T + preroll) / hop) calls in all. Drop the first preroll output samples and keep T."
+    "ceil((T + preroll) / hop) hops in all. Drop the first preroll output samples and keep T."
 )
 """How to drive a stream graph from its sidecar alone (also in the README, with examples/stream_onnx.py)."""
 
@@ -100,19 +103,23 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     initial = step.initial_state(1)
     names = step.state_names
     batched = {name: {0: "batch"} for name in names if name != "frame"}
-    axes = {"samples": {0: "batch"}, "enhanced": {0: "batch"}, **batched}
+    time_axis = {0: "batch", 1: "samples"} if step.multi_hop else {0: "batch"}
+    axes = {"samples": time_axis, "enhanced": time_axis, **batched}
     axes.update({f"{name}_next": axis for name, axis in batched.items()})
-    example = (torch.zeros(1, layout.hop), torch.full((1,), -1, dtype=torch.int64), *initial)
+    hops = EXAMPLE_HOPS if step.multi_hop else 1  # more than one, so no size of one is folded in as a constant
+    example = (torch.zeros(1, hops * layout.hop), torch.full((1,), -1, dtype=torch.int64), *initial)
     payload = _traced(step, example, input_names=["samples", "length", *names],
                       output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes)
     record = {
         "kind": "stream",
-        "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame", "lead_in")},
+        "layout": {field: getattr(layout, field) for field in ("sample_rate", "hop", "preroll", "end_pad", "first_frame",
+                                                               "lead_in", "warmup")},  # fmt: skip
+        "multi_hop": step.multi_hop,
         "latency_samples": layout.latency,
         "latency_ms": round(1000 * layout.latency / layout.sample_rate, 3),
         "latency_ms_by_input_rate": _latency_by_rate(step),
         "protocol": PROTOCOL,
-        "inputs": {"samples": ["batch", layout.hop], "length": [1]},
+        "inputs": {"samples": ["batch", "hops * hop" if step.multi_hop else layout.hop], "length": [1]},
         "states": _state_record(step, initial),
     }
     return payload, record

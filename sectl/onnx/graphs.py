@@ -14,8 +14,7 @@ from torch import nn
 
 from sectl.models import DeepFilterNet3, NSNet2
 from sectl.models.enhancers.deepfilternet3 import post_filter_gain
-
-ERB_OFFSET_DB = 200.0  # > 100 dB below the floor of 10 log10(power + 1e-10): the ERB state stays positive
+from sectl.models.enhancers.erb import ERB_OFFSET_DB, running_mean_rnn
 
 
 class FrameTransform(nn.Module):
@@ -64,15 +63,6 @@ class FrameTransform(nn.Module):
         first, second = (even + odd) * self.window[0], (even - odd) * self.window[1]
         rows = nn.functional.pad(first, (0, 0, 0, 1)) + nn.functional.pad(second, (0, 0, 1, 0))
         return rows.reshape(rows.shape[0], -1)
-
-
-def running_mean_rnn(channels: int, alpha: float) -> nn.RNN:
-    """``s_t = (1 - alpha) x_t + alpha s_{t-1}`` per channel, as a ReLU RNN (identity on positive states)."""
-    rnn = nn.RNN(channels, channels, nonlinearity="relu", bias=False, batch_first=True)
-    with torch.no_grad():
-        rnn.weight_ih_l0.copy_(torch.eye(channels) * (1 - alpha))
-        rnn.weight_hh_l0.copy_(torch.eye(channels) * alpha)
-    return rnn.requires_grad_(False)
 
 
 class DeepFilterNet3Graph(nn.Module):

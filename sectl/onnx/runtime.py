@@ -48,6 +48,7 @@ class OnnxFrames:
         if self.record["kind"] != "stream":
             raise ModelError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
         self.layout = StreamLayout(**self.record["layout"])
+        self.multi_hop = bool(self.record.get("multi_hop", False))  # graphs exported before it took one hop
         self.states = self.record["states"]
         self.input_names = {i.name for i in self.session.get_inputs()}  # the exporter drops unused inputs
 

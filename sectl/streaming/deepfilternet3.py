@@ -1,6 +1,6 @@
 """DeepFilterNet3 frame by frame, equal to :class:`sectl.models.DeepFilterNet3` on the whole signal.
 
-Per step (one hop): the analysis frame's spectrum; the ERB and unit normalisation states; the encoder
+Per call (``N`` hops, as ``N`` frames at once): the frames' spectra; the ERB and unit normalisation states; the encoder
 on the features of this frame, which are the input of network time ``t = frame - conv_lookahead``
 (the offline model shifts the features that far ahead); the causal convolutions read buffered past
 frames; the GRUs carry their states; the deep filter reads a ring of the last spectra, which holds
@@ -15,19 +15,25 @@ import torch
 
 from sectl.errors import ModelError
 from sectl.models.enhancers.deepfilternet3 import ConvBlock, DeepFilterNet3, SqueezedGRU, post_filter_gain
+from sectl.models.enhancers.erb import ERB_OFFSET_DB, running_mean_rnn
 from sectl.streaming.frames import FrameStep, StreamLayout, keep_if, past_end
 
 
 def _conv_step(block: ConvBlock, past: torch.Tensor, new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """A causal block on one new frame ``(B, C, 1, F)`` with its ``time_pad`` past frames; the new past."""
+    """A causal block on ``N`` new frames ``(B, C, N, F)`` with its ``time_pad`` past frames; the new past."""
     window = torch.cat([past, new], dim=2)
-    return block.unpadded(window), window[:, :, 1:]
+    return block.unpadded(window), window[:, :, -block.time_pad :] if block.time_pad else past
 
 
 def _gru_step(gru: SqueezedGRU, x: torch.Tensor, state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """One frame ``(B, 1, C)`` through a squeezed GRU; the state is kept batch-first ``(B, layers, H)``."""
+    """``N`` frames ``(B, N, C)`` through a squeezed GRU; the state is kept batch-first ``(B, layers, H)``."""
     y, new = gru(x, state.transpose(0, 1).contiguous())
     return y, new.transpose(0, 1)
+
+
+def _later(x: torch.Tensor, skip: int, keep_last: int) -> torch.Tensor:
+    """``x[:, skip : len - keep_last]`` along axis 1, with constant bounds (a traced graph keeps its time axis)."""
+    return x[:, skip : -keep_last or None]
 
 
 class DeepFilterNet3Step(FrameStep):
@@ -46,8 +52,11 @@ class DeepFilterNet3Step(FrameStep):
             preroll=c.conv_lookahead * hop + c.n_fft - hop,  # network warm-up + the analysis delay istft drops
             end_pad=c.n_fft,
             first_frame=0,
+            warmup=c.conv_lookahead,
         )
         self.register_dft(model.window, 2 * hop / c.n_fft**2, c.n_fft)
+        self.erb_mean = running_mean_rnn(c.erb_bands, model.alpha)
+        self.unit_mean = running_mean_rnn(c.df_bins, model.alpha)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -76,16 +85,32 @@ class DeepFilterNet3Step(FrameStep):
         return zeros
 
     def features(self, re: torch.Tensor, im: torch.Tensor, erb_norm: torch.Tensor, unit_norm: torch.Tensor):
-        """This frame's normalised ERB ``(B, 1, 1, E)`` and complex ``(B, 2, 1, D)`` features, new states."""
-        m, alpha, low = self.model, self.model.alpha, self.model.config.df_bins
-        erb_db = 10 * torch.log10((re.pow(2) + im.pow(2)) @ m.erb_average + 1e-10)
-        erb_norm = (1 - alpha) * erb_db + alpha * erb_norm
-        magnitude = (re[:, :low].pow(2) + im[:, :low].pow(2) + 1e-24).sqrt()
-        unit_norm = (1 - alpha) * magnitude + alpha * unit_norm
-        root = unit_norm.sqrt()
-        feat_erb = ((erb_db - erb_norm) / 40)[:, None, None]
-        feat_spec = torch.stack([re[:, :low] / root, im[:, :low] / root], dim=1).unsqueeze(2)
-        return feat_erb, feat_spec, erb_norm, unit_norm
+        """The frames' normalised ERB ``(B, 1, N, E)`` and complex ``(B, 2, N, D)`` features, and the
+        normalisation states after the last frame (the running means as ReLU RNNs on positive values)."""
+        m, low = self.model, self.model.config.df_bins
+        erb_db = 10 * torch.log10((re.pow(2) + im.pow(2)) @ m.erb_average + 1e-10)  # (B, N, E)
+        erb_means = self.erb_mean(erb_db + ERB_OFFSET_DB, (erb_norm + ERB_OFFSET_DB).unsqueeze(0))[0] - ERB_OFFSET_DB
+        magnitude = (re[..., :low].pow(2) + im[..., :low].pow(2) + 1e-24).sqrt()
+        unit_means = self.unit_mean(magnitude, unit_norm.unsqueeze(0).contiguous())[0]
+        root = unit_means.sqrt()
+        feat_erb = ((erb_db - erb_means) / 40).unsqueeze(1)
+        feat_spec = torch.stack([re[..., :low] / root, im[..., :low] / root], dim=1)
+        return feat_erb, feat_spec, erb_means[:, -1], unit_means[:, -1]
+
+    def deep_filter(self, spectra: torch.Tensor, coefs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The filtered low bins ``(B, N, D)`` (real, imaginary) and the unfiltered current frames ``(B, N, bins, 2)``.
+
+        ``spectra`` holds the ring's ``ring`` past spectra, then the ``N`` new ones; the output frame ``j``
+        (network time ``t``) is new frame ``j`` minus ``conv_lookahead``, its taps positions ``j + 1 ... j + order``."""
+        c, ring = self.model.config, self.ring
+        current = _later(spectra, ring - c.conv_lookahead, c.conv_lookahead)
+        filtered_re = filtered_im = 0.0
+        for k in range(c.df_order):
+            tap = _later(spectra, 1 + k, ring - 1 - k)[:, :, : c.df_bins]  # (B, N, D, 2)
+            coef = coefs[..., k, :]
+            filtered_re = filtered_re + tap[..., 0] * coef[..., 0] - tap[..., 1] * coef[..., 1]
+            filtered_im = filtered_im + tap[..., 0] * coef[..., 1] + tap[..., 1] * coef[..., 0]
+        return filtered_re, filtered_im, current
 
     def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
                 synthesis: torch.Tensor, erb_norm: torch.Tensor, unit_norm: torch.Tensor, spectra: torch.Tensor,
@@ -93,45 +118,43 @@ class DeepFilterNet3Step(FrameStep):
                 df_gru: torch.Tensor, pathway: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
         m, c = self.model, self.model.config
         window = torch.cat([analysis, samples], dim=1)
-        re, im = self.spectrum(window)
+        re, im = self.spectra(window)  # (B, N, bins)
         feat_erb, feat_spec, erb_norm, unit_norm = self.features(re, im, erb_norm, unit_norm)
-        present = 1.0 - past_end(frame, length, self.layout).to(re.dtype)  # beyond: zeros, as offline padding
-        spectra = torch.cat([spectra[:, 1:], torch.stack([re, im], dim=-1).unsqueeze(1) * present], dim=1)
-        started = frame[0] >= c.conv_lookahead
+        index = self.frame_indices(frame, re)
+        present = 1.0 - past_end(index, length, self.layout).to(re.dtype)  # beyond: zeros, as offline padding
+        spectra = torch.cat([spectra, torch.stack([re, im], dim=-1) * present[:, None, None]], dim=1)
+        started = frame[0] >= c.conv_lookahead  # the warm-up calls only fill the normalisations and the ring
 
         enc = m.encoder
-        e0, new_erb_conv = _conv_step(enc.erb_conv0, erb_conv, feat_erb * present)
+        e0, new_erb_conv = _conv_step(enc.erb_conv0, erb_conv, feat_erb * present[:, None])
         e1 = enc.erb_conv1(e0)
         e2 = enc.erb_conv2(e1)
         e3 = enc.erb_conv3(e2)
-        c0, new_df_conv = _conv_step(enc.df_conv0, df_conv, feat_spec * present)
+        c0, new_df_conv = _conv_step(enc.df_conv0, df_conv, feat_spec * present[:, None])
         emb, new_enc_gru = _gru_step(enc.emb_gru, enc.combine(e3, enc.df_conv1(c0)), enc_gru)
         recurrent, new_erb_gru = _gru_step(m.erb_decoder.emb_gru, emb, erb_gru)
-        gains = m.erb_decoder.gains(recurrent, e3, e2, e1, e0)[:, 0, 0] @ m.erb_expand  # (B, bins)
+        gains = m.erb_decoder.gains(recurrent, e3, e2, e1, e0)[:, 0] @ m.erb_expand  # (B, N, bins)
         df_recurrent, new_df_gru = _gru_step(m.df_decoder.df_gru, emb, df_gru)
         path, new_pathway = _conv_step(m.df_decoder.df_convp, pathway, c0)
-        coefs = m.df_decoder.coefficients(df_recurrent, emb, path)[:, 0].unflatten(-1, (c.df_order, 2))
+        coefs = m.df_decoder.coefficients(df_recurrent, emb, path).unflatten(-1, (c.df_order, 2))  # (B, N, D, order, 2)
 
-        low, current = c.df_bins, spectra[:, self.ring - 1 - c.conv_lookahead]  # current: (B, bins, 2)
-        taps = spectra[:, : c.df_order, :low].transpose(1, 2)  # (B, D, order, 2)
-        filtered_re = (taps[..., 0] * coefs[..., 0] - taps[..., 1] * coefs[..., 1]).sum(-1)
-        filtered_im = (taps[..., 0] * coefs[..., 1] + taps[..., 1] * coefs[..., 0]).sum(-1)
-        enhanced_re = torch.cat([filtered_re, current[:, low:, 0] * gains[:, low:]], dim=1)
-        enhanced_im = torch.cat([filtered_im, current[:, low:, 1] * gains[:, low:]], dim=1)
+        filtered_re, filtered_im, current = self.deep_filter(spectra, coefs)
+        low = c.df_bins
+        enhanced_re = torch.cat([filtered_re, current[..., low:, 0] * gains[..., low:]], dim=-1)
+        enhanced_im = torch.cat([filtered_im, current[..., low:, 1] * gains[..., low:]], dim=-1)
         if c.post_filter_beta > 0:
             gain = post_filter_gain(enhanced_re.pow(2) + enhanced_im.pow(2), current.pow(2).sum(-1), c.post_filter_beta)
             enhanced_re, enhanced_im = enhanced_re * gain, enhanced_im * gain
         gate = started.to(enhanced_re.dtype)
         out, synthesis = self.synthesise(enhanced_re * gate, enhanced_im * gate, synthesis)
-        hop = self.layout.hop
         return (
             out,
-            frame + 1,
-            window[:, hop:],
+            index[-1:] + 1,
+            window[:, -(c.n_fft - self.layout.hop) :],
             synthesis,
             erb_norm,
             unit_norm,
-            spectra,
+            spectra[:, -self.ring :],
             keep_if(started, new_erb_conv, erb_conv),
             keep_if(started, new_df_conv, df_conv),
             keep_if(started, new_enc_gru, enc_gru),

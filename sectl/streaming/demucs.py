@@ -42,6 +42,8 @@ def _grid(depth: int, stride: int, kernel: int) -> tuple[list[int], list[int]]:
 
 
 class DemucsStep(FrameStep):
+    multi_hop = False  # a hop is already stride^depth samples: each level's frames differ in count per call
+
     def __init__(self, model: Demucs) -> None:
         super().__init__()
         c = model.config

@@ -1,15 +1,21 @@
-"""One hop in, one hop out: the frame step every streamable enhancer implements.
+"""Hops in, hops out: the frame step every streamable enhancer implements.
 
-A :class:`FrameStep` is an ``nn.Module`` whose ``forward(samples, length, *state)`` takes one hop of
-input, the input's total length (``-1`` while it is not known: a live stream) and every piece of model
-state as explicit tensors, and returns one hop of output and the new
-state. Nothing is hidden in Python attributes, so the same module runs a Python stream
-(:class:`sectl.streaming.Streamer`) and exports as one ONNX graph whose states are inputs and outputs.
+A :class:`FrameStep` is an ``nn.Module`` whose ``forward(samples, length, *state)`` takes any whole
+number of hops of input (``(B, N * hop)``; one hop where ``multi_hop`` is false), the input's total
+length (``-1`` while it is not known: a live stream) and every piece of model state as explicit
+tensors, and returns as many hops of output and the new state. Nothing is hidden in Python attributes,
+so the same module runs a Python stream (:class:`sectl.streaming.Streamer`), a whole file in a few large
+calls, and exports as one ONNX graph with a dynamic time axis whose states are inputs and outputs.
+Hops are frames: the recurrent layers run over the ``N`` frames of a call as one sequence, convolutions
+read their buffered past frames, and analysis and overlap-add take ``N`` frames at once.
 
 Alignment with the offline model is bookkeeping, kept here as data: the first ``preroll`` output
 samples precede the offline output's first sample; ``lead_in`` zeros go in before the first sample
 (so that a strided model's frame grid lines up); once ``length`` is known, each step leaves out the
 frames the offline model never computes (``end_pad``: it computes ``(T + end_pad) // hop`` frames).
+The first ``warmup`` steps precede the model's first frame and leave its recurrent state as it was; the
+state is held per call, not per frame, so no call may hold both warm-up hops and later ones (the first
+calls carry exactly ``warmup`` hops, then any number).
 
 Why real-valued DFT matrices instead of ``torch.fft``: one frame is one small matmul (fast on one
 thread), exporters and runtimes need no complex tensors, and the window and scaling fold into them.
@@ -36,6 +42,7 @@ class StreamLayout:
     end_pad: int  # the offline model analyses (T + end_pad) // hop frames of a T-sample input
     first_frame: int  # analysis frame index of the first step (negative: steps before the first frame)
     lead_in: int = 0  # zeros fed before the signal
+    warmup: int = 0  # steps before the model's first frame: no call holds both these hops and later ones
 
     @property
     def latency(self) -> int:
@@ -48,9 +55,9 @@ class StreamLayout:
 
 
 def past_end(frame: torch.Tensor, length: torch.Tensor, layout: StreamLayout) -> torch.Tensor:
-    """Whether analysis frame ``frame`` lies beyond the frames the offline model computes for ``length``
-    samples (never while ``length`` is unknown, ``-1``); scalar bool tensors in and out."""
-    return (length[0] >= 0) & (frame[0] >= torch.div(length[0] + layout.end_pad, layout.hop, rounding_mode="floor"))
+    """Whether analysis frames ``frame`` (any shape) lie beyond the frames the offline model computes for
+    ``length`` samples (never while ``length`` is unknown, ``-1``)."""
+    return (length[0] >= 0) & (frame >= torch.div(length[0] + layout.end_pad, layout.hop, rounding_mode="floor"))
 
 
 def dft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -101,6 +108,7 @@ class FrameStep(nn.Module):
 
     layout: StreamLayout
     model: nn.Module
+    multi_hop: bool = True  # forward takes any whole number of hops (False: exactly one)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
         raise NotImplementedError
@@ -136,12 +144,37 @@ class FrameStep(nn.Module):
         for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window, synthesis_scale)):
             self.register_buffer(name, matrix, persistent=False)
 
-    def spectrum(self, frame: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return frame @ self.analysis_re, frame @ self.analysis_im
+    @property
+    def overlap(self) -> int:
+        """Hops per analysis frame (``n_fft / hop``; every streaming model's ``n_fft`` is a multiple of its hop)."""
+        return self.analysis_re.shape[0] // self.layout.hop
+
+    def frame_indices(self, frame: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """``(N,)`` analysis frame index of each of a call's frames (``rows``: anything ``(B, N, ...)``), made
+        from the tensor rather than from a Python ``N``, so the exported graph keeps a dynamic time axis."""
+        return torch.ones_like(rows[0, :, 0], dtype=torch.int64).cumsum(0) - 1 + frame[0]
+
+    def spectra(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(B, N, bins)`` real and imaginary spectra of the ``N`` frames in ``window`` (the buffered
+        ``n_fft - hop`` samples, then ``N`` hops): one matmul per hop of the frame, no framing copies."""
+        hop, r = self.layout.hop, self.overlap
+        rows = window.reshape(window.shape[0], -1, hop)  # (B, N + r - 1, hop)
+        re = im = 0.0
+        for k in range(r):
+            part = rows[:, k : (k - r + 1) or None]  # rows k ... k + N - 1
+            re = re + part @ self.analysis_re[k * hop : (k + 1) * hop]
+            im = im + part @ self.analysis_im[k * hop : (k + 1) * hop]
+        return re, im
+
+    def overlap_add(self, frames: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Overlap-add ``(B, N, n_fft)`` frames onto ``tail`` (``n_fft - hop`` samples): the ``N`` completed
+        hops ``(B, N * hop)`` and the new tail."""
+        hop, r = self.layout.hop, self.overlap
+        pieces = frames.reshape(frames.shape[0], frames.shape[1], r, hop)
+        acc = sum(nn.functional.pad(pieces[:, :, k], (0, 0, k, r - 1 - k)) for k in range(r))  # (B, N + r - 1, hop)
+        acc = torch.cat([acc[:, : r - 1] + tail.reshape(tail.shape[0], r - 1, hop), acc[:, r - 1 :]], dim=1)
+        return acc[:, : 1 - r].flatten(1), acc[:, 1 - r :].flatten(1)
 
     def synthesise(self, re: torch.Tensor, im: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Overlap-add one frame: the completed hop and the new tail (``n_fft - hop`` samples)."""
-        frame = re @ self.synthesis_re + im @ self.synthesis_im
-        hop = self.layout.hop
-        acc = frame + nn.functional.pad(tail, (0, hop))
-        return acc[:, :hop], acc[:, hop:]
+        """Inverse DFTs of ``(B, N, bins)`` spectra, overlap-added: the completed hops and the new tail."""
+        return self.overlap_add(re @ self.synthesis_re + im @ self.synthesis_im, tail)

@@ -32,6 +32,7 @@ class MaskNetStep(FrameStep):
             preroll=warmup * c.hop + c.n_fft // 2,  # the warm-up steps and the centring that istft trims
             end_pad=2 * c.hop - 1,  # offline: ceil(T / hop) + 1 frames
             first_frame=-warmup,
+            warmup=warmup,
         )
         self.register_dft(model.window)
         self.register_buffer("window_power", model.window.cpu().pow(2).unsqueeze(0), persistent=False)
@@ -51,17 +52,17 @@ class MaskNetStep(FrameStep):
     def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
                 synthesis: torch.Tensor, envelope: torch.Tensor, lstm_h: torch.Tensor,
                 lstm_c: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
-        m, hop = self.model, self.layout.hop
+        m = self.model
         window = torch.cat([analysis, samples], dim=1)
-        re, im = self.spectrum(window)
-        embedded = m.embed(torch.log(re.pow(2) + im.pow(2) + 1e-8)).unsqueeze(1)
+        re, im = self.spectra(window)  # (B, N, bins)
+        embedded = m.embed(torch.log(re.pow(2) + im.pow(2) + 1e-8))
         states, (new_h, new_c) = m.rnn(embedded, (lstm_h.transpose(0, 1).contiguous(), lstm_c.transpose(0, 1).contiguous()))
-        mask = m.config.max_gain * torch.sigmoid(m.mask(states[:, 0]))
-        active = (frame[0] >= 0) & ~past_end(frame, length, self.layout)  # a frame the offline model computes
-        gate = active.to(re.dtype)
+        mask = m.config.max_gain * torch.sigmoid(m.mask(states))
+        index = self.frame_indices(frame, re)
+        gate = ((index >= 0) & ~past_end(index, length, self.layout)).to(re.dtype).unsqueeze(-1)  # frames offline computes
         out, synthesis = self.synthesise(re * mask * gate, im * mask * gate, synthesis)
-        weight = self.window_power.expand(samples.shape[0], -1) * gate + torch.nn.functional.pad(envelope, (0, hop))
-        covered, envelope = weight[:, :hop], weight[:, hop:]
+        covered, envelope = self.overlap_add(self.window_power * gate.expand(re.shape[0], -1, -1), envelope)
         out = torch.where(covered > 1e-11, out / covered.clamp_min(1e-11), torch.zeros_like(out))
-        return (out, frame + 1, window[:, hop:], synthesis, envelope,
-                keep_if(active, new_h.transpose(0, 1), lstm_h), keep_if(active, new_c.transpose(0, 1), lstm_c))  # fmt: skip
+        started = frame[0] >= 0  # the warm-up calls leave the LSTM as it was
+        return (out, index[-1:] + 1, window[:, -self.history :], synthesis, envelope,
+                keep_if(started, new_h.transpose(0, 1), lstm_h), keep_if(started, new_c.transpose(0, 1), lstm_c))  # fmt: skip

@@ -1,8 +1,8 @@
 """NSNet2 frame by frame, equal to :class:`sectl.models.NSNet2` on the whole signal.
 
 The offline model's frame ``t`` covers samples ``[t hop, t hop + n_fft)`` with no left padding, so the
-step that has seen only the first hops has no frame yet: the frame counter starts negative and the GRU
-and the synthesis ignore those steps.
+steps that have seen only the first hops have no frame yet: the frame counter starts negative, and the
+GRU and the synthesis ignore those (warm-up) steps.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ class NSNet2Step(FrameStep):
             preroll=self.history,  # the steps before the buffer holds the first frame
             end_pad=c.hop - 1,  # offline: ceil(T / hop) frames
             first_frame=-(self.history // c.hop),
+            warmup=self.history // c.hop,
         )
         self.register_dft(model.window)
         self.to(model.window.device)
@@ -45,11 +46,13 @@ class NSNet2Step(FrameStep):
                 synthesis: torch.Tensor, gru: torch.Tensor) -> tuple[torch.Tensor, ...]:  # fmt: skip
         m = self.model
         window = torch.cat([analysis, samples], dim=1)
-        re, im = self.spectrum(window)
+        re, im = self.spectra(window)  # (B, N, bins)
         log_power = torch.log10((re.pow(2) + im.pow(2)).clamp_min(1e-12))
-        states, new_gru = m.gru(m.fc_in(log_power).unsqueeze(1), gru.transpose(0, 1).contiguous())
-        gain = m.gain(states.transpose(1, 2))[:, :, 0]
-        active = (frame[0] >= 0) & ~past_end(frame, length, self.layout)
-        gate = active.to(re.dtype)
+        states, new_gru = m.gru(m.fc_in(log_power), gru.transpose(0, 1).contiguous())
+        gain = m.gain(states.transpose(1, 2)).transpose(1, 2)
+        index = self.frame_indices(frame, re)
+        gate = ((index >= 0) & ~past_end(index, length, self.layout)).to(re.dtype).unsqueeze(-1)
         out, synthesis = self.synthesise(re * gain * gate, im * gain * gate, synthesis)
-        return out, frame + 1, window[:, self.layout.hop :], synthesis, keep_if(active, new_gru.transpose(0, 1), gru)
+        started = frame[0] >= 0  # the warm-up calls leave the GRU as it was
+        return (out, index[-1:] + 1, window[:, -self.history :], synthesis,
+                keep_if(started, new_gru.transpose(0, 1), gru))  # fmt: skip

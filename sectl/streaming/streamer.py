@@ -19,10 +19,16 @@ from sectl.streaming.resample import StreamingResampler
 State = Sequence
 
 
+MAX_HOPS_PER_CALL = 512
+"""The most hops one call takes (about 5 s at a 10 ms hop): large enough that a file runs as a few big
+calls, small enough that a call's activations stay a few MB whatever the feed."""
+
+
 class FrameRunner(Protocol):
     """What a streamer drives: a PyTorch :class:`FrameStep` or an exported graph (onnxruntime)."""
 
     layout: StreamLayout
+    multi_hop: bool  # takes any whole number of hops per call (else one)
 
     def initial_state(self, batch: int) -> State: ...
 
@@ -34,7 +40,7 @@ class TorchFrames:
 
     def __init__(self, step: FrameStep) -> None:
         self.step = step.eval()
-        self.layout = step.layout
+        self.layout, self.multi_hop = step.layout, step.multi_hop
         self.device = step.device
 
     def initial_state(self, batch: int) -> State:
@@ -99,26 +105,42 @@ class Streamer:
             raise ValueError(f"expected {self.channels} channel(s), got {x.shape[0]}")
         return x.float()
 
-    def _step(self, samples: torch.Tensor, length: int = -1) -> torch.Tensor:
-        out, self.state = self.runner(samples, length, self.state)
-        self.steps += 1
-        return out
+    def _call_sizes(self, hops: int) -> list[int]:
+        """How ``hops`` waiting hops go to the runner: as few calls as it takes (one hop each for a runner that
+        takes one), none holding both warm-up hops and later ones, none over :data:`MAX_HOPS_PER_CALL`."""
+        sizes, done = [], self.steps
+        while hops > 0:
+            most = MAX_HOPS_PER_CALL if self.runner.multi_hop else 1
+            if done < self.layout.warmup:
+                most = min(most, self.layout.warmup - done)
+            sizes.append(min(most, hops))
+            hops -= sizes[-1]
+            done += sizes[-1]
+        return sizes
+
+    def _run_hops(self, samples: torch.Tensor, length: int = -1) -> torch.Tensor:
+        """Whole hops ``(channels, k * hop)`` through the runner, in :meth:`_call_sizes` calls."""
+        hop, outs, start = self.layout.hop, [], 0
+        for size in self._call_sizes(samples.shape[-1] // hop):
+            out, self.state = self.runner(samples[:, start : start + size * hop], length, self.state)
+            outs.append(out)
+            self.steps += size
+            start += size * hop
+        return torch.cat(outs, dim=-1) if outs else torch.zeros(self.channels, 0)
 
     def _run_model(self, x: torch.Tensor) -> torch.Tensor:
         """Whole hops of ``pending + x`` through the model; the offline-aligned output they complete."""
         hop = self.layout.hop
         self.pending = torch.cat([self.pending, x], dim=-1)
         self.model_input += x.shape[-1]
-        outs = []
-        while self.pending.shape[-1] >= hop:
-            outs.append(self._step(self.pending[:, :hop]))
-            self.pending = self.pending[:, hop:]
-        return self._aligned(outs)
+        whole = self.pending.shape[-1] // hop * hop
+        y = self._run_hops(self.pending[:, :whole])
+        self.pending = self.pending[:, whole:]
+        return self._aligned(y)
 
-    def _aligned(self, outs: list[torch.Tensor], limit: int | None = None) -> torch.Tensor:
-        """Drops the preroll from the step outputs (and anything past ``limit`` samples in all)."""
-        y = torch.cat(outs, dim=-1) if outs else torch.zeros(self.channels, 0)
-        produced_before = (self.steps - len(outs)) * self.layout.hop
+    def _aligned(self, y: torch.Tensor, limit: int | None = None) -> torch.Tensor:
+        """Drops the preroll from the newest step outputs ``y`` (and anything past ``limit`` samples in all)."""
+        produced_before = self.steps * self.layout.hop - y.shape[-1]
         skip = max(0, self.layout.preroll - produced_before)
         y = y[:, skip:]
         if limit is not None:
@@ -146,14 +168,11 @@ class Streamer:
     def _finish_model(self) -> torch.Tensor:
         """The steps after the input's end, which is now known: its last partial hop zero-padded, then
         zeros until the lookahead has passed."""
-        layout, hop = self.layout, self.layout.hop
-        total = self.model_input
-        outs = []
-        while self.steps < layout.steps_for(total):
-            samples = torch.nn.functional.pad(self.pending[:, :hop], (0, max(0, hop - self.pending.shape[-1])))
-            self.pending = self.pending[:, hop:]
-            outs.append(self._step(samples, length=total))
-        return self._aligned(outs, limit=total)
+        total, hop = self.model_input, self.layout.hop
+        count = max(0, self.layout.steps_for(total) - self.steps)
+        samples = torch.nn.functional.pad(self.pending[:, : count * hop], (0, max(0, count * hop - self.pending.shape[-1])))
+        self.pending = self.pending[:, count * hop :]
+        return self._aligned(self._run_hops(samples, length=total), limit=total)
 
     def flush(self) -> torch.Tensor:
         """The rest of the enhanced signal, then :meth:`reset` (the output totals the input's length)."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 
 import torch
+from torch import nn
 from torchaudio.functional import lfilter
 
 
@@ -73,3 +74,19 @@ def running_mean(x: torch.Tensor, alpha: float, initial: torch.Tensor) -> torch.
     smoothed = lfilter(x, denominator, numerator, clamp=False)
     decay = alpha ** torch.arange(1, steps + 1, **coeffs)
     return smoothed + initial.unsqueeze(-1).to(**coeffs) * decay
+
+
+ERB_OFFSET_DB = 200.0
+"""Added to ERB levels in dB before :func:`running_mean_rnn`: > 100 dB below the floor of ``10 log10(power +
+1e-10)``, so the state stays positive and the ReLU never clips."""
+
+
+def running_mean_rnn(channels: int, alpha: float) -> nn.RNN:
+    """:func:`running_mean` as a ReLU ``nn.RNN`` with diagonal weights (identity on positive states), for graphs
+    and streams: it exports as one ONNX ``RNN`` node and runs its time loop in C++, where ``lfilter`` exports
+    not at all. Inputs and states must stay positive (shift them, as :data:`ERB_OFFSET_DB` does)."""
+    rnn = nn.RNN(channels, channels, nonlinearity="relu", bias=False, batch_first=True)
+    with torch.no_grad():
+        rnn.weight_ih_l0.copy_(torch.eye(channels) * (1 - alpha))
+        rnn.weight_hh_l0.copy_(torch.eye(channels) * alpha)
+    return rnn.requires_grad_(False)
