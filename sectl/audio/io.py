@@ -218,6 +218,19 @@ def default_subtype(path: Path, source_subtype: str | None = None) -> str:
     return "PCM_16"
 
 
+INTEGER_SCALES = {"PCM_S8": 2**7, "PCM_U8": 2**7, "PCM_16": 2**15, "PCM_24": 2**23}
+"""Full scale of the integer subtypes whose samples :func:`rounded` puts on the integer grid."""
+
+
+def rounded(data: np.ndarray, subtype: str) -> np.ndarray:
+    """``data`` on the integer grid of ``subtype``, rounded to nearest: libsndfile converts floats to integers by
+    flooring (-0.25 LSB becomes -1), a bias of half an LSB that ``--stream``'s PCM (rounded) does not have."""
+    scale = INTEGER_SCALES.get(subtype)
+    if scale is None:
+        return data
+    return (np.clip(np.round(data * scale), -scale, scale - 1) / scale).astype(data.dtype, copy=False)
+
+
 def write_audio(
     path: str | Path,
     samples: torch.Tensor | np.ndarray,
@@ -248,12 +261,13 @@ def write_audio(
     data = tensor.numpy().T
     if str(path) == STDIO:
         buffer = io.BytesIO()
-        sf.write(buffer, data, sample_rate, format="WAV", subtype=subtype or "PCM_16")
+        sf.write(buffer, rounded(data, subtype or "PCM_16"), sample_rate, format="WAV", subtype=subtype or "PCM_16")
         write_stdout(buffer.getvalue())
         return gain
     target = check_output(path, overwrite, inputs)
     buffer = io.BytesIO()
-    sf.write(buffer, data, sample_rate, format=output_format(target), subtype=subtype or default_subtype(target))
+    subtype = subtype or default_subtype(target)
+    sf.write(buffer, rounded(data, subtype), sample_rate, format=output_format(target), subtype=subtype)
     atomic_write_bytes(target, buffer.getvalue())
     return gain
 

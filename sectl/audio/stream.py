@@ -16,6 +16,7 @@ from sectl.audio.io import (
     check_output,
     default_subtype,
     output_format,
+    rounded,
 )
 from sectl.errors import AudioError
 from sectl.fileutil import commit, temp_beside, writing
@@ -91,7 +92,7 @@ def write_blocks(
             gain = PEAK_LIMIT / peak if peak > PEAK_LIMIT else 1.0
             with sf.SoundFile(raw) as src, sf.SoundFile(final, "w", sample_rate, channels, subtype=subtype, format=fmt) as dst:
                 for data in src.blocks(_COPY_BLOCK, dtype="float32", always_2d=True):
-                    dst.write(data * gain if gain != 1.0 else data)
+                    dst.write(rounded(data * gain if gain != 1.0 else data, subtype))
             commit(final, target)
             return gain
     finally:

@@ -161,3 +161,18 @@ def test_a_resampling_kernel_first_built_under_inference_mode_still_trains():
     x = torch.randn(1, 4410, requires_grad=True)
     resample(x, 44100, 22050).sum().backward()
     assert x.grad is not None
+
+
+@pytest.mark.parametrize("subtype,lsb", [("PCM_16", 2**-15), ("PCM_24", 2**-23)])
+def test_integer_outputs_round_to_nearest_not_down(tmp_path, subtype, lsb):
+    """libsndfile floors floats into integers (-0.25 LSB -> -1); outputs round, as the --stream pipe does."""
+    from sectl.audio import write_audio
+    from sectl.audio.stream import write_blocks
+
+    x = torch.tensor([[-0.25, 0.75, 1.25, -0.75, 100.4, -100.4]]) * lsb
+    expected = np.array([0, 1, 1, -1, 100, -100])
+    write_audio(tmp_path / "a.wav", x, 16000, subtype=subtype)
+    write_blocks(tmp_path / "b.wav", [x[:, :2], x[:, 2:]], 16000, 1, subtype=subtype)
+    for name in ("a.wav", "b.wav"):
+        y, _ = sf.read(tmp_path / name, dtype="float64")
+        assert np.array_equal(np.round(y / lsb).astype(int), expected), name
