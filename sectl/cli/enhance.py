@@ -10,8 +10,9 @@ from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, g
 
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
-Outputs keep each input's sample rate and channel count. Long files are processed in overlapping
-chunks, so memory does not grow with duration. Inputs are never overwritten; existing outputs only
+Outputs keep each input's sample rate and channel count. A model that streams (DeepFilterNet3, NSNet2,
+causal Demucs/MaskNet) enhances a file of any length exactly as one pass over it, block by block; others
+run on overlapping chunks (--chunk). Memory does not grow with duration. Inputs are never overwritten; existing outputs only
 with --overwrite. Bad files are reported at the end and the exit code is 1.
 
 Examples:
@@ -51,7 +52,7 @@ def enhance_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files enhanced in parallel processes."),
-    chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap)."),
+    chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap) for models that cannot stream; streaming models need none."),
     atten_lim: Optional[float] = typer.Option(
         None, "--atten-lim", min=0.0, metavar="DB", help="Attenuate noise by at most about DB dB (0 returns the input)."
     ),
