@@ -38,7 +38,7 @@ from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
 from sectl.sharding import select_shard
 from sectl.signal import FULLY_WET, DryWet
-from sectl.streaming import FRAME_STEPS, Streamer, TorchFrames, frame_step
+from sectl.streaming import Streamer, frame_runner
 from sectl.streaming.streamer import FrameRunner
 
 CHUNK_S = 10.0
@@ -92,17 +92,13 @@ class OverlapAdd:
 
 
 def stream_runner_of(model: Enhancer) -> FrameRunner | None:
-    """What runs ``model`` hop by hop (its frame step, or its graph's), or ``None`` if it cannot stream."""
-    if isinstance(model, torch.nn.Module):
-        if type(model) not in FRAME_STEPS:
-            return None
-        try:
-            return TorchFrames(frame_step(model))
-        except ModelError:  # a configuration that cannot stream (non-causal, level-normalised)
-            return None
-    if getattr(model, "frames", None) is not None:  # an exported stream graph (sectl.onnx.OnnxEnhancer)
-        return model.frames
-    return None
+    """What runs ``model`` hop by hop (its frame step, or its exported graph's), or ``None`` if it cannot stream."""
+    if not isinstance(model, torch.nn.Module) and not hasattr(model, "frame_runner"):
+        return None
+    try:
+        return frame_runner(model)
+    except ModelError:  # a configuration that cannot stream (non-causal, level-normalised), a whole-signal graph
+        return None
 
 
 def streamed(streamer: Streamer, blocks: Iterable[torch.Tensor]) -> Iterator[torch.Tensor]:
