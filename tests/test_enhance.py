@@ -220,7 +220,9 @@ def test_progress_moves_chunk_by_chunk_within_one_long_file(model, tmp_path):
     src = write_wav(tmp_path / "long.wav", np.resize(tone(0.3), 16000 * 60))
     calls = []
     enhance_paths([src], tmp_path / "out", model=model, chunk_s=10.0, on_progress=lambda done, total: calls.append((done, total)))
-    assert len(calls) >= 6 and all(total == pytest.approx(60.0) for _, total in calls)
+    from sectl.enhance import READ_BLOCK_FRAMES
+
+    assert len(calls) >= -(-16000 * 60 // READ_BLOCK_FRAMES) >= 3 and all(total == pytest.approx(60.0) for _, total in calls)
     assert calls[0][0] < 60 and [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == pytest.approx(60.0)
 
 
@@ -277,7 +279,6 @@ def test_the_first_calls_hold_exactly_the_warm_up_hops_and_later_calls_many():
     step = TorchFrames(frame_step(build_enhancer("deepfilternet3", "tiny").eval()))
     sizes = []
     real_call = step.__call__
-    step.__call__ = None  # (instances cannot override __call__; wrap instead)
 
     class Recording:
         layout, multi_hop = step.layout, step.multi_hop

@@ -47,7 +47,8 @@ class OnnxFrames:
         self.record = read_record(self.session, self.path)
         if self.record["kind"] != "stream":
             raise ModelError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
-        self.layout = StreamLayout(**self.record["layout"])
+        known = StreamLayout.__dataclass_fields__
+        self.layout = StreamLayout(**{k: v for k, v in self.record["layout"].items() if k in known})  # newer keys: ignored
         self.multi_hop = bool(self.record.get("multi_hop", False))  # graphs exported before it took one hop
         self.states = self.record["states"]
         self.input_names = {i.name for i in self.session.get_inputs()}  # the exporter drops unused inputs

@@ -8,7 +8,8 @@ samples late; a file gets it aligned.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from contextlib import contextmanager
+from typing import Iterator, Protocol, Sequence
 
 import torch
 
@@ -35,11 +36,22 @@ class FrameRunner(Protocol):
     def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]: ...
 
 
+@contextmanager
+def full_precision_matmul() -> Iterator[None]:
+    """CUDA matmuls in full float32 (not TF32, which training may have switched on) for the block."""
+    saved = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = saved
+
+
 class TorchFrames:
     """Runs a :class:`FrameStep` without autograd on its module's device; samples come and go on the CPU."""
 
     def __init__(self, step: FrameStep) -> None:
-        self.step = step.eval()
+        self.step = step
         self.layout, self.multi_hop = step.layout, step.multi_hop
         self.device = step.device
 
@@ -48,7 +60,8 @@ class TorchFrames:
 
     def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]:
         known = torch.tensor([length], dtype=torch.int64, device=self.device)
-        with torch.inference_mode():
+        # Full float32 whatever the caller set: the DFT matmuls and running means lose 40+ dB in bf16/TF32.
+        with torch.inference_mode(), torch.autocast(self.device.type, enabled=False), full_precision_matmul():
             out, *state = self.step(samples.to(self.device), known, *state)
         return out.cpu(), state
 

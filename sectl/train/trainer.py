@@ -380,7 +380,18 @@ class Trainer:
         return self.state
 
     def _loop(self, loader: Any, signals: StopSignals, start: int, clock: float) -> None:
-        for batch in loader:
+        batches = iter(loader)
+        try:
+            self._steps(batches, signals, start, clock)
+        finally:
+            # The traceback of an error or a stop keeps the iterator alive, and with it the loader's worker
+            # processes, which then block the interpreter's exit; end them now (what its __del__ calls).
+            shutdown = getattr(batches, "_shutdown_workers", None)
+            if shutdown is not None:
+                shutdown()
+
+    def _steps(self, batches: Any, signals: StopSignals, start: int, clock: float) -> None:
+        for batch in batches:
             signum = self._stop_signal(signals)
             if signum is not None:
                 self._keep_steps()
