@@ -51,9 +51,9 @@ def honest(item, entry, scale, condition):
 
 def test_the_page_names_no_system_and_the_key_holds_the_conditions(acr_test, mushra_test):
     for folder in (acr_test, mushra_test):
-        text = (folder / "index.html").read_text()
+        text = (folder / "site" / "index.html").read_text()
         assert "DF3" not in text and "noisy" not in text
-        data = page_data(folder)
+        data = page_data(folder / "site")
         key = key_of(folder)
         assert data["mode"] == "test" and data["sha256"] == key["sha256"] == digest(data["test"])
     key = key_of(mushra_test)
@@ -62,7 +62,7 @@ def test_the_page_names_no_system_and_the_key_holds_the_conditions(acr_test, mus
     assert len({tuple(o) for o in orders}) > 1  # not the systems' order in every trial
     acr = key_of(acr_test)
     kinds = [e["kind"] for e in acr["key"].values()]
-    assert kinds.count("test") == 4 * 3 and kinds.count("gold") == kinds.count("trap") == 1 and kinds.count("practice") == 1
+    assert kinds.count("test") == 3 * 3 and kinds.count("gold") == kinds.count("trap") == 1 and kinds.count("practice") == 1
 
 
 @pytest.mark.parametrize("cutoff", [3500.0, 7000.0])
@@ -116,7 +116,7 @@ def test_screening_drops_failed_gold_trap_and_hidden_reference_and_incomplete_ra
     raters, _ = load_ratings([write_ratings(tmp_path / "m.json", mushra_test, "m", honest),
                               write_ratings(tmp_path / "d.json", mushra_test, "d", deaf)], mushra)  # fmt: skip
     screen(raters, mushra)
-    assert raters[0].kept and not raters[1].kept and "below 90 in 4 of 4 trials" in raters[1].reason
+    assert raters[0].kept and not raters[1].kept and "below 90 in 3 of 3 trials" in raters[1].reason
 
 
 def test_the_two_way_bootstrap_equals_a_plain_loop_over_resampled_raters_and_utterances(mushra_test, tmp_path):
@@ -162,7 +162,7 @@ def test_eval_ratings_prints_json_writes_csv_and_plot_and_exits_1_naming_a_refus
     assert rows["noisy"]["mean"] == 2 and rows["DF3"]["mean"] == 4 and rows["hidden reference"]["mean"] == 5
     assert {(p["a"], p["b"]): p["significant"] for p in data["scales"]["ACR"]["pairwise"]}[("noisy", "DF3")]
     assert data["refused"][0].startswith(str(files[-1])) and "stray.json" in result.stderr
-    assert data["scales"]["ACR"]["correlation"]["per_utterance"]["si_sdr"]["n"] == 8
+    assert data["scales"]["ACR"]["correlation"]["per_utterance"]["si_sdr"]["n"] == 6
     assert (tmp_path / "r.csv").read_text().startswith("rater,kept,trial,kind,utterance,condition,scale,value\n")
     assert (tmp_path / "r.png").read_bytes()[:4] == b"\x89PNG"
     table = runner.invoke(app, args[:-3] + args[-2:])
@@ -196,3 +196,46 @@ def test_p835_rates_and_scores_its_three_scales(corpus, tmp_path):
     result = analyse(raters, test)
     assert set(result["scales"]) == {"SIG", "BAK", "OVRL"} and all(r.kept for r in raters)
     assert {r["name"]: r["mean"] for r in result["scales"]["BAK"]["conditions"]} == {"noisy": 2, "DF3": 4, "hidden reference": 5}
+
+
+def test_trial_ids_and_their_order_in_the_page_say_nothing_of_the_condition(acr_test):
+    """Ids are given after a shuffle: today's test and, over many seeds, no position of the definition keeps one
+    condition (in definition order they would cycle noisy, DF3, reference, utterance after utterance)."""
+    from sectl.report.listening import plan_trials
+
+    key = key_of(acr_test)
+    listed = [t["id"] for t in key["definition"]["trials"]]
+    assert listed == [f"t{i}" for i in range(len(listed))]
+    conditions = [key["key"][t]["conditions"][0] for t in listed if key["key"][t]["kind"] == "test"]
+    assert conditions != [conditions[i % 3] for i in range(len(conditions))]
+    utterances = [f"u{i}" for i in range(8)]
+    by_position: dict[int, set[str]] = {}
+    check_positions = set()
+    for seed in range(12):
+        trials = [t for t in plan_trials("acr", utterances, ["noisy", "DF3"], seed=seed) if t.kind != "practice"]
+        assert [t.id for t in trials] == [f"t{i}" for i in range(len(trials))]
+        for i, trial in enumerate(trials):
+            by_position.setdefault(i, set()).add(trial.stimuli[0].condition)
+        check_positions |= {i for i, t in enumerate(trials) if t.kind in ("gold", "trap")}
+    assert all(len(found) > 1 for found in by_position.values())
+    assert len(check_positions) > 4  # the gold and trapping clips are shuffled in too, not kept last
+
+
+def test_practice_never_plays_a_clip_of_the_test(acr_test, mushra_test):
+    from sectl.report.build import practice_utterances
+
+    for folder in (acr_test, mushra_test):
+        key = key_of(folder)["key"]
+        practice = {e["utterance"] for e in key.values() if e["kind"] == "practice"}
+        tested = {e["utterance"] for e in key.values() if e["kind"] != "practice"}
+        assert practice and not practice & tested
+        audio = key_of(folder)["definition"]
+        played = {a for t in audio["trials"] for a in [*t["audio"], t.get("reference")] if a}
+        assert played and not played & {a for t in audio["practice"] for a in [*t["audio"], t.get("reference")] if a}
+    everything = [f"u{i}" for i in range(6)]
+    practice, test = practice_utterances(everything, ["u1", "u3", "u4"], 2, seed=0)
+    assert test == ["u1", "u3", "u4"] and set(practice) <= {"u0", "u2", "u5"} and len(practice) == 2  # from outside --select
+    practice, test = practice_utterances(everything, everything, 2, seed=0)
+    assert len(practice) == 2 and len(test) == 4 and not set(practice) & set(test)  # or held out of it
+    with pytest.raises(Exception, match="--practice 6"):
+        practice_utterances(everything, everything, 6, seed=0)

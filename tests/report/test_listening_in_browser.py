@@ -23,7 +23,7 @@ def rate_everything(browser, folder: Path, rater: str, downloads: Path, choose, 
     ``reload_at``; returns what was typed per trial id (values in definition order) and the order of trial ids.
     The rater is attentive: a gold clip (the clean reference) gets the top answer, as P.808 screening expects."""
     kinds = {trial: entry["kind"] for trial, entry in json.loads((folder / "test.json").read_text())["key"].items()}
-    page = Page(browser, folder)
+    page = Page(browser, folder / "site")
     page.page.fill("#rater-id", rater)
     page.page.keyboard.press("Enter")
     rng = np.random.default_rng(zlib.crc32(rater.encode()))  # hash() is salted per process
@@ -117,7 +117,7 @@ def test_an_acr_test_by_keyboard_is_scored_and_the_same_rater_gets_the_same_orde
 
 
 def test_the_test_page_labels_every_control_and_plays_by_keyboard(browser, mushra_test):
-    page = Page(browser, mushra_test)
+    page = Page(browser, mushra_test / "site")
     page.page.fill("#rater-id", "eve")
     page.page.keyboard.press("Enter")
     page.wait("document.getElementById('trial') !== null")
