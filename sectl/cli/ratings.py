@@ -13,7 +13,7 @@ from sectl.fileutil import check_outputs, inputs, write_new
 
 
 def run(files: list[Path], test: Path | None, as_json: bool, csv_path: Path | None, plot: Path | None,
-        overwrite: bool, allow_partial: bool, seed: int) -> None:  # fmt: skip
+        overwrite: bool, allow_partial: bool) -> None:  # fmt: skip
     """Validate, screen, analyse, print; exit 1 when a file was refused (the others are analysed)."""
     if not files:
         raise UsageError("--ratings: give the ratings files (ratings/*.json) as arguments")
@@ -31,7 +31,9 @@ def run(files: list[Path], test: Path | None, as_json: bool, csv_path: Path | No
     for rater in raters:
         if not rater.kept:
             warn(f"{rater.file}: rater {rater.rater!r} dropped ({rater.reason})")
-    result = analyse(raters, key, seed=seed)
+    result = analyse(raters, key)
+    for line in result["warnings"]:
+        warn(line)
     result["refused"] = refused
     if csv_path is not None:
         write_new(csv_path, to_csv(raters, key).encode(), overwrite)
@@ -53,7 +55,7 @@ def _ci(ci: list[float] | None) -> str:
 
 def scale_table(name: str, scale: dict, result: dict) -> Table:
     kept = sum(r["kept"] for r in result["raters"])
-    table = Table(title=f"{name}: mean [95 % CI, two-way bootstrap over {kept} rater(s) x {result['utterances']} utterance(s)]")
+    table = Table(title=f"{name}: mean [95 % CI, two-way t-interval over {kept} rater(s) x {result['utterances']} utterance(s)]")
     for column in ("condition", "mean", "95 % CI", "ratings"):
         table.add_column(column, justify="left" if column == "condition" else "right")
     for row in scale["conditions"]:
