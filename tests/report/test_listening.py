@@ -267,3 +267,72 @@ def test_practice_never_plays_a_clip_of_the_test(acr_test, mushra_test):
     assert len(practice) == 2 and len(test) == 4 and not set(practice) & set(test)  # or held out of it
     with pytest.raises(Exception, match="--practice 6"):
         practice_utterances(everything, everything, 6, seed=0)
+
+
+def crafted(path: Path, folder: Path, change) -> Path:
+    """A ratings file changed by ``change(data)`` and hashed again, as a forger would."""
+    write_ratings(path, folder, "x", honest)
+    data = json.loads(path.read_text())
+    change(data)
+    if isinstance(data, dict) and isinstance(data.get("body"), dict):
+        try:
+            data["sha256"] = digest(data["body"])
+        except ValueError:  # NaN or Infinity: not canonical JSON, the forger's own hash then
+            data["sha256"] = "0" * 64
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _set(where: str, value):
+    """A change that sets ``data["body"]...`` at the dotted path ``where`` (numbers index lists)."""
+
+    def change(data):
+        target = data["body"]
+        *parents, last = [int(p) if p.isdigit() else p for p in where.split(".")]
+        for part in parents:
+            target = target[part]
+        target[last] = value
+
+    return change
+
+
+@pytest.mark.parametrize("change, field", [
+    (_set("trials", "abc"), "body.trials: expected a list"),
+    (_set("rater", {"a": 1}), "body.rater: expected a non-empty printable string"),
+    (_set("rater", "x\x1b[31m"), "body.rater: expected a non-empty printable string"),
+    (_set("complete", "yes"), "body.complete: expected true or false"),
+    (_set("format", 2), "body.format: expected 1"),
+    (_set("trials.0", "t1"), "body.trials[0]: expected a JSON object"),
+    (_set("trials.0.id", ["t0"]), "body.trials[0].id: expected the id of a trial of this test"),
+    (_set("trials.1.ratings", [3]), ".ratings: expected an object of the scales ACR"),
+    (_set("trials.1.ratings.ACR", ["5"]), ".ratings.ACR: expected 1 integer(s) from 1 to 5"),
+    (_set("trials.1.ratings.ACR", [True]), ".ratings.ACR: expected 1 integer(s) from 1 to 5"),
+    (_set("trials.1.order", [0, 0]), ".order: expected the numbers 0 to 0 in some order"),
+    (_set("trials.1.ms", float("nan")), ".ms: expected a time in ms, 0 or more"),
+    (_set("trials.1.plays", -1), ".plays: expected a whole number of plays"),
+    (_set("trials.1.practice", True), ".practice: expected false"),
+    (lambda data: data["body"].pop("trials"), "body.trials: missing"),
+    (lambda data: data.update(body=[]), "body: expected a JSON object"),
+    (lambda data: data["body"].update(extra=float("inf")), "edited after it was downloaded"),
+])  # fmt: skip
+def test_a_crafted_ratings_file_is_refused_in_one_line_naming_the_field(acr_test, tmp_path, change, field):
+    from sectl.report.ratings import load_ratings, load_test
+
+    path = crafted(tmp_path / "crafted.json", acr_test, change)
+    raters, refused = load_ratings([path], load_test(acr_test))
+    assert raters == [] and len(refused) == 1 and "\n" not in refused[0]
+    assert refused[0].startswith(f"{path}: ") and field in refused[0], refused[0]
+
+
+def test_crafted_keys_and_markup_in_names_are_one_line_not_a_traceback(acr_test, tmp_path):
+    key = key_of(acr_test)
+    first = key["definition"]["trials"][0]["id"]
+    del key["key"][first]["conditions"]
+    (tmp_path / "test.json").write_text(json.dumps(key))
+    result = runner.invoke(app, ["eval", "--ratings", str(tmp_path / "x.json"), "--test", str(tmp_path / "test.json")])
+    assert result.exit_code == 1 and f"key.{first}: expected the trial's utterance" in result.stderr, result.output
+    assert len(result.stderr.strip().splitlines()) == 1
+    files = [write_ratings(tmp_path / f"{r}.json", acr_test, f"[/{r}] [bold]", honest) for r in "ab"]
+    files.append(crafted(tmp_path / "[red].json", acr_test, _set("test_id", "[/x]")))
+    result = runner.invoke(app, ["eval", "--ratings", *map(str, files), "--test", str(acr_test)])
+    assert result.exit_code == 1 and "[/a] [bold]" in result.stdout and "'[/x]'" in result.stderr, result.output
