@@ -27,7 +27,9 @@ function metricInfo(name) {
 }
 
 // One transport per utterance: a single <audio> whose source changes with the version, so that switching
-// keeps the playing position (the reason the page does not use one <audio controls> per file).
+// keeps the playing position (the reason the page does not use one <audio controls> per file). While a switch
+// is in flight (the new file's metadata not loaded yet) the position and play state wait in `pending`: the
+// element reads 0 and paused then, so a second quick switch would otherwise restart the clip, stopped.
 class Player {
   constructor(utterance, onTime) {
     this.utterance = utterance;
@@ -36,9 +38,12 @@ class Player {
     this.loaded = false;
     this.onTime = onTime;
     this.frame = null;
-    this.audio.addEventListener("timeupdate", () => this.onTime(this.audio.currentTime));
+    this.pending = null; // { position, resume } while a version switch loads
+    this.audio.addEventListener("timeupdate", () => { if (!this.pending) this.onTime(this.audio.currentTime); });
     this.audio.addEventListener("play", () => this.tick());
-    this.audio.addEventListener("seeked", () => this.onTime(this.audio.currentTime));
+    this.audio.addEventListener("seeked", () => { if (!this.pending) this.onTime(this.audio.currentTime); });
+    this.audio.addEventListener("loadedmetadata", () => this.settle());
+    this.audio.addEventListener("error", () => { this.pending = null; });
   }
 
   // Only rows near the viewport get a source (IntersectionObserver calls this): hundreds of rows stay light.
@@ -50,16 +55,25 @@ class Player {
   }
 
   get playing() {
-    return !this.audio.paused;
+    return this.pending ? this.pending.resume : !this.audio.paused;
+  }
+
+  get position() {
+    return this.pending ? this.pending.position : this.audio.currentTime;
   }
 
   play() {
     this.load();
     Player.stopOthers(this);
+    if (this.pending) {
+      this.pending.resume = true;
+      return Promise.resolve();
+    }
     return this.audio.play();
   }
 
   pause() {
+    if (this.pending) this.pending.resume = false;
     this.audio.pause();
   }
 
@@ -69,30 +83,36 @@ class Player {
 
   seek(seconds) {
     this.load();
-    const end = this.utterance.duration;
-    this.audio.currentTime = Math.max(0, Math.min(end, seconds));
-    this.onTime(this.audio.currentTime);
+    const t = Math.max(0, Math.min(this.utterance.duration, seconds));
+    if (this.pending) this.pending.position = t;
+    else this.audio.currentTime = t;
+    this.onTime(this.position);
   }
 
-  // The new version continues from the same position, playing if the old one was.
+  // The new version continues from the same position, playing if the old one was (or was about to).
   select(index) {
     if (index === this.version || index < 0 || index >= this.utterance.audio.length) return;
-    const position = this.audio.currentTime;
-    const resume = this.playing;
+    if (!this.pending) this.pending = { position: this.audio.currentTime, resume: !this.audio.paused };
     this.version = index;
     this.loaded = true;
     this.audio.src = this.utterance.audio[index];
-    this.audio.addEventListener("loadedmetadata", () => {
-      this.audio.currentTime = position;
-      if (resume) this.play();
-    }, { once: true });
     this.audio.load();
+  }
+
+  // The switched-to file knows its duration: move to the kept position and play on if the listener was.
+  settle() {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    this.audio.currentTime = pending.position;
+    this.onTime(pending.position);
+    if (pending.resume) this.play();
   }
 
   tick() {
     cancelAnimationFrame(this.frame);
     const step = () => {
-      this.onTime(this.audio.currentTime);
+      if (!this.pending) this.onTime(this.audio.currentTime);
       if (!this.audio.paused) this.frame = requestAnimationFrame(step);
     };
     this.frame = requestAnimationFrame(step);
@@ -103,6 +123,15 @@ class Player {
   }
 }
 Player.all = [];
+
+// A comparator's view of a score: missing ones (null, NaN) sort after every number, whichever the direction, and
+// among themselves by the tie-break, so the comparator stays consistent (sort() needs that).
+function byScore(x, y, sign, tie) {
+  const xMissing = x === null || x === undefined || Number.isNaN(x);
+  const yMissing = y === null || y === undefined || Number.isNaN(y);
+  if (xMissing || yMissing) return (xMissing - yMissing) || tie;
+  return sign * (x - y) || tie;
+}
 
 // The summary table: one row per system, each metric's mean [95 % CI] and wins-losses against the first
 // system, from the embedded `sectl eval --json` comparison. Sorting by a metric also orders the utterances.
@@ -124,9 +153,7 @@ function summaryTable(onMetric) {
     rows.sort((a, b) => {
       const x = value(a), y = value(b);
       if (key === "system") return (sortState.best ? 1 : -1) * String(x).localeCompare(String(y));
-      if (Number.isNaN(x)) return 1;
-      if (Number.isNaN(y)) return -1;
-      return sign * (x - y);
+      return byScore(x, y, sign, a.dataset.system.localeCompare(b.dataset.system));
     });
     body.append(...rows);
     for (const th of headers) th.removeAttribute("aria-sort");
@@ -160,7 +187,8 @@ function summaryTable(onMetric) {
     body.append(row);
   });
   table.append(caption, el("thead", {}, head), body);
-  return table;
+  // Wide tables (many metrics) scroll inside their box on a narrow screen instead of widening the page.
+  return el("div", { class: "table-scroll", id: "summary-scroll" }, table);
 }
 
 // One utterance: its transport, then each version's row (pick button with its key, spectrogram with the
@@ -181,9 +209,12 @@ function utteranceView(utterance, index, activate) {
     time.textContent = `${fmt(t)} / ${fmt(utterance.duration)} s`;
   });
   Player.all.push(player);
+  // The versions are one radio group: one tab stop (the checked one), arrow keys move within it.
   const showVersion = () => rows.forEach((row, j) => {
     row.classList.toggle("current", j === player.version);
-    row.querySelector(".pick").setAttribute("aria-checked", String(j === player.version));
+    const pick = row.querySelector(".pick");
+    pick.setAttribute("aria-checked", String(j === player.version));
+    pick.tabIndex = j === player.version ? 0 : -1;
   });
   player.audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", `Pause ${utterance.name}`); });
   player.audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", `Play ${utterance.name}`); });
@@ -207,9 +238,7 @@ function utteranceView(utterance, index, activate) {
       const box = spec.getBoundingClientRect();
       player.select(j);
       showVersion();
-      const t = utterance.duration * (event.clientX - box.left) / box.width;
-      if (player.audio.readyState > 0) player.seek(t);
-      else player.audio.addEventListener("loadedmetadata", () => player.seek(t), { once: true });
+      player.seek(utterance.duration * (event.clientX - box.left) / box.width);  // kept while the switch loads
       if (!player.playing) player.play();
     });
     const scores = el("table", { class: "scores" });
@@ -222,8 +251,18 @@ function utteranceView(utterance, index, activate) {
     rows.push(row);
     group.append(row);
   });
+  group.addEventListener("keydown", (event) => {
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    if (!step || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    event.stopPropagation();  // within the group the arrows choose the version; elsewhere they seek and move
+    const next = (player.version + step + rows.length) % rows.length;
+    view.pick(next);
+    rows[next].querySelector(".pick").focus();
+  });
   showVersion();
   article.append(el("h3", { text: utterance.name }), el("div", { class: "transport" }, play, seek, time), player.audio, group);
+  article.addEventListener("focusin", () => activate(view));  // the keys act on the utterance that has the focus
   const view = {
     article, player, utterance,
     reveal() { player.load(); for (const img of images) if (!img.src) img.src = img.dataset.src; },
@@ -254,11 +293,8 @@ function listenView(main) {
     const score = (v) => (name ? v.utterance.scores[sys][name] : null);
     const sign = name ? (metricInfo(name).higher_is_better ? 1 : -1) * (direction.value === "worst" ? 1 : -1) : 1;
     const sorted = [...views].sort((a, b) => {
-      if (!name) return a.utterance.name.localeCompare(b.utterance.name);
-      const x = score(a), y = score(b);
-      if (x === null || x === undefined) return 1;
-      if (y === null || y === undefined) return -1;
-      return sign * (x - y) || a.utterance.name.localeCompare(b.utterance.name);
+      const tie = a.utterance.name.localeCompare(b.utterance.name);
+      return name ? byScore(score(a), score(b), sign, tie) : tie;
     });
     list.append(...sorted.map((v) => v.article));
     views.splice(0, views.length, ...sorted);
@@ -295,8 +331,8 @@ function listenView(main) {
     let handled = true;
     if (event.key === " ") player.toggle();
     else if (/^[1-9]$/.test(event.key)) active.pick(Number(event.key) - 1);
-    else if (event.key === "ArrowLeft") player.seek(player.audio.currentTime - SEEK_STEP_S);
-    else if (event.key === "ArrowRight") player.seek(player.audio.currentTime + SEEK_STEP_S);
+    else if (event.key === "ArrowLeft") player.seek(player.position - SEEK_STEP_S);
+    else if (event.key === "ArrowRight") player.seek(player.position + SEEK_STEP_S);
     else if (event.key === "ArrowUp" || event.key === "ArrowDown") {
       const next = views[views.indexOf(active) + (event.key === "ArrowUp" ? -1 : 1)];
       if (next) {
