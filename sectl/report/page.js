@@ -433,7 +433,7 @@ function testView(main) {
   const storeKey = `sectl-test:${T.test_id}:${DATA.sha256}`;
   const mushra = T.method === "mushra";
   let state = JSON.parse(localStorage.getItem(storeKey) || "null");
-  let current = null; // the trial on screen: { trial, practice, order, player, started }
+  let current = null; // the trial on screen: { player, pick }
   document.getElementById("about").textContent =
     `Listening test (${{ acr: "ACR, ITU-T P.808", p835: "ITU-T P.835", mushra: "MUSHRA, ITU-R BS.1534-3" }[T.method]}), ` +
     `${T.practice.length} practice and ${T.trials.length} test trials. Your ratings stay in this browser until you download them.`;
@@ -462,6 +462,8 @@ function testView(main) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    state.downloaded = state.position;  // the file holds the trials rated so far; a later rating makes it stale
+    save();
   }
 
   function start() {
@@ -476,7 +478,7 @@ function testView(main) {
       event.preventDefault();
       const rater = input.value.trim();
       if (!rater) { input.focus(); return; }
-      state = { rater, started_ms: Date.now(), position: 0, total: sequence(rater).length, records: [], draft: null };
+      state = { rater, started_ms: Date.now(), position: 0, total: sequence(rater).length, records: [], draft: null, downloaded: null };
       save();
       show();
     };
@@ -486,16 +488,37 @@ function testView(main) {
     input.focus();
   }
 
+  // Starting again deletes this rater's ratings from the browser: never before they are downloaded, unless the
+  // rater, warned, asks a second time.
   function finish() {
     main.replaceChildren();
     const button = el("button", { type: "button", id: "download", text: "Download my ratings" });
-    button.addEventListener("click", download);
     const again = el("button", { type: "button", id: "restart", text: "Start again as another rater" });
-    again.addEventListener("click", () => { localStorage.removeItem(storeKey); state = null; start(); });
+    const warning = el("p", { id: "restart-warning", class: "ask", role: "alert", hidden: "",
+                              text: "Your ratings are not downloaded yet, and starting again deletes them from this browser. " +
+                                    "Download them first, or press the button again to delete them." });
+    let warned = false;
+    button.addEventListener("click", () => {
+      download();
+      warned = false;
+      warning.hidden = true;
+      again.textContent = "Start again as another rater";
+    });
+    again.addEventListener("click", () => {
+      if (state.downloaded !== state.position && !warned) {
+        warned = true;
+        warning.hidden = false;
+        again.textContent = "Delete my ratings and start again";
+        return;
+      }
+      localStorage.removeItem(storeKey);
+      state = null;
+      start();
+    });
     main.append(el("section", { id: "test-end", "aria-labelledby": "end-title" },
       el("h2", { id: "end-title", text: "Thank you" }),
       el("p", { text: `All ${state.total} trials are rated. Download your ratings and send the file to the person who runs the test.` }),
-      button, " ", again));
+      button, " ", again, warning));
   }
 
   function show() {
@@ -503,15 +526,21 @@ function testView(main) {
     if (state.position >= state.total) return finish();
     const plan = sequence(state.rater)[state.position];
     if (!state.draft || state.draft.id !== plan.trial.id) {
-      state.draft = { id: plan.trial.id, ratings: {}, started_ms: Date.now(), plays: 0 };
+      state.draft = { id: plan.trial.id, ratings: {}, started_ms: Date.now(), plays: 0, heard: [], answered: {} };
       save();
     }
     trialView(plan);
   }
 
+  // A vote counts once its clip was heard: ACR and P.835 show a scale only after the clip has played (P.835, as
+  // its section 7 prescribes, one scale at a time: SIG, then BAK, then OVRL, each after the clip is played
+  // again); MUSHRA enables a sample's slider once the sample has played. `heard` is per stimulus (trial.audio
+  // index), `answered` the play count when each scale was first answered.
   function trialView(plan) {
     const { trial, practice, order } = plan;
     const draft = state.draft;
+    draft.heard = draft.heard || [];
+    draft.answered = draft.answered || {};
     const practiceCount = T.practice.length;
     const n = state.position + 1;
     const heading = practice ? `Practice trial ${n} of ${practiceCount}` : `Trial ${n - practiceCount} of ${T.trials.length}`;
@@ -520,6 +549,7 @@ function testView(main) {
     Player.all = [];
     // MUSHRA plays the open reference as version 0, then the stimuli in the rater's order.
     const sources = mushra ? [trial.reference, ...order.map((i) => trial.audio[i])] : [trial.audio[0]];
+    const stimulus = (version) => (mushra ? (version === 0 ? null : order[version - 1]) : 0);
     const time = el("span", { class: "time", text: `0.00 / ${fmt(trial.duration)} s` });
     const seek = el("input", { type: "range", class: "seek", min: "0", max: String(trial.duration), step: "0.01", value: "0", "aria-label": "Position (seconds)" });
     const player = new Player({ audio: sources, duration: trial.duration }, (t) => {
@@ -528,20 +558,44 @@ function testView(main) {
     });
     Player.all.push(player);
     player.load();
-    player.audio.addEventListener("play", () => { draft.plays += 1; save(); });
     const play = el("button", { type: "button", class: "play", "aria-label": "Play or pause", text: "▶" });
-    player.audio.addEventListener("play", () => { play.textContent = "❚❚"; });
+    player.audio.addEventListener("play", () => { play.textContent = "❚❚"; draft.plays += 1; save(); update(); });
+    player.audio.addEventListener("playing", () => {
+      const index = stimulus(player.version);
+      if (index !== null) draft.heard[index] = true;
+      save();
+      update();
+    });
     player.audio.addEventListener("pause", () => { play.textContent = "▶"; });
     play.addEventListener("click", () => player.toggle());
     seek.addEventListener("input", () => player.seek(Number(seek.value)));
     const next = el("button", { type: "button", id: "next", text: state.position + 1 === state.total ? "Finish" : "Next" });
-    const rated = () => T.scales.every((s) => (draft.ratings[s.name] || []).length === trial.audio.length &&
-                                              draft.ratings[s.name].every((v) => Number.isInteger(v)));
-    const update = () => { next.disabled = !rated(); };
+    const hint = el("p", { class: "note", id: "hint", "aria-live": "polite" });
+    const heard = (i) => Boolean(draft.heard[i]);
+    const answered = (scale) => (draft.ratings[scale.name] || []).length === trial.audio.length &&
+                                draft.ratings[scale.name].every((v) => Number.isInteger(v));
+    // ACR and P.835: scale k is open once the clip has played (k = 0) or has played again since scale k-1 was answered.
+    const open = (k) => heard(0) && (k === 0 || (answered(T.scales[k - 1]) && draft.plays > draft.answered[T.scales[k - 1].name]));
+    const rated = () => T.scales.every(answered) && trial.audio.every((_, i) => heard(i));
+    let views = [];
+    const update = () => {
+      next.disabled = !rated();
+      if (mushra) {
+        views.forEach(({ slider, pick, index }) => { slider.disabled = !heard(index); pick.dataset.heard = String(heard(index)); });
+        const missing = order.map((index, k) => (heard(index) ? null : `Sample ${LETTERS[k]}`)).filter(Boolean);
+        hint.textContent = missing.length ? `Play every sample before rating it; not played yet: ${missing.join(", ")}.` : "";
+      } else {
+        views.forEach((fieldset, k) => { fieldset.hidden = !open(k); });
+        const waiting = T.scales.findIndex((_, k) => !open(k));
+        hint.textContent = waiting < 0 ? "" : waiting === 0 ? "Play the clip, then rate it." :
+          `Play the clip again, then rate ${T.scales[waiting].name}: ${T.scales[waiting].question.toLowerCase()}.`;
+      }
+    };
     const set = (scale, index, value) => {
       const values = draft.ratings[scale] || new Array(trial.audio.length).fill(null);
       values[index] = value;
       draft.ratings[scale] = values;
+      if (!(scale in draft.answered)) draft.answered[scale] = draft.plays;
       save();
       update();
     };
@@ -550,9 +604,15 @@ function testView(main) {
     if (trial.ask !== undefined) {
       section.append(el("p", { class: "ask", id: "ask", text: `Attention check: whatever you hear, answer ${trial.ask} (${T.scales[0].labels[trial.ask - 1]}) on every scale of this clip.` }));
     }
-    section.append(el("div", { class: "transport" }, play, seek, time), player.audio);
-    if (mushra) section.append(mushraRatings(trial, order, player, draft, set));
-    else section.append(...T.scales.map((scale) => scaleRatings(scale, draft, set)));
+    section.append(el("div", { class: "transport" }, play, seek, time), player.audio, hint);
+    if (mushra) {
+      const box = mushraRatings(trial, order, draft, set);
+      views = box.views;
+      section.append(box.element);
+    } else {
+      views = T.scales.map((scale) => scaleRatings(scale, draft, set));
+      section.append(...views);
+    }
     const later = el("button", { type: "button", id: "download-partial", text: "Download my ratings so far" });
     later.addEventListener("click", download);
     next.addEventListener("click", () => {
@@ -578,9 +638,10 @@ function testView(main) {
     section.querySelectorAll(".pick").forEach((b, i) => b.setAttribute("aria-pressed", String(i === j)));
   }
 
-  // ACR and P.835: one labelled radio group per scale, best answer first.
+  // ACR and P.835: one labelled radio group per scale, best answer first. The radios share a name, so the group
+  // is one tab stop and the arrow keys move the answer within it (the browser's own radio behaviour).
   function scaleRatings(scale, draft, set) {
-    const set_ = el("fieldset", { class: "scale" }, el("legend", { text: `${scale.name}: ${scale.question}` }));
+    const set_ = el("fieldset", { class: "scale", "data-scale": scale.name }, el("legend", { text: `${scale.name}: ${scale.question}` }));
     for (let v = scale.max; v >= scale.min; v--) {
       const id = `r-${scale.name}-${v}`;
       const radio = el("input", { type: "radio", name: scale.name, id, value: String(v) });
@@ -592,14 +653,14 @@ function testView(main) {
   }
 
   // MUSHRA: the open reference, then one slider (0-100) per stimulus in the rater's order, each with a button
-  // that plays it from the same position. A slider counts as rated once moved.
-  function mushraRatings(trial, order, player, draft, set) {
+  // that plays it from the same position. A slider opens once its sample has played, and counts once moved.
+  function mushraRatings(trial, order, draft, set) {
     const scale = T.scales[0];
     const box = el("div", { class: "mushra" });
     const reference = el("button", { type: "button", class: "pick", "aria-pressed": "true", text: "Reference" });
     reference.addEventListener("click", () => current.pick(0));
     box.append(el("div", { class: "stimulus" }, reference, el("span", { class: "note", text: "the original: listen to compare" })));
-    order.forEach((index, k) => {
+    const views = order.map((index, k) => {
       const name = `Sample ${LETTERS[k]}`;
       const pick = el("button", { type: "button", class: "pick", "aria-pressed": "false", text: `${k + 1} ${name}` });
       pick.addEventListener("click", () => current.pick(k + 1));
@@ -610,10 +671,11 @@ function testView(main) {
       const value = el("output", { text: Number.isInteger(saved) ? String(saved) : "–" });
       slider.addEventListener("input", () => { value.textContent = slider.value; set(scale.name, index, Number(slider.value)); });
       box.append(el("div", { class: "stimulus" }, pick, slider, value));
+      return { slider, pick, index };
     });
     box.append(el("p", { class: "note", text: "80–100 excellent · 60–80 good · 40–60 fair · 20–40 poor · 0–20 bad. " +
                                               "One of the samples is the reference itself." }));
-    return box;
+    return { element: box, views };
   }
 
   document.addEventListener("keydown", (event) => {
