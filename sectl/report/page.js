@@ -69,7 +69,8 @@ class Player {
       this.pending.resume = true;
       return Promise.resolve();
     }
-    return this.audio.play();
+    // A switch or a pause before playback starts aborts this play (AbortError): expected, not an error.
+    return this.audio.play().catch((error) => { if (error.name !== "AbortError") throw error; });
   }
 
   pause() {
