@@ -64,7 +64,7 @@ def eval_command(
     merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shards 1..N of one --shard K/N set) into one."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted); with --ratings: keep incomplete raters."),
     ratings: bool = typer.Option(False, "--ratings", help="Analyse the ratings files of a `sectl report --test` listening test, given as arguments (needs --test)."),
-    test: Optional[Path] = typer.Option(None, "--test", help="With --ratings: the test's key (test.json beside its page, or the report folder)."),
+    test: Optional[Path] = typer.Option(None, "--test", help="With --ratings: the test's key (test.json, beside the test's site/ folder, or the folder holding it)."),
     asr_model: Optional[str] = typer.Option(
         None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
     ),

@@ -19,7 +19,7 @@ def run(files: list[Path], test: Path | None, as_json: bool, csv_path: Path | No
     if not files:
         raise UsageError("--ratings: give the ratings files (ratings/*.json) as arguments")
     if test is None:
-        raise UsageError("--ratings needs --test report/test.json (the key sectl report --test wrote beside the page)")
+        raise UsageError("--ratings needs --test test/test.json (the key sectl report --test wrote beside the test's site/ folder)")
     check_outputs({"--csv file": csv_path, "--plot file": plot}, [*inputs("ratings", files), *inputs("--test", test)], overwrite)
     from sectl.report.analysis import analyse, plot as plot_result, to_csv
     from sectl.report.ratings import load_ratings, load_test, screen

@@ -1,8 +1,8 @@
 """A blind listening test in the report page (``sectl report --test acr|p835|mushra``).
 
 The page holds the *definition*: the method, its scales and the trials with their audio files, and nothing
-that names a system (the audio files are named by utterance and a shuffled slot). The *key* beside the page
-(``test.json``, which the raters need not get) maps every trial's stimuli to their conditions and holds the
+that names a system (the audio files are named by utterance and a shuffled slot). The *key* (``test.json``,
+beside the ``site/`` folder raters get, never in it: :mod:`sectl.report.folder`) maps every trial's stimuli to their conditions and holds the
 objective scores of the same files; ``sectl eval --ratings`` reads it. The definition's SHA-256 (of its
 canonical JSON, :func:`canonical`) ties ratings to the test: the page writes it into every ratings file.
 

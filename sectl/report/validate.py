@@ -121,6 +121,7 @@ def check_key(path: Path, data: Any) -> None:
                     and isinstance(trial.get("audio"), list) and len(trial["audio"]) == len(entry["conditions"])):  # fmt: skip
                 fail(path, f"key.{trial_id}", "the trial's utterance, kind and one condition per audio file", entry)
     for i, system in enumerate(systems):
+        files = system.get("files") if isinstance(system, dict) else None
         if not (isinstance(system, dict) and isinstance(system.get("name"), str) and isinstance(system.get("mean"), dict)
-                and isinstance(system.get("files"), list) and all(isinstance(f, dict) and isinstance(f.get("file"), str) for f in system["files"])):  # fmt: skip
+                and isinstance(files, list) and all(isinstance(f, dict) and isinstance(f.get("file"), str) for f in files)):  # fmt: skip
             fail(path, f"eval.systems[{i}]", "a system's name, files and means", system)
