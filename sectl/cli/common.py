@@ -13,6 +13,7 @@ from typing import Any, Callable, Iterator
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Column
 
@@ -55,13 +56,14 @@ def reflow(text: str) -> str:
 
 
 def fail(message: str, code: int = EXIT_FAILURE) -> None:
-    """Print one error line on stderr and exit."""
-    err.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print one error line on stderr and exit. The message is text, not markup: a file name or a rater id in it
+    that looks like a tag (``[/x]``) is printed as it is, not taken for one."""
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+    err.print(f"[yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
 
 
 class Terminated(KeyboardInterrupt):

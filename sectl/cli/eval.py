@@ -64,8 +64,7 @@ def eval_command(
     merge: bool = typer.Option(False, "--merge", help="Combine the --json reports given as arguments (shards 1..N of one --shard K/N set) into one."),
     allow_partial: bool = typer.Option(False, "--allow-partial", help="With --merge: merge missing, repeated or interrupted shards anyway (marked interrupted); with --ratings: keep incomplete raters."),
     ratings: bool = typer.Option(False, "--ratings", help="Analyse the ratings files of a `sectl report --test` listening test, given as arguments (needs --test)."),
-    test: Optional[Path] = typer.Option(None, "--test", help="With --ratings: the test's key (test.json beside its page, or the report folder)."),
-    seed: int = typer.Option(0, "--seed", help="With --ratings: seed of the bootstrap intervals."),
+    test: Optional[Path] = typer.Option(None, "--test", help="With --ratings: the test's key (test.json, beside the test's site/ folder, or the folder holding it)."),
     asr_model: Optional[str] = typer.Option(
         None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
     ),
@@ -73,7 +72,7 @@ def eval_command(
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
     locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
     if ratings:
-        return _ratings(reports or [], test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial, seed)
+        return _ratings(reports or [], test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial)
     if test is not None:
         fail("--test applies to --ratings only", EXIT_USAGE)
     if allow_partial and not merge:
@@ -127,14 +126,14 @@ def _run(est, ref, metrics, as_json, csv_path, jobs, locations, plot, overwrite,
 
 
 @handle_errors
-def _ratings(files, test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial, seed) -> None:
+def _ratings(files, test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial) -> None:
     clashing = [flag for flag, value in (("--est", est), ("--ref", ref), ("--merge", merge), ("--metrics", metrics),
                                          ("--shard", shard)) if value]  # fmt: skip
     if clashing:
         raise UsageError(f"{', '.join(clashing)}: --ratings scores ratings files, not audio (the test's key holds eval's scores)")
     from sectl.cli.ratings import run
 
-    run(files, test, as_json, csv_path, plot, overwrite, allow_partial, seed)
+    run(files, test, as_json, csv_path, plot, overwrite, allow_partial)
 
 
 def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> None:

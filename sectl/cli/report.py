@@ -9,7 +9,6 @@ import typer
 
 from sectl.cli.common import EXIT_FAILURE, err, handle_errors, progress_bar
 from sectl.errors import UsageError
-from sectl.fileutil import check_outputs, inputs
 from sectl.options import AUDIO_FORMATS, check_audio_format, parse_select_by, parse_systems
 
 HELP = """Write a listening report: a folder with one index.html (script and style inline, no network
@@ -35,7 +34,11 @@ Examples:
 With --test acr|p835|mushra the page is a blind listening test instead (ACR, P.835, or MUSHRA with the
 hidden reference and 3.5/7 kHz anchors; needs --ref): raters type an id (it seeds their order), rate,
 and download one ratings file each; `sectl eval --ratings files... --test test/test.json` scores them.
-test.json is the key (which system each clip is): keep it, the raters need only the rest of the folder.
+The page and its audio go to test/site/ (give raters, or host, only that folder); test/test.json beside
+it is the key (which system each clip is): keep it.
+
+--overwrite replaces a report: every file the folder's previous build wrote (its sectl-report.json lists
+them) is removed first, and nothing else; a folder holding an input is refused.
 
 Exit codes: 0 written; 1 some files could not be read (the page has the others); 2 bad arguments.
 """
@@ -54,9 +57,9 @@ def report_command(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files scored in parallel processes."),
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Recogniser for -m wer (as in sectl eval)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing folder (the files its build wrote are removed first)."),
     test: Optional[str] = typer.Option(None, "--test", metavar="acr|p835|mushra", help="Make the page a blind listening test by this method (needs --ref)."),
-    practice: int = typer.Option(2, "--practice", min=0, help="With --test: practice trials before the test."),
+    practice: Optional[int] = typer.Option(None, "--practice", min=0, help="With --test: practice trials before the test, on utterances outside it (default 2)."),
     test_id: Optional[str] = typer.Option(None, "--test-id", help="With --test: the test's name in ratings files (default: the folder's name)."),
 ) -> None:
     """Write a static listening page of the systems, with eval's scores."""
@@ -68,44 +71,29 @@ def report_command(
 def _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs, locations, overwrite, testing) -> None:
     systems = parse_systems(est)  # argument errors before heavy imports: they answer at once
     check_audio_format(audio_format)
-    if testing["test"] is None and (testing["test_id"] is not None or testing["practice"] != 2):
+    if testing["test"] is None and (testing["test_id"] is not None or testing["practice"] is not None):
         raise UsageError("--practice and --test-id apply with --test")
+    testing = {**testing, "practice": 2 if testing["practice"] is None else testing["practice"]}
     from sectl.report.listening import check_test
 
     check_test(testing["test"], None if ref is None else str(ref), testing["practice"])
     parse_select_by(select_by)
     if select_by != "random" and select_count is None:
         raise UsageError("--select-by applies with --select N")
-    from sectl.metrics.registry import parse_metric_names
-
-    if metrics is not None:
-        parse_metric_names(metrics)
-    _check_output(systems, ref, output, locations, overwrite)
     from sectl.cli.eval import report_problems
     from sectl.report import build_report
 
     with progress_bar("scoring, then writing", total=0) as on_progress:
         report = build_report(systems, output, ref=None if ref is None else str(ref), metrics=metrics,
                               audio_format=audio_format, select_count=select_count, select_by=select_by, seed=seed,
-                              title=title, on_progress=on_progress, jobs=jobs, **testing, **locations)  # fmt: skip
+                              title=title, on_progress=on_progress, jobs=jobs, overwrite=overwrite, **testing, **locations)  # fmt: skip
     for summary in report.summaries:
         report_problems(summary.report)
     err.print(f"wrote {report.page} ({len(report.utterances)} utterance(s), {len(systems)} system(s))", highlight=False)
+    if testing["test"] is not None:
+        from sectl.report.folder import KEY_FILE, SITE
+
+        err.print(f"the key is {Path(output) / KEY_FILE}: keep it; give raters (or host) only {Path(output) / SITE}/", highlight=False)
     if any(s.report.errors for s in report.summaries):
         raise typer.Exit(EXIT_FAILURE)
 
-
-def _check_output(systems, ref, output, locations, overwrite) -> None:
-    """The report folder is never an input nor inside one (its audio would be read as inputs next time), and
-    an existing report is replaced only with --overwrite."""
-    from sectl.audio.io import AUDIO_EXTENSIONS
-
-    reads = [*inputs("--est", [p for _, p in systems], AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS),
-             *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"])]  # fmt: skip
-    target = output.resolve()
-    for source in reads:
-        folder = source.path.resolve()
-        if source.path.is_dir() and (target == folder or target.is_relative_to(folder)):
-            raise UsageError(f"{output}: inside {source.role} {source.path}; the report's audio would be read as its input "
-                             "next time; write the report elsewhere")  # fmt: skip
-    check_outputs({"-o folder": output, "report page": output / "index.html", "test key": output / "test.json"}, reads, overwrite)

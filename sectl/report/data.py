@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 from sectl.errors import SectlError, UsageError
@@ -28,10 +29,13 @@ class Version:
         return self.root / utterance if self.root.is_dir() else self.root
 
     def scores(self, utterance: str) -> dict[str, float | None]:
-        if self.summary is None:
-            return {}
-        found = next((r.scores for r in self.summary.report.files if r.file == utterance), {})
+        """The utterance's scores (none for the reference); a lookup, so a page of n rows costs O(n)."""
+        found = self._by_file.get(utterance, {})
         return {metric: finite_or_none(value) for metric, value in found.items()}
+
+    @cached_property
+    def _by_file(self) -> dict[str, dict[str, float]]:
+        return {} if self.summary is None else {r.file: r.scores for r in self.summary.report.files}
 
 
 NO_REFERENCE_METRICS = ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl", "dnsmos_p808")

@@ -1,8 +1,8 @@
 """A blind listening test in the report page (``sectl report --test acr|p835|mushra``).
 
 The page holds the *definition*: the method, its scales and the trials with their audio files, and nothing
-that names a system (the audio files are named by utterance and a shuffled slot). The *key* beside the page
-(``test.json``, which the raters need not get) maps every trial's stimuli to their conditions and holds the
+that names a system (the audio files are named by utterance and a shuffled slot). The *key* (``test.json``,
+beside the ``site/`` folder raters get, never in it: :mod:`sectl.report.folder`) maps every trial's stimuli to their conditions and holds the
 objective scores of the same files; ``sectl eval --ratings`` reads it. The definition's SHA-256 (of its
 canonical JSON, :func:`canonical`) ties ratings to the test: the page writes it into every ratings file.
 
@@ -16,8 +16,9 @@ Trials per method:
   every system, the hidden reference and the 3.5 kHz and 7 kHz low-pass anchors (:mod:`sectl.report.anchors`);
   0-100 sliders. Screening: BS.1534-3's post-screening on the hidden reference (:mod:`sectl.report.ratings`).
 
-Practice trials (copies of test trials, rated first and never analysed) come before the test. The order of
-trials and of the stimuli in a trial is drawn in the page from the rater id typed there.
+Practice trials (rated first and never analysed) play utterances that are not in the test, so no test clip is
+heard twice. Trials are numbered after a seeded shuffle, so an id names no condition; the order of trials and
+of the stimuli in a trial is drawn again in the page from the rater id typed there.
 """
 
 from __future__ import annotations
@@ -106,32 +107,48 @@ class Trial:
         return {"utterance": self.utterance, "kind": self.kind, "conditions": [s.condition for s in self.stimuli]}
 
 
-def plan_trials(method: str, utterances: list[str], systems: list[str], practice: int, seed: int) -> list[Trial]:
-    """Every trial of the test, practice first; ``systems`` are the version names before the reference."""
+def plan_trials(method: str, utterances: list[str], systems: list[str], seed: int,
+                practice_utterances: list[str] = ()) -> list[Trial]:  # fmt: skip
+    """Every trial of the test, practice first; ``systems`` are the version names before the reference.
+
+    The test trials, gold and trapping clips among them, are shuffled (``seed``) before they are numbered
+    ``t0, t1, ...``: a trial's id and its place in the page say nothing of its condition (the page then orders
+    them per rater). Practice trials (``p0, ...``) play ``practice_utterances``, which are not in the test: ACR
+    and P.835 spread them over the conditions, from the first system to the reference; MUSHRA rates every
+    condition of each.
+    """
     check_method(method)
     rng = random.Random(seed)
     reference = Stimulus("", HIDDEN_REFERENCE, f"version:{len(systems)}")
     conditions = [Stimulus("", name, f"version:{j}") for j, name in enumerate(systems)] + [reference]
     if method == "mushra":
         conditions += [Stimulus("", name, f"anchor:{hz:g}") for hz, name in ANCHOR_NAMES.items()]
-        groups = [rng.sample(conditions, len(conditions)) for _ in utterances]  # the page's source says no order either
+        tests = [_trial("test", u, rng.sample(conditions, len(conditions))) for u in utterances]  # no order in the source either
+        practices = [_trial("practice", u, rng.sample(conditions, len(conditions))) for u in practice_utterances]
     else:
-        groups = [[c] for _ in utterances for c in conditions]
-    per_utterance = len(groups) // len(utterances)
-    tests = [Trial("", "test", utterances[i // per_utterance], [_of(s, utterances[i // per_utterance]) for s in g])
-             for i, g in enumerate(groups)]  # fmt: skip
+        tests = [_trial("test", u, [c]) for u in utterances for c in conditions]
+        tests += _checks(utterances, conditions[0], reference, round(len(tests) / CHECK_EVERY), rng)
+        spread = [round(k * (len(conditions) - 1) / max(1, len(practice_utterances) - 1)) for k in range(len(practice_utterances))]
+        practices = [_trial("practice", u, [conditions[k]]) for u, k in zip(practice_utterances, spread)]
+    numbered = rng.sample(tests, len(tests))
+    for i, trial in enumerate(practices):
+        trial.id = f"p{i}"
+    for i, trial in enumerate(numbered):
+        trial.id = f"t{i}"
+    return practices + numbered
+
+
+def _trial(kind: str, utterance: str, stimuli: list[Stimulus], ask: int | None = None) -> Trial:
+    return Trial("", kind, utterance, [_of(s, utterance) for s in stimuli], ask)
+
+
+def _checks(utterances: list[str], trapped: Stimulus, reference: Stimulus, count: int, rng: random.Random) -> list[Trial]:
+    """P.808's gold clips (the reference, answer known) and trapping clips (the page asks for an answer)."""
     checks = []
-    if method != "mushra":
-        count = max(1, round(len(tests) / CHECK_EVERY))
-        for k in range(count):
-            gold_utt, trap_utt = rng.choice(utterances), rng.choice(utterances)
-            checks.append(Trial("", "gold", gold_utt, [_of(reference, gold_utt)]))
-            checks.append(Trial("", "trap", trap_utt, [_of(conditions[0], trap_utt)], ask=TRAP_ANSWERS[k % 2]))
-    practices = [Trial("", "practice", t.utterance, t.stimuli) for t in rng.sample(tests, min(practice, len(tests)))]
-    trials = practices + tests + checks
-    for i, trial in enumerate(trials):
-        trial.id = f"{'p' if trial.kind == 'practice' else 't'}{i}"
-    return trials
+    for k in range(max(1, count)):
+        checks.append(_trial("gold", rng.choice(utterances), [reference]))
+        checks.append(_trial("trap", rng.choice(utterances), [trapped], ask=TRAP_ANSWERS[k % 2]))
+    return checks
 
 
 def _of(stimulus: Stimulus, utterance: str) -> Stimulus:

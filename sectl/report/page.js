@@ -27,7 +27,9 @@ function metricInfo(name) {
 }
 
 // One transport per utterance: a single <audio> whose source changes with the version, so that switching
-// keeps the playing position (the reason the page does not use one <audio controls> per file).
+// keeps the playing position (the reason the page does not use one <audio controls> per file). While a switch
+// is in flight (the new file's metadata not loaded yet) the position and play state wait in `pending`: the
+// element reads 0 and paused then, so a second quick switch would otherwise restart the clip, stopped.
 class Player {
   constructor(utterance, onTime) {
     this.utterance = utterance;
@@ -36,9 +38,12 @@ class Player {
     this.loaded = false;
     this.onTime = onTime;
     this.frame = null;
-    this.audio.addEventListener("timeupdate", () => this.onTime(this.audio.currentTime));
+    this.pending = null; // { position, resume } while a version switch loads
+    this.audio.addEventListener("timeupdate", () => { if (!this.pending) this.onTime(this.audio.currentTime); });
     this.audio.addEventListener("play", () => this.tick());
-    this.audio.addEventListener("seeked", () => this.onTime(this.audio.currentTime));
+    this.audio.addEventListener("seeked", () => { if (!this.pending) this.onTime(this.audio.currentTime); });
+    this.audio.addEventListener("loadedmetadata", () => this.settle());
+    this.audio.addEventListener("error", () => { this.pending = null; });
   }
 
   // Only rows near the viewport get a source (IntersectionObserver calls this): hundreds of rows stay light.
@@ -50,16 +55,26 @@ class Player {
   }
 
   get playing() {
-    return !this.audio.paused;
+    return this.pending ? this.pending.resume : !this.audio.paused;
+  }
+
+  get position() {
+    return this.pending ? this.pending.position : this.audio.currentTime;
   }
 
   play() {
     this.load();
     Player.stopOthers(this);
-    return this.audio.play();
+    if (this.pending) {
+      this.pending.resume = true;
+      return Promise.resolve();
+    }
+    // A switch or a pause before playback starts aborts this play (AbortError): expected, not an error.
+    return this.audio.play().catch((error) => { if (error.name !== "AbortError") throw error; });
   }
 
   pause() {
+    if (this.pending) this.pending.resume = false;
     this.audio.pause();
   }
 
@@ -69,30 +84,36 @@ class Player {
 
   seek(seconds) {
     this.load();
-    const end = this.utterance.duration;
-    this.audio.currentTime = Math.max(0, Math.min(end, seconds));
-    this.onTime(this.audio.currentTime);
+    const t = Math.max(0, Math.min(this.utterance.duration, seconds));
+    if (this.pending) this.pending.position = t;
+    else this.audio.currentTime = t;
+    this.onTime(this.position);
   }
 
-  // The new version continues from the same position, playing if the old one was.
+  // The new version continues from the same position, playing if the old one was (or was about to).
   select(index) {
     if (index === this.version || index < 0 || index >= this.utterance.audio.length) return;
-    const position = this.audio.currentTime;
-    const resume = this.playing;
+    if (!this.pending) this.pending = { position: this.audio.currentTime, resume: !this.audio.paused };
     this.version = index;
     this.loaded = true;
     this.audio.src = this.utterance.audio[index];
-    this.audio.addEventListener("loadedmetadata", () => {
-      this.audio.currentTime = position;
-      if (resume) this.play();
-    }, { once: true });
     this.audio.load();
+  }
+
+  // The switched-to file knows its duration: move to the kept position and play on if the listener was.
+  settle() {
+    const pending = this.pending;
+    if (!pending) return;
+    this.pending = null;
+    this.audio.currentTime = pending.position;
+    this.onTime(pending.position);
+    if (pending.resume) this.play();
   }
 
   tick() {
     cancelAnimationFrame(this.frame);
     const step = () => {
-      this.onTime(this.audio.currentTime);
+      if (!this.pending) this.onTime(this.audio.currentTime);
       if (!this.audio.paused) this.frame = requestAnimationFrame(step);
     };
     this.frame = requestAnimationFrame(step);
@@ -103,6 +124,15 @@ class Player {
   }
 }
 Player.all = [];
+
+// A comparator's view of a score: missing ones (null, NaN) sort after every number, whichever the direction, and
+// among themselves by the tie-break, so the comparator stays consistent (sort() needs that).
+function byScore(x, y, sign, tie) {
+  const xMissing = x === null || x === undefined || Number.isNaN(x);
+  const yMissing = y === null || y === undefined || Number.isNaN(y);
+  if (xMissing || yMissing) return (xMissing - yMissing) || tie;
+  return sign * (x - y) || tie;
+}
 
 // The summary table: one row per system, each metric's mean [95 % CI] and wins-losses against the first
 // system, from the embedded `sectl eval --json` comparison. Sorting by a metric also orders the utterances.
@@ -124,9 +154,7 @@ function summaryTable(onMetric) {
     rows.sort((a, b) => {
       const x = value(a), y = value(b);
       if (key === "system") return (sortState.best ? 1 : -1) * String(x).localeCompare(String(y));
-      if (Number.isNaN(x)) return 1;
-      if (Number.isNaN(y)) return -1;
-      return sign * (x - y);
+      return byScore(x, y, sign, a.dataset.system.localeCompare(b.dataset.system));
     });
     body.append(...rows);
     for (const th of headers) th.removeAttribute("aria-sort");
@@ -160,7 +188,8 @@ function summaryTable(onMetric) {
     body.append(row);
   });
   table.append(caption, el("thead", {}, head), body);
-  return table;
+  // Wide tables (many metrics) scroll inside their box on a narrow screen instead of widening the page.
+  return el("div", { class: "table-scroll", id: "summary-scroll" }, table);
 }
 
 // One utterance: its transport, then each version's row (pick button with its key, spectrogram with the
@@ -181,9 +210,12 @@ function utteranceView(utterance, index, activate) {
     time.textContent = `${fmt(t)} / ${fmt(utterance.duration)} s`;
   });
   Player.all.push(player);
+  // The versions are one radio group: one tab stop (the checked one), arrow keys move within it.
   const showVersion = () => rows.forEach((row, j) => {
     row.classList.toggle("current", j === player.version);
-    row.querySelector(".pick").setAttribute("aria-checked", String(j === player.version));
+    const pick = row.querySelector(".pick");
+    pick.setAttribute("aria-checked", String(j === player.version));
+    pick.tabIndex = j === player.version ? 0 : -1;
   });
   player.audio.addEventListener("play", () => { play.textContent = "❚❚"; play.setAttribute("aria-label", `Pause ${utterance.name}`); });
   player.audio.addEventListener("pause", () => { play.textContent = "▶"; play.setAttribute("aria-label", `Play ${utterance.name}`); });
@@ -207,9 +239,7 @@ function utteranceView(utterance, index, activate) {
       const box = spec.getBoundingClientRect();
       player.select(j);
       showVersion();
-      const t = utterance.duration * (event.clientX - box.left) / box.width;
-      if (player.audio.readyState > 0) player.seek(t);
-      else player.audio.addEventListener("loadedmetadata", () => player.seek(t), { once: true });
+      player.seek(utterance.duration * (event.clientX - box.left) / box.width);  // kept while the switch loads
       if (!player.playing) player.play();
     });
     const scores = el("table", { class: "scores" });
@@ -222,8 +252,18 @@ function utteranceView(utterance, index, activate) {
     rows.push(row);
     group.append(row);
   });
+  group.addEventListener("keydown", (event) => {
+    const step = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 }[event.key];
+    if (!step || event.altKey || event.ctrlKey || event.metaKey) return;
+    event.preventDefault();
+    event.stopPropagation();  // within the group the arrows choose the version; elsewhere they seek and move
+    const next = (player.version + step + rows.length) % rows.length;
+    view.pick(next);
+    rows[next].querySelector(".pick").focus();
+  });
   showVersion();
   article.append(el("h3", { text: utterance.name }), el("div", { class: "transport" }, play, seek, time), player.audio, group);
+  article.addEventListener("focusin", () => activate(view));  // the keys act on the utterance that has the focus
   const view = {
     article, player, utterance,
     reveal() { player.load(); for (const img of images) if (!img.src) img.src = img.dataset.src; },
@@ -254,11 +294,8 @@ function listenView(main) {
     const score = (v) => (name ? v.utterance.scores[sys][name] : null);
     const sign = name ? (metricInfo(name).higher_is_better ? 1 : -1) * (direction.value === "worst" ? 1 : -1) : 1;
     const sorted = [...views].sort((a, b) => {
-      if (!name) return a.utterance.name.localeCompare(b.utterance.name);
-      const x = score(a), y = score(b);
-      if (x === null || x === undefined) return 1;
-      if (y === null || y === undefined) return -1;
-      return sign * (x - y) || a.utterance.name.localeCompare(b.utterance.name);
+      const tie = a.utterance.name.localeCompare(b.utterance.name);
+      return name ? byScore(score(a), score(b), sign, tie) : tie;
     });
     list.append(...sorted.map((v) => v.article));
     views.splice(0, views.length, ...sorted);
@@ -295,8 +332,8 @@ function listenView(main) {
     let handled = true;
     if (event.key === " ") player.toggle();
     else if (/^[1-9]$/.test(event.key)) active.pick(Number(event.key) - 1);
-    else if (event.key === "ArrowLeft") player.seek(player.audio.currentTime - SEEK_STEP_S);
-    else if (event.key === "ArrowRight") player.seek(player.audio.currentTime + SEEK_STEP_S);
+    else if (event.key === "ArrowLeft") player.seek(player.position - SEEK_STEP_S);
+    else if (event.key === "ArrowRight") player.seek(player.position + SEEK_STEP_S);
     else if (event.key === "ArrowUp" || event.key === "ArrowDown") {
       const next = views[views.indexOf(active) + (event.key === "ArrowUp" ? -1 : 1)];
       if (next) {
@@ -397,7 +434,7 @@ function testView(main) {
   const storeKey = `sectl-test:${T.test_id}:${DATA.sha256}`;
   const mushra = T.method === "mushra";
   let state = JSON.parse(localStorage.getItem(storeKey) || "null");
-  let current = null; // the trial on screen: { trial, practice, order, player, started }
+  let current = null; // the trial on screen: { player, pick }
   document.getElementById("about").textContent =
     `Listening test (${{ acr: "ACR, ITU-T P.808", p835: "ITU-T P.835", mushra: "MUSHRA, ITU-R BS.1534-3" }[T.method]}), ` +
     `${T.practice.length} practice and ${T.trials.length} test trials. Your ratings stay in this browser until you download them.`;
@@ -426,6 +463,8 @@ function testView(main) {
     link.click();
     link.remove();
     setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    state.downloaded = state.position;  // the file holds the trials rated so far; a later rating makes it stale
+    save();
   }
 
   function start() {
@@ -440,7 +479,7 @@ function testView(main) {
       event.preventDefault();
       const rater = input.value.trim();
       if (!rater) { input.focus(); return; }
-      state = { rater, started_ms: Date.now(), position: 0, total: sequence(rater).length, records: [], draft: null };
+      state = { rater, started_ms: Date.now(), position: 0, total: sequence(rater).length, records: [], draft: null, downloaded: null };
       save();
       show();
     };
@@ -450,16 +489,37 @@ function testView(main) {
     input.focus();
   }
 
+  // Starting again deletes this rater's ratings from the browser: never before they are downloaded, unless the
+  // rater, warned, asks a second time.
   function finish() {
     main.replaceChildren();
     const button = el("button", { type: "button", id: "download", text: "Download my ratings" });
-    button.addEventListener("click", download);
     const again = el("button", { type: "button", id: "restart", text: "Start again as another rater" });
-    again.addEventListener("click", () => { localStorage.removeItem(storeKey); state = null; start(); });
+    const warning = el("p", { id: "restart-warning", class: "ask", role: "alert", hidden: "",
+                              text: "Your ratings are not downloaded yet, and starting again deletes them from this browser. " +
+                                    "Download them first, or press the button again to delete them." });
+    let warned = false;
+    button.addEventListener("click", () => {
+      download();
+      warned = false;
+      warning.hidden = true;
+      again.textContent = "Start again as another rater";
+    });
+    again.addEventListener("click", () => {
+      if (state.downloaded !== state.position && !warned) {
+        warned = true;
+        warning.hidden = false;
+        again.textContent = "Delete my ratings and start again";
+        return;
+      }
+      localStorage.removeItem(storeKey);
+      state = null;
+      start();
+    });
     main.append(el("section", { id: "test-end", "aria-labelledby": "end-title" },
       el("h2", { id: "end-title", text: "Thank you" }),
       el("p", { text: `All ${state.total} trials are rated. Download your ratings and send the file to the person who runs the test.` }),
-      button, " ", again));
+      button, " ", again, warning));
   }
 
   function show() {
@@ -467,15 +527,21 @@ function testView(main) {
     if (state.position >= state.total) return finish();
     const plan = sequence(state.rater)[state.position];
     if (!state.draft || state.draft.id !== plan.trial.id) {
-      state.draft = { id: plan.trial.id, ratings: {}, started_ms: Date.now(), plays: 0 };
+      state.draft = { id: plan.trial.id, ratings: {}, started_ms: Date.now(), plays: 0, heard: [], answered: {} };
       save();
     }
     trialView(plan);
   }
 
+  // A vote counts once its clip was heard: ACR and P.835 show a scale only after the clip has played (P.835, as
+  // its section 7 prescribes, one scale at a time: SIG, then BAK, then OVRL, each after the clip is played
+  // again); MUSHRA enables a sample's slider once the sample has played. `heard` is per stimulus (trial.audio
+  // index), `answered` the play count when each scale was first answered.
   function trialView(plan) {
     const { trial, practice, order } = plan;
     const draft = state.draft;
+    draft.heard = draft.heard || [];
+    draft.answered = draft.answered || {};
     const practiceCount = T.practice.length;
     const n = state.position + 1;
     const heading = practice ? `Practice trial ${n} of ${practiceCount}` : `Trial ${n - practiceCount} of ${T.trials.length}`;
@@ -484,6 +550,7 @@ function testView(main) {
     Player.all = [];
     // MUSHRA plays the open reference as version 0, then the stimuli in the rater's order.
     const sources = mushra ? [trial.reference, ...order.map((i) => trial.audio[i])] : [trial.audio[0]];
+    const stimulus = (version) => (mushra ? (version === 0 ? null : order[version - 1]) : 0);
     const time = el("span", { class: "time", text: `0.00 / ${fmt(trial.duration)} s` });
     const seek = el("input", { type: "range", class: "seek", min: "0", max: String(trial.duration), step: "0.01", value: "0", "aria-label": "Position (seconds)" });
     const player = new Player({ audio: sources, duration: trial.duration }, (t) => {
@@ -492,20 +559,44 @@ function testView(main) {
     });
     Player.all.push(player);
     player.load();
-    player.audio.addEventListener("play", () => { draft.plays += 1; save(); });
     const play = el("button", { type: "button", class: "play", "aria-label": "Play or pause", text: "▶" });
-    player.audio.addEventListener("play", () => { play.textContent = "❚❚"; });
+    player.audio.addEventListener("play", () => { play.textContent = "❚❚"; draft.plays += 1; save(); update(); });
+    player.audio.addEventListener("playing", () => {
+      const index = stimulus(player.version);
+      if (index !== null) draft.heard[index] = true;
+      save();
+      update();
+    });
     player.audio.addEventListener("pause", () => { play.textContent = "▶"; });
     play.addEventListener("click", () => player.toggle());
     seek.addEventListener("input", () => player.seek(Number(seek.value)));
     const next = el("button", { type: "button", id: "next", text: state.position + 1 === state.total ? "Finish" : "Next" });
-    const rated = () => T.scales.every((s) => (draft.ratings[s.name] || []).length === trial.audio.length &&
-                                              draft.ratings[s.name].every((v) => Number.isInteger(v)));
-    const update = () => { next.disabled = !rated(); };
+    const hint = el("p", { class: "note", id: "hint", "aria-live": "polite" });
+    const heard = (i) => Boolean(draft.heard[i]);
+    const answered = (scale) => (draft.ratings[scale.name] || []).length === trial.audio.length &&
+                                draft.ratings[scale.name].every((v) => Number.isInteger(v));
+    // ACR and P.835: scale k is open once the clip has played (k = 0) or has played again since scale k-1 was answered.
+    const open = (k) => heard(0) && (k === 0 || (answered(T.scales[k - 1]) && draft.plays > draft.answered[T.scales[k - 1].name]));
+    const rated = () => T.scales.every(answered) && trial.audio.every((_, i) => heard(i));
+    let views = [];
+    const update = () => {
+      next.disabled = !rated();
+      if (mushra) {
+        views.forEach(({ slider, pick, index }) => { slider.disabled = !heard(index); pick.dataset.heard = String(heard(index)); });
+        const missing = order.map((index, k) => (heard(index) ? null : `Sample ${LETTERS[k]}`)).filter(Boolean);
+        hint.textContent = missing.length ? `Play every sample before rating it; not played yet: ${missing.join(", ")}.` : "";
+      } else {
+        views.forEach((fieldset, k) => { fieldset.hidden = !open(k); });
+        const waiting = T.scales.findIndex((_, k) => !open(k));
+        hint.textContent = waiting < 0 ? "" : waiting === 0 ? "Play the clip, then rate it." :
+          `Play the clip again, then rate ${T.scales[waiting].name}: ${T.scales[waiting].question.toLowerCase()}.`;
+      }
+    };
     const set = (scale, index, value) => {
       const values = draft.ratings[scale] || new Array(trial.audio.length).fill(null);
       values[index] = value;
       draft.ratings[scale] = values;
+      if (!(scale in draft.answered)) draft.answered[scale] = draft.plays;
       save();
       update();
     };
@@ -514,9 +605,15 @@ function testView(main) {
     if (trial.ask !== undefined) {
       section.append(el("p", { class: "ask", id: "ask", text: `Attention check: whatever you hear, answer ${trial.ask} (${T.scales[0].labels[trial.ask - 1]}) on every scale of this clip.` }));
     }
-    section.append(el("div", { class: "transport" }, play, seek, time), player.audio);
-    if (mushra) section.append(mushraRatings(trial, order, player, draft, set));
-    else section.append(...T.scales.map((scale) => scaleRatings(scale, draft, set)));
+    section.append(el("div", { class: "transport" }, play, seek, time), player.audio, hint);
+    if (mushra) {
+      const box = mushraRatings(trial, order, draft, set);
+      views = box.views;
+      section.append(box.element);
+    } else {
+      views = T.scales.map((scale) => scaleRatings(scale, draft, set));
+      section.append(...views);
+    }
     const later = el("button", { type: "button", id: "download-partial", text: "Download my ratings so far" });
     later.addEventListener("click", download);
     next.addEventListener("click", () => {
@@ -542,9 +639,10 @@ function testView(main) {
     section.querySelectorAll(".pick").forEach((b, i) => b.setAttribute("aria-pressed", String(i === j)));
   }
 
-  // ACR and P.835: one labelled radio group per scale, best answer first.
+  // ACR and P.835: one labelled radio group per scale, best answer first. The radios share a name, so the group
+  // is one tab stop and the arrow keys move the answer within it (the browser's own radio behaviour).
   function scaleRatings(scale, draft, set) {
-    const set_ = el("fieldset", { class: "scale" }, el("legend", { text: `${scale.name}: ${scale.question}` }));
+    const set_ = el("fieldset", { class: "scale", "data-scale": scale.name }, el("legend", { text: `${scale.name}: ${scale.question}` }));
     for (let v = scale.max; v >= scale.min; v--) {
       const id = `r-${scale.name}-${v}`;
       const radio = el("input", { type: "radio", name: scale.name, id, value: String(v) });
@@ -556,14 +654,14 @@ function testView(main) {
   }
 
   // MUSHRA: the open reference, then one slider (0-100) per stimulus in the rater's order, each with a button
-  // that plays it from the same position. A slider counts as rated once moved.
-  function mushraRatings(trial, order, player, draft, set) {
+  // that plays it from the same position. A slider opens once its sample has played, and counts once moved.
+  function mushraRatings(trial, order, draft, set) {
     const scale = T.scales[0];
     const box = el("div", { class: "mushra" });
     const reference = el("button", { type: "button", class: "pick", "aria-pressed": "true", text: "Reference" });
     reference.addEventListener("click", () => current.pick(0));
     box.append(el("div", { class: "stimulus" }, reference, el("span", { class: "note", text: "the original: listen to compare" })));
-    order.forEach((index, k) => {
+    const views = order.map((index, k) => {
       const name = `Sample ${LETTERS[k]}`;
       const pick = el("button", { type: "button", class: "pick", "aria-pressed": "false", text: `${k + 1} ${name}` });
       pick.addEventListener("click", () => current.pick(k + 1));
@@ -574,10 +672,11 @@ function testView(main) {
       const value = el("output", { text: Number.isInteger(saved) ? String(saved) : "–" });
       slider.addEventListener("input", () => { value.textContent = slider.value; set(scale.name, index, Number(slider.value)); });
       box.append(el("div", { class: "stimulus" }, pick, slider, value));
+      return { slider, pick, index };
     });
     box.append(el("p", { class: "note", text: "80–100 excellent · 60–80 good · 40–60 fair · 20–40 poor · 0–20 bad. " +
                                               "One of the samples is the reference itself." }));
-    return box;
+    return { element: box, views };
   }
 
   document.addEventListener("keydown", (event) => {

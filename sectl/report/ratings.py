@@ -2,7 +2,9 @@
 
 A ratings file (page.js writes it) is ``{"sectl_ratings": 1, "body": {...}, "sha256": ...}``, where ``sha256``
 is that of the body's canonical JSON (:func:`sectl.report.listening.canonical`): a file edited by hand no
-longer matches and is refused, as is a file of another test (its ``test_id`` or definition hash differ).
+longer matches and is refused, as is a file of another test (its ``test_id`` or definition hash differ). The
+hash catches accidental edits, not forgery (anyone can recompute it); every field is checked by
+:mod:`sectl.report.validate`, so a crafted file is refused in one line, never with a traceback.
 
 Screening:
 
@@ -16,11 +18,13 @@ Screening:
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from sectl.errors import SectlError
 from sectl.report.listening import GOLD_ANSWER, GOLD_TOLERANCE, HIDDEN_REFERENCE, digest
+from sectl.report.validate import check_body, check_key, check_trial
+from sectl.report.validate import field as required
 
 MUSHRA_REFERENCE_FLOOR, MUSHRA_REFERENCE_SHARE = 90, 0.15
 """BS.1534-3: excluded who rates the hidden reference below 90 for more than 15 % of the test items."""
@@ -57,7 +61,7 @@ class Rater:
     complete: bool
     kept: bool = True
     reason: str | None = None
-    order: int = field(default=0)  # position among the files given
+    order: int = 0  # position among the files given
 
     def to_json(self) -> dict:
         return {"rater": self.rater, "file": self.file, "complete": self.complete, "trials": len(self.trials),
@@ -66,15 +70,16 @@ class Rater:
 
 def load_test(path: str | Path) -> TestKey:
     """The key of ``sectl report --test`` (``test.json``, or the report folder holding it)."""
-    from sectl.report.testpage import KEY_FILE
+    from sectl.report.folder import KEY_FILE
 
     path = Path(path)
     path = path / KEY_FILE if path.is_dir() else path
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        test = TestKey(path, data["sha256"], data["definition"], data["key"], data["eval"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise SectlError(f"{path}: not the test.json of a sectl report --test ({exc})") from None
+    check_key(path, data)
+    test = TestKey(path, required(path, data, "sha256", ""), data["definition"], data["key"], data["eval"])
     if digest(test.definition) != test.sha256:
         raise SectlError(f"{path}: the test definition was edited (its SHA-256 no longer matches)")
     return test
@@ -99,36 +104,34 @@ def load_ratings(paths: list[str | Path], test: TestKey) -> tuple[list[Rater], l
 
 
 def read_ratings(path: Path, test: TestKey) -> Rater:
+    """One ratings file, its every field checked (:mod:`sectl.report.validate`), then its hash and its test."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        body, checksum = data["body"], data["sha256"]
-        assert data.get("sectl_ratings") == 1 and isinstance(body, dict)
-    except (OSError, ValueError, KeyError, TypeError, AssertionError):
-        raise SectlError(f"{path}: not a ratings file of a sectl listening test") from None
-    if digest(body) != checksum:
-        raise SectlError(f"{path}: edited after it was downloaded (its SHA-256 does not match its content)")
-    if body.get("test_id") != test.definition["test_id"] or body.get("test_sha256") != test.sha256:
-        raise SectlError(f"{path}: ratings of another test ({body.get('test_id')!r}, definition {str(body.get('test_sha256'))[:12]}), "
+    except (OSError, ValueError, RecursionError):
+        raise SectlError(f"{path}: not a ratings file of a sectl listening test (not readable JSON)") from None
+    if not isinstance(data, dict) or data.get("sectl_ratings") != 1:
+        raise SectlError(f"{path}: not a ratings file of a sectl listening test (no \"sectl_ratings\": 1)")
+    body, checksum = required(path, data, "body", ""), required(path, data, "sha256", "")
+    check_body(path, body)
+    if body["test_id"] != test.definition["test_id"] or body["test_sha256"] != test.sha256:
+        raise SectlError(f"{path}: ratings of another test ({body['test_id']!r}, definition {body['test_sha256'][:12]!r}), "
                          f"not of {test.definition['test_id']!r} ({test.sha256[:12]}, {test.path})")  # fmt: skip
-    trials = [t for t in body.get("trials", []) if not _check_trial(path, t, test)]
-    ids = [t["id"] for t in trials]
+    entries = [check_trial(path, i, t, test.key, test.scales) for i, t in enumerate(body["trials"])]
+    if _digest(body) != checksum:
+        raise SectlError(f"{path}: edited after it was downloaded (its SHA-256 does not match its content)")
+    trials = [t for t, entry in zip(body["trials"], entries) if entry["kind"] != "practice"]
+    ids = [t["id"] for t in body["trials"]]
     if len(set(ids)) != len(ids):
         raise SectlError(f"{path}: a trial is rated twice")
-    return Rater(str(path), str(body.get("rater")), trials, set(ids) == set(test.test_trials))
+    return Rater(str(path), body["rater"], trials, {t["id"] for t in trials} == set(test.test_trials))
 
 
-def _check_trial(path: Path, trial: dict, test: TestKey) -> bool:
-    """Whether ``trial`` is a practice trial; a malformed one refuses the file."""
-    entry = test.key.get(trial.get("id")) if isinstance(trial, dict) else None
-    if entry is None:
-        raise SectlError(f"{path}: trial {trial!r:.40} is not in the test")
-    size = len(entry["conditions"])
-    for scale in test.scales:
-        values = trial.get("ratings", {}).get(scale["name"])
-        if not (isinstance(values, list) and len(values) == size
-                and all(type(v) is int and scale["min"] <= v <= scale["max"] for v in values)):  # fmt: skip
-            raise SectlError(f"{path}: trial {trial['id']}: {scale['name']} is not {size} rating(s) from {scale['min']} to {scale['max']}")
-    return entry["kind"] == "practice"
+def _digest(body: dict) -> str | None:
+    """The body's SHA-256, or None where it holds what canonical JSON cannot (NaN, Infinity: page.js writes neither)."""
+    try:
+        return digest(body)
+    except ValueError:
+        return None
 
 
 def screen(raters: list[Rater], test: TestKey, allow_partial: bool = False) -> None:

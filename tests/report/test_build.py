@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import soundfile as sf
@@ -73,15 +74,14 @@ def test_data_cannot_close_the_script_element():
     (["--select-by", "worst:si_sdr"], "--select-by applies with --select"),
     (["--select", "2", "--select-by", "worst"], "--select-by"),
     (["-m", "nope"], "unknown metric"),
+    (["--practice", "2"], "--practice and --test-id apply with --test"),
 ])  # fmt: skip
 def test_argument_errors_are_one_line_and_exit_2(tmp_path, extra, message):
     result = runner.invoke(app, ["report", "--est", str(tmp_path), "-o", str(tmp_path / "r"), *extra])
     assert result.exit_code == 2 and message in result.output, result.output
 
 
-def test_the_report_is_never_written_into_an_input_nor_over_a_report(small_report, corpus):
-    inside = runner.invoke(app, ["report", "--est", str(corpus / "noisy"), "-o", str(corpus / "noisy" / "report")])
-    assert inside.exit_code == 2 and "inside --est" in inside.output
+def test_the_report_is_never_written_over_a_report_without_overwrite(small_report, corpus):
     again = runner.invoke(app, ["report", "--ref", str(corpus / "clean"), "--est", str(corpus / "noisy"), "-m", "si_sdr", "-o", str(small_report)])
     assert again.exit_code == 1 and "output exists (use --overwrite" in again.output
 
@@ -97,3 +97,55 @@ def test_without_a_browser_ci_fails_where_elsewhere_the_browser_tests_skip(monke
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="browser.sh"):
         missing("no headless Chromium")
+
+
+def test_select_by_a_metric_not_scored_is_refused_before_any_scoring(tmp_path, monkeypatch):
+    import sectl.report.build
+
+    def scoring(*args, **kwargs):
+        raise AssertionError("scored before the arguments were checked")
+
+    monkeypatch.setattr(sectl.report.build, "score_systems", scoring)
+    corpus = make_corpus(tmp_path / "c", 2, seconds=0.2)
+    result = runner.invoke(app, ["report", "--ref", str(corpus / "clean"), "--est", str(corpus / "noisy"), "-m", "si_sdr",
+                                 "--select", "1", "--select-by", "worst:stoi", "-o", str(tmp_path / "r")])  # fmt: skip
+    assert result.exit_code == 2 and "stoi is not among the metrics scored" in result.stderr, result.output
+
+
+def test_peak_limiting_keeps_the_versions_relative_levels(tmp_path):
+    """A version louder than full scale brings every version of its utterance down by the same gain."""
+    from sectl.report import build_report
+    from tests.conftest import tone, write_wav
+
+    clean = tone(0.3, amp=0.5)
+    write_wav(tmp_path / "c" / "clean" / "a.wav", clean, subtype="FLOAT")
+    write_wav(tmp_path / "c" / "loud" / "a.wav", 4 * clean, subtype="FLOAT")  # peaks at 2.0
+    build_report([("loud", str(tmp_path / "c" / "loud"))], tmp_path / "r", ref=str(tmp_path / "c" / "clean"), metrics="si_sdr")
+    loud, _ = sf.read(tmp_path / "r" / "audio" / "u00000-0.wav")
+    reference, _ = sf.read(tmp_path / "r" / "audio" / "u00000-1.wav")
+    assert abs(loud).max() == pytest.approx(0.999, abs=1e-3)
+    assert loud == pytest.approx(4 * reference, abs=4e-4)  # the 12 dB between them kept
+    assert reference == pytest.approx(clean * 0.999 / 2.0, abs=1e-4)
+
+
+class CountingList(list):
+    """A list that counts how often it is walked through."""
+
+    walks = 0
+
+    def __iter__(self):
+        CountingList.walks += 1
+        return super().__iter__()
+
+
+def test_a_versions_scores_are_looked_up_not_searched():
+    from types import SimpleNamespace
+
+    from sectl.report.data import Version
+
+    files = CountingList(SimpleNamespace(file=f"u{i}.wav", scores={"si_sdr": float(i)}) for i in range(500))
+    version = Version("DF3", Path("out"), SimpleNamespace(report=SimpleNamespace(files=files)))
+    CountingList.walks = 0
+    assert [version.scores(f"u{i}.wav")["si_sdr"] for i in range(500)] == list(range(500))
+    assert CountingList.walks == 1  # one pass over the files for the whole page, not one per row
+    assert Version("clean", Path("clean")).scores("u0.wav") == {}

@@ -184,3 +184,78 @@ def test_space_on_a_focused_button_toggles_once(page):
     assert not page.audio()["paused"]
     page.page.keyboard.press(" ")
     page.wait("document.querySelector('article.utt audio').paused")
+
+
+def test_the_keys_act_on_the_utterance_that_has_the_focus(page):
+    page.wait("document.querySelectorAll('article.utt').length === 4")
+    page.page.focus("#u2 .play")  # Tab or a click puts the focus in the third utterance; the first is highlighted
+    page.page.keyboard.press("2")
+    page.wait("document.querySelector('#u2 audio').getAttribute('src').endsWith('-1.wav')")
+    assert page.js("document.querySelector('#u2').classList.contains('active')")
+    assert not page.js("document.querySelector('#u0').classList.contains('active')")
+    assert page.js("document.querySelector('#u0 audio').getAttribute('src')").endswith("-0.wav")
+
+
+def test_two_quick_switches_keep_the_position_and_keep_playing(page):
+    page.page.keyboard.press(" ")
+    page.wait("document.querySelector('article.utt audio').currentTime > 0.8")
+    before = page.audio()["t"]
+    # Both switches in one task: the second comes while the first file's metadata is still loading.
+    page.js("() => { for (const key of ['2', '3']) document.dispatchEvent(new KeyboardEvent('keydown', { key })); }")
+    page.wait("document.querySelector('article.utt audio').getAttribute('src').endsWith('-2.wav') && "
+              "document.querySelector('article.utt audio').readyState >= 1 && !document.querySelector('article.utt audio').paused")
+    after = page.audio()
+    assert after["t"] >= before - 0.05, (before, after)  # not restarted at 0
+    assert page.console == []
+
+
+def test_a_version_group_is_one_tab_stop_and_the_arrows_move_within_it(page):
+    page.wait("document.querySelectorAll('article.utt').length === 4")
+    page.page.focus("#u0 .pick")
+    page.page.keyboard.press("Tab")  # leaves the group: not to the next version's button
+    assert not page.js("document.activeElement.closest('#u0 [role=radiogroup]')")
+    page.page.focus("#u0 [role=radio][aria-checked=true]")
+    page.page.keyboard.press("ArrowDown")  # the next version, focused and checked; the position stays
+    page.wait("document.querySelector('#u0 audio').getAttribute('src').endsWith('-1.wav')")
+    assert page.js("document.activeElement.getAttribute('aria-checked')") == "true"
+    assert page.js("[...document.querySelectorAll('#u0 .pick')].map(b => b.tabIndex)") == [-1, 0, -1]
+    page.page.keyboard.press("ArrowUp")
+    page.wait("document.querySelector('#u0 audio').getAttribute('src').endsWith('-0.wav')")
+
+
+def test_a_narrow_screen_scrolls_the_summary_not_the_page(browser, small_report):
+    narrow = Page(browser, small_report)
+    narrow.page.set_viewport_size({"width": 360, "height": 700})
+    narrow.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    box = narrow.js("getComputedStyle(document.getElementById('summary-table').parentElement).overflowX")
+    assert box == "auto"
+    assert narrow.js("document.documentElement.scrollWidth <= window.innerWidth"), narrow.js("document.documentElement.scrollWidth")
+    narrow.context.close()
+
+
+def test_utterances_without_a_score_sort_last_by_name_either_way(browser, small_report, tmp_path):
+    """Missing scores (null) keep the comparator consistent: after every number and by name, whatever order the
+    rows were in (a comparator that calls every null "greater" left them in the previous metric's order)."""
+    import json
+    import shutil
+
+    from sectl.report.page import render
+    from tests.report.test_build import page_data
+
+    folder = tmp_path / "nulls"
+    shutil.copytree(small_report, folder)
+    data = page_data(folder)
+    u = [x["name"] for x in data["utterances"]]  # u000..u003, by name
+    for utterance, si_sdr, stoi in zip(data["utterances"], [1.0, 4.0, 2.0, 3.0], [None, 0.9, None, None]):
+        utterance["scores"][data["judged"]].update(si_sdr=si_sdr, stoi=stoi)
+    (folder / "index.html").write_text(render(json.loads(json.dumps(data))))
+    view = Page(browser, folder)
+    view.wait("document.querySelectorAll('article.utt').length === 4")
+    view.page.select_option("#order-direction", "best")
+    view.page.select_option("#order-metric", "si_sdr")
+    assert utterances(view) == [u[1], u[3], u[2], u[0]]
+    view.page.select_option("#order-metric", "stoi")
+    assert utterances(view) == [u[1], u[0], u[2], u[3]]  # the missing ones by name, not in si_sdr's order
+    view.page.select_option("#order-direction", "worst")
+    assert utterances(view) == [u[1], u[0], u[2], u[3]]
+    view.context.close()
