@@ -84,9 +84,10 @@ def mirrored_sources(positions: torch.Tensor, last: torch.Tensor | int) -> torch
     """The input index that each position of the reflect-padded signal reads: positions mirror at 0 and at
     ``last`` (the final sample's index), as ``torch.stft(center=True)`` pads; a signal shorter than the padding
     is mirrored once and held at its ends."""
-    last = torch.as_tensor(last, dtype=positions.dtype, device=positions.device)
     mirrored = torch.where(positions < 0, -positions, positions)
     mirrored = torch.where(mirrored > last, 2 * last - mirrored, mirrored)
+    if isinstance(last, int):  # offline: a Python number, never a tensor copied to the device
+        return mirrored.clamp(0, last)
     return torch.minimum(mirrored.clamp_min(0), last)
 
 
@@ -245,12 +246,11 @@ class GTCRN(Enhancer):
         return [m for m in [*self.encoder, *self.decoder] if isinstance(m, GroupedTemporalBlock)]
 
     # ------------------------------------------------------------------------------ signal stages
-    def frame_sources(self, frames: int, length: int | torch.Tensor, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    def frame_sources(self, frames: int, length: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         """Input indices ``((frames + 1) hop,)`` that the padded signal of ``frames`` centred frames reads, and
         whether each position lies within the mirrored padding (past it: zeros)."""
         positions = torch.arange(-self.hop, frames * self.hop, device=device)
-        last = torch.as_tensor(length, device=device) - 1
-        return mirrored_sources(positions, last), positions <= last + self.hop
+        return mirrored_sources(positions, length - 1), positions <= length - 1 + self.hop
 
     def stft(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, T)`` -> complex ``(B, bins, frames)``; frame ``t`` is centred on sample ``t hop``, ``frames =
