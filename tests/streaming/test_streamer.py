@@ -302,3 +302,22 @@ def test_gtcrn_streams_real_speech_exactly(gtcrn_traces, vctk) -> None:
     model = load_enhancer("gtcrn")
     y = stream(streamer_for(model), audio.samples, random_chunks(audio.samples.shape[-1], 13, 2000))
     assert (y - offline(model, audio.samples)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("preset", ["mal", "ssl_softdtw"])
+def test_gtcrn_fine_tuned_from_the_dns3_checkpoint_streams_from_its_run_folder(preset, gtcrn_traces, data_dir, tmp_path) -> None:
+    """Every preset applies (MAL reads GTCRN's encoder levels; soft-DTW its output), and the run streams exactly."""
+    from sectl.train import resolve_config, train
+
+    config = resolve_config(preset, [
+        "init_from=gtcrn-dns3", "train.batch_size=2", "train.steps=2", "train.warmup_steps=1", "data.segment_s=0.5",
+        f"data.clean={data_dir / 'speech'}", f"data.noise={data_dir / 'noise'}", "train.threads=1",
+        "ssl.model=tiny", "ssl.layer=2",
+    ])  # fmt: skip
+    train(config, tmp_path / "run")
+    tuned, published = load_enhancer(tmp_path / "run"), load_enhancer("gtcrn-dns3")
+    assert type(tuned).__name__ == "GTCRN"
+    assert any(not torch.equal(a, b) for a, b in zip(tuned.state_dict().values(), published.state_dict().values()))
+    x = 0.1 * torch.randn(1, 4000)
+    y = stream(streamer_for(tuned), x, random_chunks(x.shape[-1], 14, 600))
+    assert (y - offline(tuned, x)).abs().max() < 1e-4
