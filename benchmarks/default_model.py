@@ -5,7 +5,7 @@ references (PESQ-WB, ESTOI, SI-SDR, DNSMOS OVRL when its models are found), and 
 single-thread real-time factor on a 10 s 16 kHz input, resampling to the model's rate and back included.
 
 Run: SECTL_MODELS_DIR=../shared/models python benchmarks/default_model.py --dnsmos \
-         --models default deepfilternet3 nsnet2 sectl-demucs
+         --models default deepfilternet3 nsnet2 gtcrn gtcrn-dns3 sectl-demucs
 """
 
 from __future__ import annotations
@@ -54,7 +54,12 @@ def main() -> None:
             enhance_paths([args.vctk / "noisy"], out, model=model)
             scores = evaluate(out, ref=args.vctk / "clean", metrics=metrics).mean
         rtf = real_time_factor(model)
-        print(f"| {name} | {cells(scores, metrics)} | {count_parameters(model) / 1e6:.2f} M | {rtf:.4f} |")
+        print(f"| {name} | {cells(scores, metrics)} | {size(count_parameters(model))} | {rtf:.4f} |")
+
+
+def size(parameters: int) -> str:
+    """``2.13 M``, or ``23.7 K`` for the small models (GTCRN)."""
+    return f"{parameters / 1e6:.2f} M" if parameters >= 100_000 else f"{parameters / 1e3:.1f} K"
 
 
 def cells(scores: dict, metrics: list[str]) -> str:

@@ -14,7 +14,7 @@ import hashlib
 import os
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sectl.errors import SectlError, UsageError
@@ -23,12 +23,18 @@ from sectl.fileutil import Input, atomic_write_bytes
 
 @dataclass(frozen=True)
 class ModelFiles:
-    """A published model's files: name -> SHA-256, and where to download them (``None``: nowhere stable)."""
+    """A published model's files: name (a path relative to the model's folder) -> SHA-256, and where to
+    download them (``None``: nowhere stable)."""
 
     name: str
     files: dict[str, str]
-    url: str | None = None  # base URL; each file is ``url + filename``
+    url: str | None = None  # base URL; each file is ``url + filename``, or ``url + remote[filename]``
     hint: str = ""  # how a user provides the files by hand
+    remote: dict[str, str] = field(default_factory=dict)  # files kept under another name than upstream's
+
+    def source(self, name: str) -> str:
+        """The download URL of file ``name``."""
+        return f"{self.url}{self.remote.get(name, name)}"
 
     def in_folder(self, folder: Path) -> dict[str, Path] | None:
         paths = {name: folder / name for name in self.files}
@@ -107,7 +113,7 @@ def locate(model: ModelFiles, folders: list[Path], cache: Path) -> dict[str, Pat
     try:
         for name, digest in model.files.items():
             if not (cache / name).is_file():
-                download(model.url + name, digest, cache / name)
+                download(model.source(name), digest, cache / name)
     except (OSError, urllib.error.URLError) as exc:
         raise UsageError(
             f"{model.name} model files not found (looked in {searched}) and could not be downloaded ({exc}); {model.hint}"

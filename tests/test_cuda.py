@@ -28,7 +28,7 @@ def no_tf32() -> None:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
 
 
-@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2", "gtcrn"])
 def test_enhancer_forward_and_backward_on_cuda_equal_the_cpu(name):
     no_tf32()
     torch.manual_seed(0)
@@ -49,7 +49,7 @@ def test_enhancer_forward_and_backward_on_cuda_equal_the_cpu(name):
         assert (p.grad - q.grad.cpu()).abs().max() < TOLERANCE * scale, n
 
 
-@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2", "gtcrn"])
 def test_streaming_on_cuda_equals_offline_on_the_cpu(name):
     """Every state of a frame step lives on the model's device; outputs come back to the CPU per hop."""
     from sectl.streaming import streamer_for

@@ -107,7 +107,7 @@ def test_parallel_jobs_load_the_model_per_worker(tiny_checkpoint, tmp_path):
     assert len(report.written) == 3 and not report.failed
 
 
-@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["demucs", "masknet", "deepfilternet3", "nsnet2", "gtcrn"])
 def test_no_attenuation_or_a_dry_mix_returns_the_input_for_every_model(name, clean_speech):
     from sectl.signal import DryWet
     from sectl.models import build_enhancer
@@ -226,7 +226,7 @@ def test_progress_moves_chunk_by_chunk_within_one_long_file(model, tmp_path):
     assert calls[0][0] < 60 and [d for d, _ in calls] == sorted(d for d, _ in calls) and calls[-1][0] == pytest.approx(60.0)
 
 
-ONE_PASS = {"deepfilternet3": {}, "nsnet2": {}, "masknet": {"causal": True, "normalize": False}}
+ONE_PASS = {"deepfilternet3": {}, "nsnet2": {}, "gtcrn": {}, "masknet": {"causal": True, "normalize": False}}
 """Architectures whose offline enhancement is their stream (Demucs streams one hop per call, tested in
 tests/streaming)."""
 

@@ -34,13 +34,14 @@ Examples:
   for k in 1 2 3 4; do sectl enhance corpus/ -o out/ --shard $k/4 & done; wait   # 4 parallel jobs, no overlap
 
 Models (--model): 'default' = DeepFilterNet3 as published (bundled, 48 kHz; Schröter et al. 2023),
-'deepfilternet3' and 'nsnet2' (converted from the official files in $SECTL_MODELS_DIR/<name>/),
+'deepfilternet3', 'nsnet2', 'gtcrn' (VoiceBank-DEMAND) and 'gtcrn-dns3' (converted from the official
+files in $SECTL_MODELS_DIR/<name>/),
 'sectl-demucs' (bundled), a run folder, a checkpoint file, or a graph from `sectl export` (NAME.onnx,
 run by onnxruntime).
 
 --stream enhances WAV on stdin as it arrives (a recorder's header of unknown length is fine) and
 writes each enhanced block to stdout at once, with the model's state carried from block to block;
-the output equals offline enhancement. Streaming models: deepfilternet3 (the default) and nsnet2,
+the output equals offline enhancement. Streaming models: deepfilternet3 (the default), nsnet2, gtcrn,
 fine-tuned runs of them, and graphs exported with `sectl export --stream`.
 """
 
@@ -49,7 +50,7 @@ def enhance_command(
     ctx: typer.Context,
     inputs: List[str] = typer.Argument(..., help="Files, folders, or '-' for stdin."),
     output: str = typer.Option(..., "--output", "-o", help="Output folder, file, or '-' for stdout."),
-    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, gtcrn, gtcrn-dns3, sectl-demucs), run folder or checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files enhanced in parallel processes."),
     chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap) for models that cannot stream; streaming models need none."),

@@ -30,7 +30,7 @@ Examples:
 
 
 def export_command(
-    model: Optional[str] = typer.Argument(None, help="Model name (default, deepfilternet3, nsnet2), run folder or checkpoint."),
+    model: Optional[str] = typer.Argument(None, help="Model name (default, deepfilternet3, nsnet2, gtcrn, gtcrn-dns3), run folder or checkpoint."),
     output: str = typer.Option(..., "--output", "-o", help="NAME.onnx (an ONNX graph) or NAME.pt (inference checkpoint)."),
     stream: bool = typer.Option(False, "--stream", help="Export the one-hop streaming graph with explicit states."),
     post_filter: bool = typer.Option(False, "--post-filter", help="Bake DeepFilterNet's post-filter into the graph."),

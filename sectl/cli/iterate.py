@@ -39,7 +39,7 @@ def iterate_command(
     source: Path = typer.Argument(..., help="Input recording, or a folder of them."),
     n: int = typer.Option(10, "--n", min=1, help="Number of self-applications."),
     ref: Optional[Path] = typer.Option(None, "--ref", help="Clean reference (a file, or a folder for a folder) for intrusive metrics."),
-    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, sectl-demucs), run folder or checkpoint; repeat to compare models."),
+    model: Optional[List[str]] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, gtcrn, gtcrn-dns3, sectl-demucs), run folder or checkpoint; repeat to compare models."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Folder to keep each step's audio."),
     plot: Optional[Path] = typer.Option(None, "--plot", help="PNG of the metrics against the step."),
     dnsmos: bool = typer.Option(True, "--dnsmos/--no-dnsmos", help="Report DNSMOS OVRL and P.808 at every step."),

@@ -6,12 +6,14 @@ from sectl.errors import ConfigError
 from sectl.models.base import Enhancer
 from sectl.models.enhancers.deepfilternet3 import DFN3_SIZES, DeepFilterNet3
 from sectl.models.enhancers.demucs import SIZES, Demucs
+from sectl.models.enhancers.gtcrn import GTCRN_SIZES, GTCRN
 from sectl.models.enhancers.masknet import MASKNET_SIZES, MaskNet
 from sectl.models.enhancers.nsnet2 import NSNET2_SIZES, NSNet2
 from sectl.models.codec.vae import VAE_SIZES, SpeechVAE
 
-ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet, "deepfilternet3": DeepFilterNet3, "nsnet2": NSNet2}
-ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES, "deepfilternet3": DFN3_SIZES, "nsnet2": NSNET2_SIZES}
+ARCHITECTURES = {"demucs": Demucs, "masknet": MaskNet, "deepfilternet3": DeepFilterNet3, "nsnet2": NSNet2, "gtcrn": GTCRN}
+ARCHITECTURE_SIZES = {"demucs": SIZES, "masknet": MASKNET_SIZES, "deepfilternet3": DFN3_SIZES, "nsnet2": NSNET2_SIZES,
+                      "gtcrn": GTCRN_SIZES}
 
 
 def build_enhancer(name: str = "demucs", size: str | None = "small", **overrides) -> Enhancer:
@@ -51,5 +53,5 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-__all__ = ["ARCHITECTURES", "CODECS", "DeepFilterNet3", "Demucs", "Enhancer", "MaskNet", "NSNet2", "SpeechVAE",
+__all__ = ["ARCHITECTURES", "CODECS", "DeepFilterNet3", "Demucs", "Enhancer", "GTCRN", "MaskNet", "NSNet2", "SpeechVAE",
            "build_codec", "build_enhancer", "count_parameters"]

@@ -12,9 +12,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from sectl.models import DeepFilterNet3, NSNet2
+from sectl.models import GTCRN, DeepFilterNet3, NSNet2
 from sectl.models.enhancers.deepfilternet3 import post_filter_gain
 from sectl.models.enhancers.erb import ERB_OFFSET_DB, running_mean_rnn
+from sectl.models.enhancers.gtcrn import mirrored_sources
 
 
 class FrameTransform(nn.Module):
@@ -133,4 +134,28 @@ class NSNet2Graph(nn.Module):
         return self.transform.overlap_add(re * gain, im * gain)[:, : wave.shape[-1]]
 
 
-OFFLINE_GRAPHS: dict[type, type[nn.Module]] = {DeepFilterNet3: DeepFilterNet3Graph, NSNet2: NSNet2Graph}
+class GTCRNGraph(nn.Module):
+    def __init__(self, model: GTCRN) -> None:
+        super().__init__()
+        self.model = model
+        self.transform = FrameTransform(model.window.cpu(), model.hop, 1.0, 1.0)
+
+    def forward(self, wave: torch.Tensor) -> torch.Tensor:
+        """``(B, T) -> (B, T)``: the signal mirrored at both ends as the model pads it, gathered by index, then
+        ``ceil(T / hop) + 1`` centred frames (the positions run a hop short of a frame further, which the
+        transform drops)."""
+        m, hop = self.model, self.model.hop
+        positions = torch.ones_like(nn.functional.pad(wave[0], (hop, 2 * hop - 1)), dtype=torch.int64).cumsum(0) - 1 - hop
+        last = torch.ones_like(wave[0], dtype=torch.int64).sum() - 1
+        padded = wave[:, mirrored_sources(positions, last)] * (positions <= last + hop).to(wave.dtype)
+        re, im = self.transform.spectrum(padded)  # (B, bins, frames)
+        re, im = re.transpose(1, 2), im.transpose(1, 2)
+        levels, _, _ = m.run_encoder(m.input_features(re, im))
+        deepest, _ = m.run_bottleneck(levels[-1])
+        mask, _, _ = m.run_decoder(deepest, levels)
+        enhanced_re, enhanced_im = m.apply_mask(mask, re, im)
+        y = self.transform.overlap_add(enhanced_re.transpose(1, 2), enhanced_im.transpose(1, 2))
+        return y[:, hop : hop + wave.shape[-1]]
+
+
+OFFLINE_GRAPHS: dict[type, type[nn.Module]] = {DeepFilterNet3: DeepFilterNet3Graph, NSNet2: NSNet2Graph, GTCRN: GTCRNGraph}

@@ -5,15 +5,16 @@ from __future__ import annotations
 from torch import nn
 
 from sectl.errors import ModelError
-from sectl.models import DeepFilterNet3, Demucs, MaskNet, NSNet2
+from sectl.models import GTCRN, DeepFilterNet3, Demucs, MaskNet, NSNet2
 from sectl.streaming.deepfilternet3 import DeepFilterNet3Step
 from sectl.streaming.demucs import DemucsStep
 from sectl.streaming.frames import FrameStep
+from sectl.streaming.gtcrn import GTCRNStep
 from sectl.streaming.masknet import MaskNetStep
 from sectl.streaming.nsnet2 import NSNet2Step
 
 FRAME_STEPS: dict[type, type[FrameStep]] = {
-    DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step, MaskNet: MaskNetStep, Demucs: DemucsStep,
+    DeepFilterNet3: DeepFilterNet3Step, NSNet2: NSNet2Step, GTCRN: GTCRNStep, MaskNet: MaskNetStep, Demucs: DemucsStep,
 }
 """Every architecture streams; a step refuses a configuration it cannot stream (MaskNet and Demucs:
 non-causal, or normalised by the whole signal's level), naming it and the setting that would."""

@@ -166,7 +166,7 @@ class EnhancerTask(TrainingTask):
     def _initial_model(self) -> tuple[Enhancer, Enhancer | None]:
         """The model to train and, with ``init_from``, the trained model it starts from (MAL's snapshot).
 
-        ``init_from`` (a run, a checkpoint, ``deepfilternet3``, ``nsnet2``) brings its architecture: with
+        ``init_from`` (a run, a checkpoint, a pretrained name such as ``deepfilternet3`` or ``gtcrn-dns3``) brings its architecture: with
         ``model.*`` left at the base defaults it is taken as is and recorded in the run's config;
         ``model.*`` settings that were changed must describe that same architecture.
         """
@@ -174,7 +174,7 @@ class EnhancerTask(TrainingTask):
         if source is None and self.config["init_required"]:
             raise ConfigError(
                 "init_from: this preset fine-tunes a trained model (stage 2); set init_from to a run, a checkpoint, "
-                "deepfilternet3 or nsnet2, or init_required=false to start from random weights (experiments only)"
+                "a pretrained name (deepfilternet3, nsnet2, gtcrn, gtcrn-dns3), or init_required=false to start from random weights (experiments only)"
             )
         if source is None:
             return build_model(self.config), None

@@ -26,7 +26,7 @@ def torch_offline(model, x: torch.Tensor) -> torch.Tensor:
         return model(x)
 
 
-@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2", "gtcrn"])
 def test_offline_graph_has_a_dynamic_time_axis(name: str, tmp_path) -> None:
     torch.manual_seed(0)
     model = build_enhancer(name, "tiny").eval()
@@ -39,7 +39,7 @@ def test_offline_graph_has_a_dynamic_time_axis(name: str, tmp_path) -> None:
         assert (y - torch_offline(model, x)).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2", "gtcrn"])
 def test_stream_graph_matches_the_frame_step_state_by_state(name: str, tmp_path) -> None:
     torch.manual_seed(1)
     model = build_enhancer(name, "tiny").eval()
@@ -62,7 +62,7 @@ def test_stream_graph_matches_the_frame_step_state_by_state(name: str, tmp_path)
     assert sidecar == record and sidecar["latency_samples"] == step.layout.latency
 
 
-@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2", "gtcrn"])
 def test_onnx_streamer_equals_offline_pytorch(name: str, tmp_path) -> None:
     torch.manual_seed(2)
     model = build_enhancer(name, "tiny").eval()
@@ -127,6 +127,20 @@ def assert_onnx_parity(source, vctk, tmp_path) -> None:
 @pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
 def test_pretrained_models_export_with_parity_on_real_speech(name: str, models_dir, vctk, tmp_path) -> None:
     assert_onnx_parity(name, vctk, tmp_path)
+
+
+def test_pretrained_gtcrn_exports_with_parity_on_real_speech(vctk, tmp_path) -> None:
+    from tests.conftest import MODELS
+
+    if not (MODELS / "gtcrn" / "checkpoints").is_dir():
+        pytest.skip(f"GTCRN's official files not found at {MODELS / 'gtcrn'} (set SECTL_TEST_MODELS)")
+    assert_onnx_parity("gtcrn", vctk, tmp_path)
+
+
+def test_gtcrn_stream_graph_names_its_states(tmp_path) -> None:
+    record = export_onnx(build_enhancer("gtcrn", "tiny").eval(), tmp_path / "g.onnx", kind="stream")
+    assert [s["name"] for s in record["states"]] == ["frame", "analysis", "synthesis", "conv", "attention", "time_gru"]
+    assert record["layout"]["lead_in"] == 255 and record["latency_ms"] == 32.0 and record["multi_hop"]
 
 
 def test_model_fine_tuned_with_mal_exports_with_parity(models_dir, data_dir, vctk, tmp_path) -> None:

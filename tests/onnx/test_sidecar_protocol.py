@@ -20,6 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 STREAMABLE = {
     "deepfilternet3": {},
     "nsnet2": {},
+    "gtcrn": {},
     "masknet": {"causal": True, "normalize": False},
     "demucs": {"causal": True, "normalize": False},
 }

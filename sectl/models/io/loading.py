@@ -1,8 +1,8 @@
 """Turning what a user types after ``--model`` into an enhancer.
 
 Accepted, in this order: nothing or ``default`` (the bundled default), the name of a bundled model
-(:data:`BUNDLED`), the name of a published pretrained model (``deepfilternet3``, ``nsnet2``: converted
-from the official files, see :mod:`sectl.models.io.pretrained`), a run folder (its best, else last
+(:data:`BUNDLED`), the name of a published pretrained model (``deepfilternet3``, ``nsnet2``, ``gtcrn``,
+``gtcrn-dns3``, ``gtcrn-dns3-stream``: converted from the official files, see :mod:`sectl.models.io.pretrained`), a run folder (its best, else last
 checkpoint), or a checkpoint file. Name resolution sits above checkpoint I/O, which knows no names.
 """
 

@@ -1,9 +1,11 @@
-"""Published pretrained enhancers by name: find the official files, convert their ONNX weights.
+"""Published pretrained enhancers by name: find the official files, convert their weights.
 
-``load_pretrained("deepfilternet3")`` looks for the official files in ``$SECTL_MODELS_DIR/<name>/``,
-then ``~/.cache/sectl/models/<name>/``, then downloads them (checked against their SHA-256) where a
-stable upstream URL exists. The ONNX graphs' initializers (and constant tensors) are mapped onto the
-PyTorch modules by the tables below, keyed by the graph node that consumes each tensor, and every
+``load_pretrained("deepfilternet3")`` looks for the official files in ``$SECTL_MODELS_DIR/<folder>/``,
+then ``~/.cache/sectl/models/<folder>/``, then downloads them (checked against their SHA-256) where a
+stable upstream URL exists; the folder is the model's name, except that the three GTCRN checkpoints
+share ``gtcrn/``, laid out as the upstream repository (``checkpoints/<file>``). The ONNX graphs'
+initializers (and constant tensors) are mapped onto the PyTorch modules by the tables below, keyed by
+the graph node that consumes each tensor; GTCRN's PyTorch checkpoints by renaming their keys. Every
 parameter must be filled: a partial conversion is an error, never a silently random layer.
 
     python -m sectl.models.io.pretrained deepfilternet3 dfn3.pt   # a plain sectl checkpoint
@@ -11,6 +13,7 @@ parameter must be filled: a partial conversion is an error, never a silently ran
 
 from __future__ import annotations
 
+import re
 import sys
 import tarfile
 from dataclasses import dataclass
@@ -24,6 +27,7 @@ from sectl.errors import ConfigError, ModelError
 from sectl.modelfiles import ModelFiles, cache_root, locate, search_folders
 from sectl.models.base import Enhancer
 from sectl.models.enhancers.deepfilternet3 import DeepFilterNet3
+from sectl.models.enhancers.gtcrn import GTCRN
 from sectl.models.enhancers.nsnet2 import NSNet2
 
 # (torch parameter prefix, ONNX node output, kind). Kinds: "conv" (weight, optional bias), "grouped"
@@ -188,12 +192,70 @@ def convert_nsnet2(files: dict[str, Path]) -> Enhancer:
     return load_converted(NSNet2(), state, str(path))
 
 
+GTCRN_NAMES: list[tuple[str, str]] = [
+    # (pattern in the official state dict's keys, sectl's name), applied in order
+    (r"^encoder\.en_convs\.", "encoder."),
+    (r"^decoder\.de_convs\.", "decoder."),
+    (r"^dpgrnn1\.", "bottleneck.0."),
+    (r"^dpgrnn2\.", "bottleneck.1."),
+    (r"\.bn\.", ".norm."),
+    (r"\.point_conv1\.", ".expand."),
+    (r"\.point_bn1\.", ".expand_norm."),
+    (r"\.point_act\.", ".expand_act."),
+    (r"\.depth_conv\.", ".temporal."),
+    (r"\.depth_bn\.", ".temporal_norm."),
+    (r"\.depth_act\.", ".temporal_act."),
+    (r"\.point_conv2\.", ".project."),
+    (r"\.point_bn2\.", ".project_norm."),
+    (r"\.tra\.att_gru\.", ".attention.gru."),
+    (r"\.tra\.att_fc\.", ".attention.fc."),
+    (r"\.(intra|inter)_rnn\.rnn1\.", r".\1.low."),
+    (r"\.(intra|inter)_rnn\.rnn2\.", r".\1.high."),
+    (r"\.(intra|inter)_ln\.", r".\1_norm."),
+]
+GTCRN_ERB_KEYS = {"erb.erb_fc.weight": lambda m: m.erb, "erb.ierb_fc.weight": lambda m: m.erb.T}
+"""The official model holds its fixed ERB matrices as frozen weights; sectl computes them (a buffer), and the
+conversion checks that the file's are the same."""
+
+
+def gtcrn_state(official: dict[str, torch.Tensor], model: GTCRN, label: str) -> dict[str, torch.Tensor]:
+    """The official GTCRN state dict renamed to sectl's modules, its ERB matrices checked and left out."""
+    state = {}
+    for key, value in official.items():
+        if key in GTCRN_ERB_KEYS:
+            expected = GTCRN_ERB_KEYS[key](model)
+            if value.shape != expected.shape or (value.float() - expected).abs().max() > 1e-6:
+                raise ModelError(f"{label}: its ERB matrix {key} differs from GTCRN's (another band layout?)")
+            continue
+        for pattern, replacement in GTCRN_NAMES:
+            key = re.sub(pattern, replacement, key)
+        state[key] = value
+    return state
+
+
+def convert_gtcrn(files: dict[str, Path]) -> Enhancer:
+    (path,) = files.values()
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - unpickling errors come in many types
+        raise ModelError(f"{path}: not a readable PyTorch checkpoint ({str(exc).splitlines()[0][:120]})") from None
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise ModelError(f"{path}: expected the official GTCRN checkpoint (a dict with the weights under 'model')")
+    model = GTCRN()
+    return load_converted(model, gtcrn_state(checkpoint["model"], model, str(path)), str(path))
+
+
 @dataclass(frozen=True)
 class Pretrained:
     files: ModelFiles
     convert: Callable[[dict[str, Path]], Enhancer]
     credit: str
 
+
+GTCRN_URL = "https://github.com/Xiaobin-Rong/gtcrn/raw/3862c44/"
+GTCRN_HINT = ("copy the official checkpoints (Xiaobin-Rong/gtcrn at 3862c44: checkpoints/*.tar, and "
+              "stream/onnx_models/model_trained_on_dns3.tar as checkpoints/model_trained_on_dns3_stream.tar) "
+              "into $SECTL_MODELS_DIR/gtcrn/checkpoints/")
 
 PRETRAINED: dict[str, Pretrained] = {
     "deepfilternet3": Pretrained(
@@ -216,16 +278,48 @@ PRETRAINED: dict[str, Pretrained] = {
         convert_nsnet2,
         "NSNet2: Braun, Gamper, Reddy, Tashev, ICASSP 2021; weights CC BY 4.0",
     ),
+    "gtcrn": Pretrained(
+        ModelFiles(
+            "gtcrn",
+            {"checkpoints/model_trained_on_vctk.tar": "a0f0e04421d9fc1efe734d44191f5dc4b973ce59d6546af8d64ad9167e2a9944"},
+            url=GTCRN_URL,
+            hint=GTCRN_HINT,
+        ),
+        convert_gtcrn,
+        "GTCRN trained on VoiceBank-DEMAND: X. Rong et al., ICASSP 2024; code and weights MIT",
+    ),
+    "gtcrn-dns3": Pretrained(
+        ModelFiles(
+            "gtcrn",
+            {"checkpoints/model_trained_on_dns3.tar": "a630d992cf792daf4ce2bb5bcf9c4d389f740a8f09c6e0971184697fe6371b79"},
+            url=GTCRN_URL,
+            hint=GTCRN_HINT,
+        ),
+        convert_gtcrn,
+        "GTCRN trained on DNS Challenge 3: X. Rong et al., ICASSP 2024; code and weights MIT",
+    ),
+    "gtcrn-dns3-stream": Pretrained(
+        ModelFiles(
+            "gtcrn",
+            {"checkpoints/model_trained_on_dns3_stream.tar": "250fa2820ea9947704a62dda8e642ba773a067719c5e4294ad95aeab23f06442"},
+            url=GTCRN_URL,
+            hint=GTCRN_HINT,
+            remote={"checkpoints/model_trained_on_dns3_stream.tar": "stream/onnx_models/model_trained_on_dns3.tar"},
+        ),
+        convert_gtcrn,
+        "GTCRN trained on DNS Challenge 3, the checkpoint of the official streaming script and ONNX graphs "
+        "(not gtcrn-dns3's): X. Rong et al., ICASSP 2024; code and weights MIT",
+    ),
 }
 
 
 def model_folders(name: str) -> list[Path]:
-    return search_folders(name)
+    return search_folders(PRETRAINED[name].files.name)
 
 
 def pretrained_files(name: str) -> dict[str, Path]:
     entry = PRETRAINED[name]
-    return locate(entry.files, model_folders(name), cache_root() / "models" / name)
+    return locate(entry.files, model_folders(name), cache_root() / "models" / entry.files.name)
 
 
 def load_pretrained(name: str) -> Enhancer:

@@ -1,4 +1,4 @@
-"""DeepFilterNet3 and NSNet2 as sectl enhancers, with tiny random models: shapes, stages, gradients,
+"""DeepFilterNet3, NSNet2 and GTCRN as sectl enhancers, with tiny random models: shapes, stages, gradients,
 checkpoints, Model-as-Loss levels. Parity with the published weights is in test_pretrained.py."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from sectl.models.enhancers.erb import running_mean
 from sectl.engines import load_enhancer
 from sectl.models.enhancers.spectral import analysis, overlap_add, sqrt_hann_window, vorbis_window
 
-NAMES = ["deepfilternet3", "nsnet2"]
+NAMES = ["deepfilternet3", "nsnet2", "gtcrn"]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -26,7 +26,7 @@ def test_forward_keeps_shape_for_any_length(name, seconds):
     assert y.shape == x.shape and torch.isfinite(y).all()
 
 
-@pytest.mark.parametrize("name,params", [("deepfilternet3", 2.14e6), ("nsnet2", 2.69e6)])
+@pytest.mark.parametrize("name,params", [("deepfilternet3", 2.14e6), ("nsnet2", 2.69e6), ("gtcrn", 23669)])
 def test_paper_sizes_have_the_published_parameter_counts(name, params):
     model = build_enhancer(name, "paper")
     assert count_parameters(model) == pytest.approx(params, rel=0.01)
@@ -88,3 +88,57 @@ def test_running_mean_equals_the_recursive_definition():
         state = 0.1 * x[:, t] + 0.9 * state
         expected.append(state)
     assert torch.allclose(running_mean(x, 0.9, init), torch.stack(expected, -1), atol=1e-10)
+
+
+# ---------------------------------------------------------------------------------------------- GTCRN
+@pytest.mark.parametrize("length", [257, 512, 4000, 4097])
+def test_gtcrn_frames_are_torch_stft_centred_with_reflect_padding(length):
+    """The official inference's STFT (``torch.stft(center=True)``, which mirrors the signal at both ends),
+    computed here by gathering the mirrored signal, plus one frame where the length is not a multiple of the hop."""
+    model = build_enhancer("gtcrn", "tiny")
+    x = torch.randn(2, length, dtype=torch.float64)
+    window = sqrt_hann_window(512).double()
+    model.window = window  # in float64, so the comparison sees the framing, not float32 rounding
+    ours = model.stft(x)
+    reference = torch.stft(x, 512, 256, window=window, center=True, pad_mode="reflect", return_complex=True)
+    assert ours.shape[-1] == -(-length // 256) + 1 and reference.shape[-1] == length // 256 + 1
+    assert torch.allclose(ours[..., : reference.shape[-1]], reference, atol=1e-10)
+
+
+@pytest.mark.parametrize("length", [1, 200, 256, 300, 4000])
+def test_gtcrn_framing_round_trip_is_exact_at_any_length(length):
+    """Mirrored frames, overlap-added without the mirrored half frame: every sample is covered by two frames."""
+    model = build_enhancer("gtcrn", "tiny")
+    model.window = sqrt_hann_window(512).double()
+    x = torch.randn(1, length, dtype=torch.float64)
+    assert torch.allclose(model.istft(model.stft(x))[:, :length], x, atol=1e-10)
+
+
+def test_gtcrn_erb_bands_sum_to_one_on_every_bin_and_round_trip_low_bins():
+    from sectl.models.enhancers.gtcrn import erb_filterbank
+
+    bands = erb_filterbank(16000, 512, 65, 64)
+    assert bands.shape == (64, 192) and (bands >= 0).all()
+    assert torch.allclose(bands.sum(0), torch.ones(192))
+    model = build_enhancer("gtcrn", "tiny")
+    x = torch.randn(3, 257)
+    assert torch.equal(model.split_bands(model.merge_bands(x))[:, :65], x[:, :65])
+
+
+def test_gtcrn_is_causal_beyond_its_half_frame():
+    """Output sample n reads input up to the end of the frame after it, sample ``(n // hop + 2) hop - 1``:
+    changing the input from sample 2048 (8 hops) on changes the output from sample 1792 on, not before."""
+    torch.manual_seed(0)
+    model = build_enhancer("gtcrn", "tiny").eval()
+    x = 0.1 * torch.randn(1, 4000)
+    changed = x.clone()
+    changed[:, 2048:] = 0.1 * torch.randn(1, 4000 - 2048)
+    with torch.no_grad():
+        a, b = model(x), model(changed)
+    assert torch.equal(a[:, :1792], b[:, :1792])
+    assert (a[:, 1793:2048] - b[:, 1793:2048]).abs().min() > 0  # at 1792 the frame's window is 0
+
+
+def test_gtcrn_rejects_band_layouts_its_strided_convolutions_cannot_invert():
+    with pytest.raises(ValueError, match="1 mod 4"):
+        build_enhancer("gtcrn", "tiny", erb_bands=63)

@@ -172,3 +172,117 @@ def test_enhance_by_pretrained_name_from_the_command_line(models_dir, vctk, tmp_
     assert "pretrained nsnet2" in result.stderr and sf.info(tmp_path / "x.wav").samplerate == 16000
     unknown = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(tmp_path / "y.wav"), "--model", "nsnet3"])
     assert unknown.exit_code == 2 and "no such model" in unknown.stderr and "deepfilternet3" in unknown.stderr  # a usage error
+
+
+# ---------------------------------------------------------------------------------------------- GTCRN
+GTCRN_CHECKPOINTS = {"gtcrn": "vctk", "gtcrn-dns3": "dns3", "gtcrn-dns3-stream": "dns3_stream"}
+"""Each pretrained name and the suffix of its traces in ../shared/models/gtcrn/traces/official_code."""
+
+
+@pytest.fixture(scope="module")
+def gtcrn_dir():
+    from tests.conftest import MODELS
+
+    if not (MODELS / "gtcrn" / "checkpoints").is_dir():
+        pytest.skip(f"GTCRN's official files not found at {MODELS / 'gtcrn'} (set SECTL_TEST_MODELS)")
+    return MODELS / "gtcrn"
+
+
+@pytest.mark.parametrize("name", list(GTCRN_CHECKPOINTS))
+def test_gtcrn_matches_the_official_code_for_every_checkpoint_on_both_inputs(name, gtcrn_dir, vctk):
+    """The official gtcrn.py's outputs (float32 WAVs, made as its infer.py: torch.stft/istft, which stops at the
+    last whole hop) on the repository's noisy example and on a vctk pair; measured: at most 4e-7."""
+    model = load_pretrained(name)
+    for key, source in (("mix", gtcrn_dir / "traces" / "offline" / "mix.wav"), ("p287_002", vctk / "noisy" / "p287_002.wav")):
+        samples, _ = sf.read(source, dtype="float32")
+        reference, _ = sf.read(gtcrn_dir / "traces" / "official_code" / f"{key}_{GTCRN_CHECKPOINTS[name]}.wav", dtype="float32")
+        with torch.no_grad():
+            ours = model(torch.from_numpy(samples)[None])[0].numpy()
+        assert ours.shape == samples.shape and len(reference) == len(samples) // 256 * 256
+        assert np.abs(ours[: len(reference)] - reference).max() < 1e-4, key
+
+
+def test_gtcrn_checkpoints_are_three_different_models(gtcrn_dir):
+    weights = {name: load_pretrained(name).state_dict() for name in GTCRN_CHECKPOINTS}
+    for a, b in (("gtcrn", "gtcrn-dns3"), ("gtcrn-dns3", "gtcrn-dns3-stream")):
+        assert any(not torch.equal(weights[a][k], weights[b][k]) for k in weights[a]), (a, b)
+
+
+class FakeResponse:
+    """What ``urllib.request.urlopen`` returns, serving ``payload``."""
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload, self.headers = payload, {"Content-Length": str(len(payload))}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def read(self, size: int = -1) -> bytes:
+        chunk, self.payload = (self.payload, b"") if size < 0 else (self.payload[:size], self.payload[size:])
+        return chunk
+
+
+def test_gtcrn_downloads_from_the_upstream_commit_checks_and_caches(gtcrn_dir, tmp_path, monkeypatch):
+    """Nothing local: the stream checkpoint comes from its upstream path (stream/onnx_models/), is checked and
+    kept in the cache under the local name, and the next load reads the cache without the network."""
+    from sectl import modelfiles
+
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    asked = []
+
+    def serve(url, timeout=None):
+        asked.append(url)
+        return FakeResponse((gtcrn_dir / "checkpoints" / "model_trained_on_dns3_stream.tar").read_bytes())
+
+    monkeypatch.setattr(modelfiles.urllib.request, "urlopen", serve)
+    model = load_pretrained("gtcrn-dns3-stream")
+    assert asked == ["https://github.com/Xiaobin-Rong/gtcrn/raw/3862c44/stream/onnx_models/model_trained_on_dns3.tar"]
+    assert (tmp_path / "cache" / "sectl" / "models" / "gtcrn" / "checkpoints" / "model_trained_on_dns3_stream.tar").is_file()
+    monkeypatch.setattr(modelfiles.urllib.request, "urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    again = load_pretrained("gtcrn-dns3-stream")
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+
+    asked.clear()
+    monkeypatch.setattr(modelfiles.urllib.request, "urlopen", lambda url, timeout=None: asked.append(url) or FakeResponse(b"tampered"))
+    with pytest.raises(SectlError, match="model_trained_on_vctk.tar: downloaded file failed its checksum; not kept"):
+        load_pretrained("gtcrn")
+    assert asked == ["https://github.com/Xiaobin-Rong/gtcrn/raw/3862c44/checkpoints/model_trained_on_vctk.tar"]
+    assert not (tmp_path / "cache" / "sectl" / "models" / "gtcrn" / "checkpoints" / "model_trained_on_vctk.tar").exists()
+
+
+def test_a_gtcrn_checkpoint_with_other_erb_bands_or_damaged_is_refused(gtcrn_dir, tmp_path, monkeypatch):
+    from sectl.modelfiles import sha256
+    from sectl.models.io import pretrained
+
+    checkpoint = torch.load(gtcrn_dir / "checkpoints" / "model_trained_on_vctk.tar", map_location="cpu", weights_only=True)
+    checkpoint["model"]["erb.erb_fc.weight"] = checkpoint["model"]["erb.erb_fc.weight"].roll(1, 0)
+    folder = tmp_path / "gtcrn" / "checkpoints"
+    folder.mkdir(parents=True)
+    torch.save(checkpoint, folder / "model_trained_on_vctk.tar")
+    (folder / "model_trained_on_dns3.tar").write_bytes(b"not a checkpoint")
+    monkeypatch.setenv("SECTL_MODELS_DIR", str(tmp_path))
+    for name, file in (("gtcrn", "model_trained_on_vctk.tar"), ("gtcrn-dns3", "model_trained_on_dns3.tar")):
+        entry = pretrained.PRETRAINED[name]
+        digests = {f"checkpoints/{file}": sha256(folder / file)}  # the files as they are here
+        monkeypatch.setitem(pretrained.PRETRAINED, name, pretrained.Pretrained(
+            pretrained.ModelFiles("gtcrn", digests, entry.files.url), entry.convert, entry.credit))  # fmt: skip
+    with pytest.raises(SectlError, match="its ERB matrix erb.erb_fc.weight differs from GTCRN's"):
+        load_pretrained("gtcrn")
+    with pytest.raises(SectlError, match="model_trained_on_dns3.tar: not a readable PyTorch checkpoint"):
+        load_pretrained("gtcrn-dns3")
+
+
+def test_enhance_with_gtcrn_by_name_from_the_command_line(gtcrn_dir, vctk, tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    for name in GTCRN_CHECKPOINTS:
+        out = tmp_path / f"{name}.wav"
+        result = CliRunner().invoke(app, ["enhance", str(vctk / "noisy" / "p287_001.wav"), "-o", str(out), "--model", name])
+        assert result.exit_code == 0, result.output
+        assert f"pretrained {name}" in result.stderr and sf.info(out).frames == sf.info(vctk / "noisy" / "p287_001.wav").frames
