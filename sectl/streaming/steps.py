@@ -21,9 +21,9 @@ non-causal, or normalised by the whole signal's level), naming it and the settin
 
 
 def frame_step(model: nn.Module) -> FrameStep:
-    """The frame step of a loaded (pretrained, trained or fine-tuned) enhancer, which the caller has put in
-    eval mode (the step leaves the model's mode as it is: a training loop's validation restores its own)."""
+    """The frame step of a loaded (pretrained, trained or fine-tuned) enhancer, in eval mode (a training loop's
+    validation restores its own mode afterwards)."""
     kind = type(model)
     if kind in FRAME_STEPS:
-        return FRAME_STEPS[kind](model)
+        return FRAME_STEPS[kind](model.eval())
     raise ModelError(f"{getattr(model, 'name', kind.__name__)} cannot stream: no frame step is implemented for it")

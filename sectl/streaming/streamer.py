@@ -51,7 +51,7 @@ class TorchFrames:
     """Runs a :class:`FrameStep` without autograd on its module's device; samples come and go on the CPU."""
 
     def __init__(self, step: FrameStep) -> None:
-        self.step = step
+        self.step = step.eval()
         self.layout, self.multi_hop = step.layout, step.multi_hop
         self.device = step.device
 
