@@ -19,11 +19,10 @@ from sectl.onnx.export import check_targets, export_onnx
 from sectl.options import check_export_target
 
 
-def export_model(source: str | None, out: str | Path, stream: bool = False, overwrite: bool = False,
-                 post_filter: bool = False) -> dict:  # fmt: skip
-    """Export what ``--model`` names: ``.onnx`` -> a graph (``stream``: one hop with explicit state),
-    ``.pt`` -> the inference-only checkpoint of a run or checkpoint (``stream`` does not apply)."""
-    suffix = check_export_target(str(out), stream)
+def export_model(source: str | None, out: str | Path, overwrite: bool = False, post_filter: bool = False) -> dict:
+    """Export what ``--model`` names: ``.onnx`` -> its stream graph (explicit states, many hops per call
+    where the model allows), ``.pt`` -> the inference-only checkpoint of a run or checkpoint."""
+    suffix = check_export_target(str(out))
     reads = [*inputs("model", source), *model_stores()]
     if suffix == ".pt":
         refuse_training_checkpoint(Path(out))
@@ -35,7 +34,7 @@ def export_model(source: str | None, out: str | Path, stream: bool = False, over
     model = load_enhancer(source)
     if post_filter:
         model = with_post_filter(model)
-    return export_onnx(model, out, "stream" if stream else "offline", describe(source), overwrite)
+    return export_onnx(model, out, describe(source), overwrite)
 
 
 def refuse_training_checkpoint(out: Path) -> None:

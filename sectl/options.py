@@ -40,7 +40,8 @@ EXPORT_FORMATS = {".onnx": "ONNX graph", ".pt": "inference checkpoint"}
 
 
 def check_export_target(out: str, stream: bool = False) -> str:
-    """The suffix of an export target, once it names a format (and ``stream`` applies to it)."""
+    """The suffix of an export target, once it names a format (and ``--stream``, kept for old scripts,
+    applies to it)."""
     suffix = os.path.splitext(str(out))[1]
     if suffix not in EXPORT_FORMATS:
         choices = " or ".join(f"NAME{s} ({what})" for s, what in EXPORT_FORMATS.items())

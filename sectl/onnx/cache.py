@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 DEFAULT_LIMIT_GB = 2.0
 """The cache's size bound unless ``$SECTL_CACHE_GB`` says otherwise; the least recently used graphs go first."""
 
-EXPORTER_MODULES = ("sectl.onnx.engine", "sectl.onnx.export", "sectl.onnx.graphs", "sectl.streaming")
+EXPORTER_MODULES = ("sectl.onnx.engine", "sectl.onnx.export", "sectl.streaming")
 
 
 def cache_dir() -> Path:
@@ -54,9 +54,9 @@ def _sources(model_module: str) -> tuple[Path, ...]:
     return tuple(source_closure(model_module, *EXPORTER_MODULES))
 
 
-def graph_path(model: torch.nn.Module, kind: str = "offline") -> Path:
-    """Where ``model``'s ``offline`` or ``stream`` graph is cached."""
-    return cache_dir() / f"{model.name}-{kind}-{graph_key(model)}.onnx"
+def graph_path(model: torch.nn.Module) -> Path:
+    """Where ``model``'s stream graph is cached."""
+    return cache_dir() / f"{model.name}-stream-{graph_key(model)}.onnx"
 
 
 def touch(path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Write an enhancer as ONNX: the stream step (one hop in and out, every state an explicit input and
-output) or the whole-signal graph with a dynamic time axis.
+"""Write an enhancer as ONNX: its stream step, every state an explicit input and output, with a dynamic
+number of hops per call where the model allows it (one hop for Demucs). One graph serves a live feed
+(a hop or a block per call) and a file (a few large calls), and equals one pass over the whole signal.
 
 The graph carries its own description (rate, hop, latency, state names, shapes and initial values,
 provenance) as ONNX metadata under ``sectl``, which the runtime reads; the same record is written as
@@ -31,7 +32,7 @@ PROTOCOL = (
     "At the model's sample_rate, per channel as a batch row: start every state at its 'initial' (zeros if "
     "absent); feed lead_in zeros, then the signal, in whole hops of 'samples' with 'length' -1: one hop per "
     "call, or, where 'multi_hop' is true, any number of hops per call, except that the first calls carry "
-    "exactly layout.warmup hops in all (no call holds both warm-up hops and later ones). Each call returns "
+    "exactly layout.warmup hops in all (a call holding both warm-up hops and later ones returns NaN). Each call returns "
     "as many samples of 'enhanced' and every '<state>_next' for the next call. At the end, with the signal's "
     "length T known: feed the last partial hop zero-padded, then hops of zeros, all with 'length' T, until "
     "ceil((T + preroll) / hop) hops in all. Drop the first preroll output samples and keep T."
@@ -97,6 +98,7 @@ def _latency_by_rate(step) -> dict[str, float]:
 
 def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     from sectl.streaming import frame_step
+    from sectl.streaming.frames import guarded
 
     step = frame_step(model)
     layout = step.layout
@@ -108,7 +110,7 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     axes.update({f"{name}_next": axis for name, axis in batched.items()})
     hops = EXAMPLE_HOPS if step.multi_hop else 1  # more than one, so no size of one is folded in as a constant
     example = (torch.zeros(1, hops * layout.hop), torch.full((1,), -1, dtype=torch.int64), *initial)
-    payload = _traced(step, example, input_names=["samples", "length", *names],
+    payload = _traced(guarded(step), example, input_names=["samples", "length", *names],
                       output_names=["enhanced", *(f"{name}_next" for name in names)], dynamic_axes=axes)
     record = {
         "kind": "stream",
@@ -125,30 +127,14 @@ def _stream_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
     return payload, record
 
 
-def _offline_graph(model: torch.nn.Module) -> tuple[bytes, dict[str, Any]]:
-    from sectl.onnx.graphs import OFFLINE_GRAPHS
-
-    if type(model) not in OFFLINE_GRAPHS:
-        raise ModelError(f"{model.name}: no exportable whole-signal graph (exportable: "
-                         f"{', '.join(k.name for k in OFFLINE_GRAPHS)})")  # fmt: skip
-    graph = OFFLINE_GRAPHS[type(model)](model).eval()
-    payload = _traced(graph, (torch.zeros(1, 2 * model.sample_rate // 10),), input_names=["noisy"],
-                      output_names=["enhanced"], dynamic_axes={name: {0: "batch", 1: "samples"} for name in ("noisy", "enhanced")})
-    record = {"kind": "offline", "sample_rate": model.sample_rate, "inputs": {"noisy": ["batch", "samples"]}}
-    return payload, record
-
-
-GRAPHS = {"stream": _stream_graph, "offline": _offline_graph}
-
-
-def export_onnx(model: torch.nn.Module, out: str | Path, kind: str = "stream", source: str | None = None,
-                overwrite: bool = False) -> dict[str, Any]:  # fmt: skip
-    """Write ``model`` (on the CPU) as ONNX at ``out`` and its JSON sidecar; returns the sidecar record."""
+def export_onnx(model: torch.nn.Module, out: str | Path, source: str | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Write ``model``'s stream graph (on the CPU) as ONNX at ``out`` and its JSON sidecar; returns the
+    sidecar record. A model that cannot stream is refused, naming the setting that would make it stream."""
     import onnx
 
     out = Path(out)
     check_targets(out, overwrite)
-    payload, record = GRAPHS[kind](model.cpu().eval())
+    payload, record = _stream_graph(model.cpu().eval())
     record = {
         "format": SIDECAR_FORMAT,
         "format_version": FORMAT_VERSION,

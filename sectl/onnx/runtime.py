@@ -1,5 +1,6 @@
-"""Running exported graphs with onnxruntime: frame by frame (:class:`OnnxFrames`, a runner for
-:class:`sectl.streaming.Streamer`) and as an enhancer that ``sectl enhance`` uses like any model."""
+"""Running exported stream graphs with onnxruntime: as a runner for :class:`sectl.streaming.Streamer`
+(:class:`OnnxFrames`: a hop or many per call, states carried) and as an enhancer that ``sectl enhance``
+uses like any model (:class:`OnnxEnhancer`: the same stream over the whole input)."""
 
 from __future__ import annotations
 
@@ -39,14 +40,15 @@ def read_record(session, path: Path) -> dict[str, Any]:
 
 
 class OnnxFrames:
-    """The exported stream step, driven one hop at a time; states stay numpy arrays between calls."""
+    """The exported stream step: whole hops in (one per call, or any number where ``multi_hop``), as many
+    samples out; states stay numpy arrays between calls."""
 
     def __init__(self, path: str | Path, threads: int = 1, session=None) -> None:
         self.path = Path(path)
         self.session = session or _session(self.path, threads)
         self.record = read_record(self.session, self.path)
-        if self.record["kind"] != "stream":
-            raise ModelError(f"{path}: a {self.record['kind']} graph; streaming needs one exported with --stream")
+        if self.record["kind"] != "stream":  # older versions also exported whole-signal graphs
+            raise ModelError(f"{path}: a whole-signal graph from an older sectl; export the model again (`sectl export`)")
         known = StreamLayout.__dataclass_fields__
         self.layout = StreamLayout(**{k: v for k, v in self.record["layout"].items() if k in known})  # newer keys: ignored
         self.multi_hop = bool(self.record.get("multi_hop", False))  # graphs exported before it took one hop
@@ -67,6 +69,10 @@ class OnnxFrames:
             state.append(value)
         return state
 
+    def select_rows(self, state: list[np.ndarray], rows: list[int]) -> list[np.ndarray]:
+        """The state of batch rows ``rows`` (the frame counter is shared)."""
+        return [value if spec["name"] == "frame" else value[rows] for spec, value in zip(self.states, state)]
+
     def __call__(self, samples: torch.Tensor, length: int, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
         feeds = {"samples": samples.numpy().astype(np.float32, copy=False), "length": np.array([length], np.int64)}
         feeds.update((spec["name"], value) for spec, value in zip(self.states, state))
@@ -75,35 +81,28 @@ class OnnxFrames:
 
 
 class OnnxEnhancer:
-    """An exported graph as an enhancer: ``(B, T)`` or ``(B, 1, T)`` at ``sample_rate`` -> the same shape.
-
-    An offline graph runs the whole input at once; a stream graph runs it through a :class:`Streamer`
-    (both equal the PyTorch model). It has no weights to train and no encoder levels: it enhances,
-    streams and is scored, not trained.
+    """An exported stream graph as an enhancer: ``(B, T)`` or ``(B, 1, T)`` at ``sample_rate`` -> the same
+    shape, through a :class:`Streamer` (equal to the PyTorch model over the whole input). It has no weights
+    to train and no encoder levels: it enhances, streams and is scored, not trained.
     """
 
     def __init__(self, path: str | Path, threads: int = 1) -> None:
         self.path = Path(path)
         self.session = _session(self.path, threads)
-        self.record = read_record(self.session, self.path)
-        self.frames = OnnxFrames(path, session=self.session) if self.record["kind"] == "stream" else None
-        self.sample_rate = self.frames.layout.sample_rate if self.frames else self.record["sample_rate"]
-        self.name = f"{self.record['architecture']} (ONNX, {self.record['kind']})"
+        self.frames = OnnxFrames(path, session=self.session)
+        self.record = self.frames.record
+        self.sample_rate = self.frames.layout.sample_rate
+        self.name = f"{self.record['architecture']} (ONNX)"
 
     def __call__(self, wave: torch.Tensor) -> torch.Tensor:
         from sectl.streaming import Streamer
 
         x = wave if wave.dim() == 2 else wave[:, 0]
-        if self.frames is None:
-            y = torch.from_numpy(self.session.run(None, {"noisy": x.float().numpy()})[0])
-        else:
-            streamer = Streamer(self.frames, channels=x.shape[0])
-            y = torch.cat([streamer.feed(x), streamer.flush()], dim=-1)
+        streamer = Streamer(self.frames, channels=x.shape[0])
+        y = torch.cat([streamer.feed(x), streamer.flush()], dim=-1)
         return y if wave.dim() == 2 else y.unsqueeze(1)
 
     def frame_runner(self) -> OnnxFrames:
-        if self.frames is None:
-            raise ModelError(f"{self.path}: a whole-signal graph; streaming needs one exported with `sectl export --stream`")
         return self.frames
 
     def eval(self) -> "OnnxEnhancer":

@@ -15,7 +15,8 @@ samples precede the offline output's first sample; ``lead_in`` zeros go in befor
 frames the offline model never computes (``end_pad``: it computes ``(T + end_pad) // hop`` frames).
 The first ``warmup`` steps precede the model's first frame and leave its recurrent state as it was; the
 state is held per call, not per frame, so no call may hold both warm-up hops and later ones (the first
-calls carry exactly ``warmup`` hops, then any number).
+calls carry exactly ``warmup`` hops, then any number); :class:`WarmupGuard` turns such a call's output
+into NaN rather than let it pass.
 
 Why real-valued DFT matrices instead of ``torch.fft``: one frame is one small matmul (fast on one
 thread), exporters and runtimes need no complex tensors, and the window and scaling fold into them.
@@ -86,6 +87,33 @@ def keep_if(condition: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> to
     """``new`` where ``condition`` (a scalar bool tensor) holds, else ``old``: state updates that
     depend on the step without a Python branch (a host sync, and no branch survives export)."""
     return torch.where(condition, new, old)
+
+
+class WarmupGuard(nn.Module):
+    """A frame step whose output is NaN for a call holding both warm-up hops and later ones.
+
+    Why: the warm-up is gated per call (the state is kept or replaced as a whole), so such a call would
+    come out silently wrong. :class:`sectl.streaming.Streamer` never makes one, but an integrator driving
+    an exported graph by hand can, and a graph cannot raise: NaN makes the mistake impossible to miss. A
+    step without warm-up is returned unwrapped (:func:`guarded`)."""
+
+    def __init__(self, step: "FrameStep") -> None:
+        super().__init__()
+        self.step = step
+        self.frame = step.state_names.index("frame")
+        self.first_live = step.layout.first_frame + step.layout.warmup  # the first step after the warm-up
+
+    def forward(self, samples: torch.Tensor, length: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        out, *rest = self.step(samples, length, *state)
+        start = state[self.frame][0]
+        hops = torch.ones_like(samples[0, :: self.step.layout.hop], dtype=torch.int64).sum()  # a tensor: dynamic in export
+        mixed = (start < self.first_live) & (start + hops > self.first_live)
+        return (out + torch.where(mixed, torch.nan, 0.0), *rest)
+
+
+def guarded(step: "FrameStep") -> nn.Module:
+    """``step`` behind a :class:`WarmupGuard` where it has a warm-up (one hop per call cannot mix)."""
+    return WarmupGuard(step) if step.layout.warmup > 0 and step.multi_hop else step
 
 
 def require_streamable(model: nn.Module, future: str) -> None:

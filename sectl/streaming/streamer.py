@@ -1,4 +1,5 @@
-"""``Streamer``: frame in, frame out over any streamable enhancer, at any rate and any chunk size.
+"""``Streamer``: samples in, enhanced samples out over any streamable enhancer, at any rate and any chunk
+size (whole hops go to the frame step in as few calls as it takes).
 
 What comes out is the offline enhancement of everything fed so far, minus the last ``latency``
 samples at most: concatenating every ``feed`` and the ``flush`` gives the offline output of the whole
@@ -8,13 +9,14 @@ samples late; a file gets it aligned.
 
 from __future__ import annotations
 
+import copy
 from contextlib import contextmanager
 from typing import Iterator, Protocol, Sequence
 
 import torch
 
 from sectl.signal import FULLY_WET, DryWet
-from sectl.streaming.frames import FrameStep, StreamLayout
+from sectl.streaming.frames import FrameStep, StreamLayout, guarded
 from sectl.streaming.resample import StreamingResampler
 
 State = Sequence
@@ -32,6 +34,8 @@ class FrameRunner(Protocol):
     multi_hop: bool  # takes any whole number of hops per call (else one)
 
     def initial_state(self, batch: int) -> State: ...
+
+    def select_rows(self, state: State, rows: list[int]) -> State: ...
 
     def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]: ...
 
@@ -52,17 +56,22 @@ class TorchFrames:
 
     def __init__(self, step: FrameStep) -> None:
         self.step = step.eval()
+        self.guarded = guarded(step)  # a call mixing warm-up and later hops comes out NaN, as in the exported graph
         self.layout, self.multi_hop = step.layout, step.multi_hop
         self.device = step.device
 
     def initial_state(self, batch: int) -> State:
         return self.step.initial_state(batch)
 
+    def select_rows(self, state: State, rows: list[int]) -> State:
+        """The state of batch rows ``rows`` (the frame counter is shared: every row is at the same step)."""
+        return [value if name == "frame" else value[rows] for name, value in zip(self.step.state_names, state)]
+
     def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]:
         known = torch.tensor([length], dtype=torch.int64, device=self.device)
         # Full float32 whatever the caller set: the DFT matmuls and running means lose 40+ dB in bf16/TF32.
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False), full_precision_matmul():
-            out, *state = self.step(samples.to(self.device), known, *state)
+            out, *state = self.guarded(samples.to(self.device), known, *state)
         return out.cpu(), state
 
 
@@ -111,6 +120,24 @@ class Streamer:
         for resampler in (self.to_model, self.from_model):
             if resampler is not None:
                 resampler.reset()
+
+    def split(self, rows: list[int]) -> "Streamer":
+        """Hand channels ``rows`` to a new streamer that goes on exactly where this one is, and keep the rest.
+
+        Why: files enhanced together run as rows of one batch (:func:`sectl.streaming.enhance_together`);
+        when one ends, its rows are flushed on their own (the end needs that file's length) while the
+        others go on. Rows never interact, so each comes out as it would alone."""
+        chosen = set(rows)
+        keep = [row for row in range(self.channels) if row not in chosen]
+        state, pending, dry, to_model, from_model = self.state, self.pending, self.dry, self.to_model, self.from_model
+        part = copy.copy(self)
+        for streamer, selected in ((part, list(rows)), (self, keep)):
+            streamer.channels = len(selected)
+            streamer.state = self.runner.select_rows(state, selected)
+            streamer.pending, streamer.dry = pending[selected], dry[selected]
+            streamer.to_model = to_model.split(selected) if to_model is not None else None
+            streamer.from_model = from_model.split(selected) if from_model is not None else None
+        return part
 
     def _as_channels(self, samples: torch.Tensor) -> torch.Tensor:
         x = samples if samples.dim() == 2 else samples.unsqueeze(0)
@@ -201,6 +228,30 @@ class Streamer:
         flat = self.flat
         self.reset()
         return y[0] if flat else y
+
+
+def enhance_together(runner: FrameRunner, signals: Sequence[torch.Tensor], sample_rate: int | None = None,
+                     dry_wet: DryWet = FULLY_WET) -> list[torch.Tensor]:  # fmt: skip
+    """Several ``(channels, samples)`` signals at one rate through one stream, every channel a row of the
+    same batch: each comes out as it would alone (rows never interact), in one runner call per block
+    for all of them, which is what fills a GPU. The shortest ends first: its rows are split off and
+    flushed with its own length (:meth:`Streamer.split`) while the rest go on."""
+    order = sorted(range(len(signals)), key=lambda i: signals[i].shape[-1])
+    streamer = Streamer(runner, sample_rate, sum(signals[i].shape[0] for i in order), dry_wet)
+    outputs: dict[int, list[torch.Tensor]] = {i: [] for i in order}
+    done = 0
+    for position, ending in enumerate(order):
+        active = order[position:]  # their rows, in this order, are the streamer's rows
+        end = signals[ending].shape[-1]
+        if end > done:
+            y = streamer.feed(torch.cat([signals[i][:, done:end].float() for i in active]))
+            for i, rows in zip(active, y.split([signals[i].shape[0] for i in active])):
+                outputs[i].append(rows)
+            done = end
+        last = position == len(order) - 1
+        part = streamer if last else streamer.split(list(range(signals[ending].shape[0])))
+        outputs[ending].append(part.flush())
+    return [torch.cat(outputs[i], dim=-1) for i in range(len(signals))]
 
 
 def frame_runner(model: object) -> FrameRunner:

@@ -37,7 +37,7 @@ def driver():
 def test_the_example_driver_equals_offline_enhancement(name, vctk, tmp_path):
     torch.manual_seed(3)
     model = build_enhancer(name, "tiny", **STREAMABLE[name]).eval()
-    record = export_onnx(model, tmp_path / "s.onnx", kind="stream")
+    record = export_onnx(model, tmp_path / "s.onnx")
     frame = next(s for s in record["states"] if s["name"] == "frame")
     assert frame["initial"] == [record["layout"]["first_frame"]]  # not 0: the sidecar alone starts it right
     assert set(record["latency_ms_by_input_rate"]) == {"16000", "44100", "48000"} and "preroll" in record["protocol"]
@@ -56,7 +56,7 @@ def test_the_driver_runs_from_the_command_line(vctk, tmp_path):
     import soundfile as sf
 
     model = build_enhancer("nsnet2", "tiny").eval()
-    export_onnx(model, tmp_path / "s.onnx", kind="stream")
+    export_onnx(model, tmp_path / "s.onnx")
     driver().main(str(tmp_path / "s.onnx"), str(vctk / "noisy" / "p287_001.wav"), str(tmp_path / "out.wav"))
     out, rate = sf.read(tmp_path / "out.wav")
     assert rate == 16000 and len(out) == sf.info(vctk / "noisy" / "p287_001.wav").frames

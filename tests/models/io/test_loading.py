@@ -21,7 +21,7 @@ def graph(tmp_path_factory):
     """A real exported graph (tiny DeepFilterNet3), so the refusal is tested on what users hold."""
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("onnx") / "x.onnx"
-    export_onnx(build_enhancer("deepfilternet3", "tiny").eval(), path, "offline")
+    export_onnx(build_enhancer("deepfilternet3", "tiny").eval(), path)
     return path
 
 
