@@ -2,7 +2,8 @@
 
 Layers: the core that runs the model with bounded memory -> :func:`enhance_tensor` (any rate, any
 channel count) -> :func:`enhance_file` (streams a file to an atomic output) -> :func:`enhance_paths`
-(batches that keep going past bad files).
+(batches that keep going past bad files; with ``batch > 1``, the default on a GPU, short files of one
+rate run together as rows of one stream, :func:`sectl.streaming.enhance_together`).
 
 The core is the model's stream wherever it streams (:func:`stream_runner_of`): its frame step runs
 over blocks of many hops with every state carried, so a file of any length comes out exactly as one
@@ -38,7 +39,7 @@ from sectl.models import Enhancer
 from sectl.progress import SecondsProgress
 from sectl.sharding import select_shard
 from sectl.signal import FULLY_WET, DryWet
-from sectl.streaming import Streamer, frame_runner
+from sectl.streaming import Streamer, enhance_together, frame_runner
 from sectl.streaming.streamer import FrameRunner
 
 CHUNK_S = 10.0
@@ -46,6 +47,11 @@ OVERLAP_S = 1.0
 READ_BLOCK_FRAMES = 2**18
 """Frames of a file read at a time (5.5 s at 48 kHz): at least the 512 hops a stream runs per call, so
 memory stays bounded and calls stay large (10,000-frame blocks ran 21 hops per call, 1.6x slower)."""
+
+BATCH_MAX_S = 60.0
+"""Files up to this long are enhanced together (``batch > 1``), each read whole; longer ones stream alone."""
+GPU_BATCH = 32
+"""Rows (channels of files) enhanced together on a GPU by default: one file's stream leaves it mostly idle."""
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -100,7 +106,7 @@ def stream_runner_of(model: Enhancer) -> FrameRunner | None:
         return None
     try:
         return frame_runner(model)
-    except ModelError:  # a configuration that cannot stream (non-causal, level-normalised), a whole-signal graph
+    except ModelError:  # a configuration that cannot stream (non-causal, level-normalised)
         return None
 
 
@@ -230,6 +236,86 @@ def _enhance_one(model: Enhancer, task: tuple, on_seconds: Callable[[float], Non
         return dst, str(exc), 1.0
 
 
+def default_batch(model: Enhancer) -> int:
+    """Rows enhanced together when the caller does not say: :data:`GPU_BATCH` on a GPU, else 1 (a CPU
+    gains more from ``--jobs``)."""
+    return GPU_BATCH if module_device(model).type == "cuda" else 1
+
+
+Job = tuple[str, str, Callable[[], tuple[str, str | None, float]]]
+"""A file's ``(source, destination, work)``: ``work()`` writes the output and returns ``(dst, error, gain)``."""
+
+
+def _one_at_a_time(model: Enhancer, tasks: list[tuple], progress: SecondsProgress) -> Iterator[Job]:
+    for task in tasks:
+        yield task[0], task[1], lambda task=task: _enhance_one(model, task, lambda s, src=task[0]: progress.chunk(src, s))
+
+
+def _together(model: Enhancer, runner: FrameRunner, tasks: list[tuple], rows: int, progress: SecondsProgress) -> Iterator[Job]:
+    """Short files in groups of up to ``rows`` channels at one rate, similar lengths together (sorted by the
+    headers' durations), each group one stream; the rest (long files, pipes, unreadable headers: these
+    fail with their message there) one at a time."""
+    short, alone = [], []
+    for task in tasks:
+        shape = _shape(task[0]) if STDIO not in (str(task[0]), str(task[1])) else None
+        (short if shape and shape[2] <= BATCH_MAX_S * shape[0] else alone).append((task, shape))
+    short.sort(key=lambda item: (item[1][0], item[1][2]))
+    group: list[tuple] = []
+    for task, shape in short:
+        if group and (shape[0] != group[0][1][0] or sum(s[1] for _, s in group) + shape[1] > rows):
+            yield from _group_jobs(runner, group, progress)
+            group = []
+        group.append((task, shape))
+    if group:
+        yield from _group_jobs(runner, group, progress)
+    yield from _one_at_a_time(model, [task for task, _ in alone], progress)
+
+
+def _shape(path: str) -> tuple[int, int, int] | None:
+    """``(rate, channels, frames)`` from the header, or ``None`` (the file is then read alone, which names the problem)."""
+    import soundfile
+
+    try:
+        info = soundfile.info(path)
+    except Exception:  # noqa: BLE001 - any unreadable header: the one-file path reports it in one line
+        return None
+    return (info.samplerate, info.channels, info.frames) if info.frames > 0 else None
+
+
+def _group_jobs(runner: FrameRunner, group: list[tuple], progress: SecondsProgress) -> Iterator[Job]:
+    """Read a group whole (a bad file becomes its failure), enhance it as one stream, then each file's write."""
+    read, failed = [], []
+    for task, _ in group:
+        try:
+            info, blocks = read_blocks(task[0], READ_BLOCK_FRAMES)
+            read.append((task, info, torch.cat(list(blocks), dim=-1)))
+        except UsageError:
+            raise
+        except SectlError as exc:
+            failed.append((task, str(exc)))
+    for task, error in failed:
+        yield task[0], task[1], lambda dst=task[1], error=error: (dst, error, 1.0)
+    if not read:
+        return
+    dry_wet = read[0][0][4]
+    outputs = enhance_together(runner, [x for _, _, x in read], read[0][1].samplerate, dry_wet)
+    for (task, info, x), y in zip(read, outputs):
+        progress.chunk(task[0], x.shape[-1] / info.samplerate)
+        yield task[0], task[1], lambda task=task, info=info, y=y: _write_enhanced(task, info, y)
+
+
+def _write_enhanced(task: tuple, info, y: torch.Tensor) -> tuple[str, str | None, float]:
+    src, dst, overwrite = task[:3]
+    try:
+        gain = write_blocks(dst, [y], info.samplerate, info.channels, subtype=default_subtype(Path(dst), info.subtype),
+                            overwrite=overwrite, inputs=[src])  # fmt: skip
+    except UsageError:
+        raise
+    except SectlError as exc:
+        return dst, str(exc), 1.0
+    return dst, None, gain
+
+
 def _record(report: BatchReport, result: tuple[str, str | None, float]) -> None:
     dst, error, gain = result
     if error:
@@ -260,6 +346,7 @@ def enhance_paths(
     skip_existing: bool = False,
     engine: str = "torch",
     plan: list[tuple[str, str]] | None = None,
+    batch: int | None = None,
 ) -> BatchReport:
     """Enhance files/folders into ``output``; bad inputs are reported, the rest still processed.
 
@@ -271,8 +358,11 @@ def enhance_paths(
     ``on_progress(done, total)`` counts seconds of input audio, chunk by chunk within a long file.
     ``skip_existing`` leaves inputs whose output exists (an interrupted batch finishes without
     ``overwrite``). ``plan``: the batch's ``(source, destination)`` pairs when the caller has made them
-    already (:func:`sectl.audio.files.plan_batch`, to refuse a bad batch before loading the model). Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are
-    finished and counted, the rest not started: ``written`` lists exactly what is on disk.
+    already (:func:`sectl.audio.files.plan_batch`, to refuse a bad batch before loading the model).
+    ``batch``: how many channels of short files run together as rows of one stream (a model that streams;
+    ``None``: :func:`default_batch`, 32 on a GPU); each output equals the file enhanced alone.
+    Interrupted (Ctrl-C, SIGTERM), the files in progress in worker processes are finished and counted,
+    the rest not started: ``written`` lists exactly what is on disk.
     """
     if jobs > 1 and model is not None:
         # Worker processes load their model from a file: hand them this one, not the named source.
@@ -283,7 +373,7 @@ def enhance_paths(
             return enhance_paths(inputs, output, model_source=str(Path(tmp) / "model.pt"), overwrite=overwrite, jobs=jobs,
                                  chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard,
                                  device=str(module_device(model)), skip_existing=skip_existing, engine=engine,
-                                 plan=plan)  # fmt: skip
+                                 plan=plan, batch=batch)  # fmt: skip
     plan = select_shard(plan_batch(inputs, output) if plan is None else plan, shard, key=lambda pair: pair[0])
     if not plan and shard is None:  # an empty shard of a small corpus is not an error
         raise SectlError("no audio files found in the inputs")
@@ -296,16 +386,17 @@ def enhance_paths(
     tasks = [(src, dst, overwrite, chunk_s, dry_wet) for src, dst in plan]
     progress = SecondsProgress([src for src, _ in plan], on_progress)
     if jobs <= 1:
-        if model is None:
-                    model = load_enhancer(model_source, device)
-        model = inference_model(model, engine)
+        model = inference_model(model if model is not None else load_enhancer(model_source, device), engine)
+        rows = default_batch(model) if batch is None else batch
+        runner = stream_runner_of(model) if rows > 1 else None
+        work = _together(model, runner, tasks, rows, progress) if runner else _one_at_a_time(model, tasks, progress)
         current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
         try:
-            for task in tasks:
-                current = (task[1], _identity(task[1]))
-                _record(report, _enhance_one(model, task, lambda seconds, src=task[0]: progress.chunk(src, seconds)))
+            for src, dst, job in work:
+                current = (dst, _identity(dst))
+                _record(report, job())
                 current = None
-                progress.file_done(task[0])
+                progress.file_done(src)
         except KeyboardInterrupt:
             report.interrupted = True  # outputs are written atomically: a file cut short left nothing behind
             # Stopped after the file in progress was renamed into place but before it was recorded: it is

@@ -312,3 +312,70 @@ def test_enhance_and_stream_give_the_same_file_at_any_length(tmp_path):
     assert offline.shape == streamed.shape == (x.shape[-1],)
     differ = offline.astype(int) - streamed
     assert np.abs(differ).max() <= 1 and np.count_nonzero(differ) < 0.001 * differ.size, np.count_nonzero(differ)
+
+
+def _batch_corpus(root, vctk) -> None:
+    """Real speech of several lengths, rates and channel counts, and one file that is not audio."""
+    root.mkdir(parents=True)
+    for path in sorted((vctk / "noisy").glob("*.wav")):
+        (root / path.name).write_bytes(path.read_bytes())
+    speech, rate = sf.read(vctk / "noisy" / "p287_001.wav", dtype="float32")
+    sf.write(root / "stereo_44k.wav", np.stack([speech, speech[::-1]], axis=1), 44100, subtype="FLOAT")
+    sf.write(root / "short.wav", speech[:700], rate, subtype="PCM_16")
+    sf.write(root / "long.flac", np.tile(speech, 6), rate)
+    (root / "bad.wav").write_text("not audio")
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime"])
+def test_files_enhanced_together_equal_each_file_alone(engine, vctk, tmp_path, monkeypatch):
+    """``batch > 1`` runs short files of one rate as rows of one stream; every output equals the file
+    enhanced alone (float rounding only), long files still go alone, and a bad file is reported."""
+    import sectl.enhance as enhance_module
+    from sectl.models import build_enhancer
+
+    monkeypatch.setenv("SECTL_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr(enhance_module, "BATCH_MAX_S", 8.0)  # long.flac (11.8 s) streams alone
+    torch.manual_seed(4)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    _batch_corpus(tmp_path / "in", vctk)
+    calls = []
+    real = enhance_module.enhance_together
+    monkeypatch.setattr(enhance_module, "enhance_together", lambda runner, signals, *a: calls.append(len(signals)) or real(runner, signals, *a))
+    alone = enhance_paths([tmp_path / "in"], tmp_path / "alone", model=model, engine=engine, batch=1)
+    together = enhance_paths([tmp_path / "in"], tmp_path / "together", model=model, engine=engine, batch=5)
+    assert sorted(together.written) == sorted(p.replace("alone", "together") for p in alone.written) and len(alone.written) == 9
+    assert len(together.failed) == 1 and "bad.wav" in together.failed[0] and together.failed == alone.failed
+    assert calls and sum(calls) == 8 and max(calls) > 1  # 7 mono 16 kHz + 1 stereo 44.1 kHz, in groups of <= 5 rows
+    for path in sorted((tmp_path / "alone").iterdir()):
+        a, rate_a = sf.read(path, dtype="float32")
+        b, rate_b = sf.read(tmp_path / "together" / path.name, dtype="float32")
+        assert rate_a == rate_b and a.shape == b.shape and sf.info(path).subtype == sf.info(tmp_path / "together" / path.name).subtype
+        assert np.abs(a - b).max() <= 1.01 / 32768, path.name  # 16-bit outputs: at most one LSB from rounding
+
+
+def test_batch_is_refused_where_it_does_not_apply(tmp_path):
+    from typer.testing import CliRunner
+
+    from sectl.cli.app import app
+
+    runner = CliRunner()
+    streamed = runner.invoke(app, ["enhance", "--stream", "--batch", "4", "-", "-o", "-"], input=b"")
+    assert streamed.exit_code == 2 and "--batch: does not apply to --stream" in streamed.output
+    jobs = runner.invoke(app, ["enhance", str(tmp_path), "-o", str(tmp_path / "o"), "--batch", "4", "--jobs", "2"])
+    assert jobs.exit_code == 2 and "--batch and --jobs exclude each other" in jobs.output
+
+
+@pytest.mark.cuda
+def test_files_enhanced_together_on_a_gpu_equal_each_file_alone(vctk, tmp_path):
+    from sectl.models import build_enhancer
+
+    torch.manual_seed(5)
+    model = build_enhancer("deepfilternet3", "tiny").eval().cuda()
+    _batch_corpus(tmp_path / "in", vctk)
+    alone = enhance_paths([tmp_path / "in"], tmp_path / "alone", model=model, batch=1)
+    together = enhance_paths([tmp_path / "in"], tmp_path / "together", model=model)  # the GPU default: 32 rows
+    assert len(together.written) == len(alone.written) == 9
+    for path in sorted((tmp_path / "alone").iterdir()):
+        a, _ = sf.read(path, dtype="float32")
+        b, _ = sf.read(tmp_path / "together" / path.name, dtype="float32")
+        assert np.abs(a - b).max() <= 1e-4 + 1.01 / 32768, path.name

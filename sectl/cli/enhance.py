@@ -11,8 +11,9 @@ from sectl.cli.common import DEVICE_HELP, EXIT_FAILURE, EXIT_USAGE, err, fail, g
 HELP = """Enhance audio files or folders (relative paths preserved), or '-' for WAV on stdin/stdout.
 
 Outputs keep each input's sample rate and channel count. A model that streams (DeepFilterNet3, NSNet2,
-causal Demucs/MaskNet) enhances a file of any length exactly as one pass over it, block by block; others
-run on overlapping chunks (--chunk). Memory does not grow with duration. Inputs are never overwritten; existing outputs only
+GTCRN, causal Demucs/MaskNet) enhances a file of any length exactly as one pass over it, block by block;
+others run on overlapping chunks (--chunk). On a GPU, short files run together as rows of one batch
+(--batch), each output the same as the file enhanced alone. Memory does not grow with duration. Inputs are never overwritten; existing outputs only
 with --overwrite. Bad files are reported at the end and the exit code is 1.
 
 Examples:
@@ -33,6 +34,8 @@ Examples:
 
   for k in 1 2 3 4; do sectl enhance corpus/ -o out/ --shard $k/4 & done; wait   # 4 parallel jobs, no overlap
 
+  sectl enhance corpus/ -o out/ --device cuda --batch 64      # 64 files' channels per GPU batch
+
 Models (--model): 'default' = DeepFilterNet3 as published (bundled, 48 kHz; Schröter et al. 2023),
 'deepfilternet3', 'nsnet2', 'gtcrn' (VoiceBank-DEMAND) and 'gtcrn-dns3' (converted from the official
 files in $SECTL_MODELS_DIR/<name>/),
@@ -42,7 +45,7 @@ run by onnxruntime).
 --stream enhances WAV on stdin as it arrives (a recorder's header of unknown length is fine) and
 writes each enhanced block to stdout at once, with the model's state carried from block to block;
 the output equals offline enhancement. Streaming models: deepfilternet3 (the default), nsnet2, gtcrn,
-fine-tuned runs of them, and graphs exported with `sectl export --stream`.
+fine-tuned runs of them, causal Demucs/MaskNet runs, and graphs from `sectl export`.
 """
 
 
@@ -53,6 +56,7 @@ def enhance_command(
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Model name (default, deepfilternet3, nsnet2, gtcrn, gtcrn-dns3, sectl-demucs), run folder or checkpoint."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files enhanced in parallel processes."),
+    batch: Optional[int] = typer.Option(None, "--batch", min=1, metavar="ROWS", help="Channels of short files (up to 60 s) enhanced together as one batch by a streaming model; outputs as if alone (default: 32 on a GPU, 1 otherwise)."),
     chunk_s: float = typer.Option(10.0, "--chunk", min=1.0, help="Chunk length in seconds (1 s overlap) for models that cannot stream; streaming models need none."),
     atten_lim: Optional[float] = typer.Option(
         None, "--atten-lim", min=0.0, metavar="DB", help="Attenuate noise by at most about DB dB (0 returns the input)."
@@ -62,7 +66,7 @@ def enhance_command(
     skip_existing: bool = typer.Option(False, "--skip-existing", help="Leave inputs whose output exists (finish an interrupted batch)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary on stdout."),
     device: str = typer.Option("auto", "--device", help=DEVICE_HELP),
-    engine: str = typer.Option("auto", "--engine", help="What runs the model: auto (onnxruntime on the CPU where the model exports, else PyTorch), torch, onnxruntime."),
+    engine: str = typer.Option("auto", "--engine", help="What runs the model: auto (onnxruntime on the CPU where the model streams many hops per call, else PyTorch), torch, onnxruntime."),
     post_filter: bool = typer.Option(False, "--post-filter", help="DeepFilterNet's post-filter (its --pf): over-attenuates very noisy bins."),
     stream: bool = typer.Option(False, "--stream", help="Real time: enhance stdin ('-') to stdout ('-') block by block as it arrives."),
     raw: Optional[int] = typer.Option(None, "--raw", metavar="RATE", help="With --stream: headerless 16-bit mono PCM at RATE Hz in and out."),
@@ -76,12 +80,14 @@ def enhance_command(
     if stream:
         if inputs != ["-"] or output != "-":
             fail("--stream reads '-' and writes '-' (files enhance offline, with the same result)", EXIT_USAGE)
-        for flag in given(ctx, "jobs", "chunk_s", "shard", "skip_existing", "overwrite", "as_json"):
+        for flag in given(ctx, "jobs", "batch", "chunk_s", "shard", "skip_existing", "overwrite", "as_json"):
             fail(f"{flag}: does not apply to --stream (one live stream, written as it is enhanced)", EXIT_USAGE)
         _stream(model, atten_lim, mix, device, raw, post_filter, engine, threads or 1)
         return
+    if batch is not None and jobs > 1:
+        fail("--batch and --jobs exclude each other (--batch fills one process's batch, --jobs runs one file per process)", EXIT_USAGE)
     _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing, engine,
-         post_filter, threads)  # fmt: skip
+         post_filter, threads, batch)  # fmt: skip
 
 
 @handle_errors
@@ -116,7 +122,7 @@ def _stream(model, atten_lim, mix, device, raw, post_filter=False, engine="auto"
 
 @handle_errors
 def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard, as_json, device, skip_existing=False,
-         engine="auto", post_filter=False, threads=None) -> None:  # fmt: skip
+         engine="auto", post_filter=False, threads=None, batch=None) -> None:  # fmt: skip
     from sectl.options import check_chunk_s, check_device_name, check_engine
     from sectl.sharding import parse_shard
 
@@ -147,7 +153,7 @@ def _run(inputs, output, model, overwrite, jobs, chunk_s, atten_lim, mix, shard,
         report = enhance_paths(
             inputs, output, model=loaded, model_source=model, overwrite=overwrite,
             jobs=jobs, chunk_s=chunk_s, on_progress=on_progress, dry_wet=dry_wet, shard=shard_spec,
-            device=device, skip_existing=skip_existing, engine=engine, plan=plan,
+            device=device, skip_existing=skip_existing, engine=engine, plan=plan, batch=batch,
         )
     report_skipped(report.unreadable, report.skipped)
     for line in report.limited:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from sectl.streaming.frames import FrameStep, StreamLayout
 from sectl.streaming.resample import StreamingResampler
 from sectl.streaming.steps import FRAME_STEPS, frame_step
-from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, frame_runner, streamer_for
+from sectl.streaming.streamer import FrameRunner, Streamer, TorchFrames, enhance_together, frame_runner, streamer_for
 
 __all__ = ["FRAME_STEPS", "FrameRunner", "FrameStep", "StreamLayout", "Streamer", "StreamingResampler",
-           "TorchFrames", "frame_runner", "frame_step", "streamer_for"]
+           "TorchFrames", "enhance_together", "frame_runner", "frame_step", "streamer_for"]

@@ -12,6 +12,7 @@ emit each output as soon as its own ``2 width + 1`` inputs have arrived.
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 import torch
@@ -82,6 +83,12 @@ class StreamingResampler:
         self.start = 0  # global index of buffer[..., 0]
         self.received = 0
         self.emitted = 0
+
+    def split(self, rows: list[int]) -> "StreamingResampler":
+        """A copy holding channels ``rows`` of the history (the counters are shared by every channel)."""
+        part = copy.copy(self)
+        part.buffer = None if self.buffer is None else self.buffer[rows]
+        return part
 
     def feed(self, x: torch.Tensor) -> torch.Tensor:
         self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)

@@ -11,7 +11,7 @@ from sectl.signal import DryWet
 from sectl.errors import SectlError
 from sectl.models import build_enhancer
 from sectl.engines import load_enhancer
-from sectl.streaming import StreamingResampler, streamer_for
+from sectl.streaming import Streamer, StreamingResampler, frame_runner, streamer_for
 
 
 STREAMABLE = {  # constructor settings under which each architecture streams
@@ -321,3 +321,21 @@ def test_gtcrn_fine_tuned_from_the_dns3_checkpoint_streams_from_its_run_folder(p
     x = 0.1 * torch.randn(1, 4000)
     y = stream(streamer_for(tuned), x, random_chunks(x.shape[-1], 14, 600))
     assert (y - offline(tuned, x)).abs().max() < 1e-4
+
+
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2", "gtcrn"])
+def test_signals_enhanced_together_each_come_out_as_alone(name: str) -> None:
+    """Rows of one stream never interact: several signals of different lengths and channel counts, at a rate
+    that needs resampling and with a dry/wet mix, each equal their own stream (float rounding only)."""
+    from sectl.streaming import enhance_together
+
+    torch.manual_seed(6)
+    model = build_enhancer(name, "tiny").eval()
+    runner = frame_runner(model)
+    signals = [0.1 * torch.randn(c, n) for c, n in [(1, 30000), (2, 7001), (1, 7001), (1, 123), (3, 45000)]]
+    mix = DryWet(atten_lim_db=12.0)
+    together = enhance_together(runner, signals, 44100, mix)
+    for x, y in zip(signals, together):
+        alone = Streamer(runner, 44100, x.shape[0], mix)
+        expected = torch.cat([alone.feed(x), alone.flush()], dim=-1)
+        assert y.shape == x.shape and (y - expected).abs().max() < 1e-6
