@@ -9,7 +9,8 @@
 #      stopped, resumed (bit-exact), with the step guard and CUDA's sync detector set to error inside steps;
 #   3. a MAL fine-tune of the pretrained DeepFilterNet3 in bf16 under torchrun (one process, NCCL);
 #   4. steps/s per preset family in fp32 and bf16, and the data pipeline's examples/s per worker count;
-#   5. enhance on the GPU: RTF of the default model on 10 s, files per second on a folder;
+#   5. enhance on the GPU: RTF of the default model on 10 s, files per second on a folder one file at a
+#      time and 32 files per batch (and that both write the same outputs);
 #   6. Ctrl-C of a training run in one process and under torchrun: the step reached saved, resumed bit for bit.
 # Dry run on a CPU: DEVICE=cpu bash benchmarks/device_check.sh (sections that need CUDA report so).
 set -uo pipefail
@@ -106,19 +107,25 @@ EOF
   echo "## 5. Enhance on the GPU (default model) ($(elapsed))"
   echo '```'
   mkdir -p "$WORK/folder"
-  for i in $(seq 1 10); do for f in "$DATA"/vctk/noisy/*.wav; do cp "$f" "$WORK/folder/$i-$(basename "$f")"; done; done
+  for i in $(seq 1 5); do for f in "$DATA"/vctk/noisy/*.wav; do cp "$f" "$WORK/folder/$i-$(basename "$f")"; done; done
   timeout 50 python3 - "$DEVICE" "$WORK" <<'EOF' 2>>"$LOG"
 import subprocess, sys, time
+from pathlib import Path
+import numpy as np, soundfile as sf
 sys.path.insert(0, "benchmarks")
 import enhance
 device, work = sys.argv[1], sys.argv[2]
 print(f"RTF {device}, 10 s in memory, best of 5: {enhance.rtf_10s('default', device):.5f}")
-files = len(list(__import__("pathlib").Path(work, "folder").glob("*.wav")))
-start = time.perf_counter()
-done = subprocess.run([sys.executable, "-m", "sectl", "enhance", f"{work}/folder", "-o", f"{work}/enhanced", "--device", device], stdout=subprocess.DEVNULL)
-seconds = time.perf_counter() - start
-print(f"sectl enhance on a folder of {files} files (2-3 s each), start-up included: exit {done.returncode}, "
-      f"{seconds:.1f} s, {files / seconds:.1f} files/s")
+files = sorted(Path(work, "folder").glob("*.wav"))
+for batch in ("1", "32"):  # one file at a time, then the GPU default: 32 files' channels per batch
+    start = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "sectl", "enhance", f"{work}/folder", "-o", f"{work}/batch{batch}",
+                           "--device", device, "--batch", batch], stdout=subprocess.DEVNULL)
+    seconds = time.perf_counter() - start
+    print(f"sectl enhance --batch {batch} on a folder of {len(files)} files (2-7 s each), start-up included: "
+          f"exit {done.returncode}, {seconds:.1f} s, {len(files) / seconds:.1f} files/s")
+worst = max(np.abs(sf.read(Path(work, "batch1", f.name))[0] - sf.read(Path(work, "batch32", f.name))[0]).max() for f in files)
+print(f"--batch 32 vs --batch 1, largest difference in any output: {worst * 32768:.1f} LSB")
 EOF
   echo '```'
   echo
