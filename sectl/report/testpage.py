@@ -76,7 +76,7 @@ def write_utterance(site: Path, utterance: str, paths: dict[tuple[str, str], str
 
 
 def _clip(source: str, utterance: str, versions: list[Version], audio_format: str) -> Clip:
-    kind, value = source.split(":")
+    kind, value = source.split(":")[:2]  # a check clip's copy ("version:J:gold0") plays version J
     if kind == "anchor":
         return read_clip(versions[-1].path(utterance), audio_format, cutoff_hz=float(value))
     return read_clip(versions[int(value)].path(utterance), audio_format)

@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
 from sectl.cli.app import app
 from sectl.report.listening import digest
+from tests.report.conftest import build_test, make_corpus
 from tests.report.test_build import page_data
 
 runner = CliRunner()
@@ -336,3 +338,23 @@ def test_crafted_keys_and_markup_in_names_are_one_line_not_a_traceback(acr_test,
     files.append(crafted(tmp_path / "[red].json", acr_test, _set("test_id", "[/x]")))
     result = runner.invoke(app, ["eval", "--ratings", *map(str, files), "--test", str(acr_test)])
     assert result.exit_code == 1 and "[/a] [bold]" in result.stdout and "'[/x]'" in result.stderr, result.output
+
+
+def test_no_audio_file_is_listed_twice_so_check_clips_name_no_condition(acr_test, mushra_test, tmp_path):
+    """A gold or trapping clip played its test trial's file: in the page's source that file was listed twice, once
+    with an answer asked (the first system's clip) or without (the clean reference's): the utterance unblinded."""
+    from collections import Counter
+
+    for folder in (acr_test, mushra_test, build_test(make_corpus(tmp_path / "c", 6), tmp_path / "p835", "p835")):
+        data = page_data(folder / "site")["test"]
+        listed = Counter(name for t in data["practice"] + data["trials"] for name in [*t["audio"], t.get("reference")] if name)
+        assert max(listed.values()) == 1, [name for name, n in listed.items() if n > 1]
+        assert all((folder / "site" / name).is_file() for name in listed)
+    key = key_of(acr_test)
+    for trial in key["definition"]["trials"]:
+        if key["key"][trial["id"]]["kind"] in ("gold", "trap"):
+            same = next(t for t in key["definition"]["trials"] if key["key"][t["id"]]["kind"] == "test"
+                        and key["key"][t["id"]]["utterance"] == key["key"][trial["id"]]["utterance"]
+                        and key["key"][t["id"]]["conditions"] == key["key"][trial["id"]]["conditions"])  # fmt: skip
+            ours, theirs = (sf.read(acr_test / "site" / t["audio"][0])[0] for t in (trial, same))
+            assert np.array_equal(ours, theirs)  # the same clip, in a file of its own
