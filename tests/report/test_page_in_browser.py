@@ -259,3 +259,17 @@ def test_utterances_without_a_score_sort_last_by_name_either_way(browser, small_
     view.page.select_option("#order-direction", "worst")
     assert utterances(view) == [u[1], u[0], u[2], u[3]]
     view.context.close()
+
+
+def test_space_on_a_focused_sort_button_sorts_and_does_not_play(page):
+    """Keyboard-only use: Space presses the focused button (it played or paused the highlighted utterance instead,
+    and the sort buttons answered Enter only); on a transport's own buttons it still plays and pauses."""
+    page.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    page.page.focus("#summary-table th[data-key=si_sdr] button")
+    page.page.keyboard.press(" ")
+    page.page.wait_for_timeout(200)
+    assert page.js("document.querySelector('#summary-table th[data-key=si_sdr]').getAttribute('aria-sort')") == "descending"
+    assert rows(page) == ["DF3", "noisy"] and page.audio()["paused"]
+    page.page.focus("#u0 .pick")
+    page.page.keyboard.press(" ")
+    page.wait("!document.querySelector('#u0 audio').paused")
