@@ -153,7 +153,8 @@ def test_the_interval_is_the_two_way_anova_form_computed_by_plain_loops(mushra_t
         variance = (ms_r + ms_u) / (len(rs) * len(us))
         df = (ms_r + ms_u) ** 2 / (ms_r**2 / (len(rs) - 1) + ms_u**2 / (len(us) - 1))
         half = stats.t.ppf(0.975, df) * variance**0.5
-        assert row["mean"] == pytest.approx(grand) and row["ci95"] == pytest.approx([grand - half, grand + half])
+        clipped = [max(grand - half, 0), min(grand + half, 100)]  # an interval never leaves the scale
+        assert row["mean"] == pytest.approx(grand) and row["ci95"] == pytest.approx(clipped)
 
 
 def test_the_intervals_cover_with_few_utterances_and_one_rater_is_warned(tmp_path):
@@ -358,3 +359,25 @@ def test_no_audio_file_is_listed_twice_so_check_clips_name_no_condition(acr_test
                         and key["key"][t["id"]]["conditions"] == key["key"][trial["id"]]["conditions"])  # fmt: skip
             ours, theirs = (sf.read(acr_test / "site" / t["audio"][0])[0] for t in (trial, same))
             assert np.array_equal(ours, theirs)  # the same clip, in a file of its own
+
+
+def test_intervals_never_leave_the_scale():
+    """A mean near the top of the scale had an upper bound past it (MUSHRA [87.31, 101.85], ACR [1.42, 5.08] in a
+    real test): each interval is clipped to the scale's range, and a difference to plus or minus its width."""
+    from sectl.report.analysis import analyse, two_way_interval
+    from sectl.report.ratings import Rater, TestKey
+
+    table = np.array([[100, 100, 100, 100], [100, 100, 100, 60]])
+    trials = [{"id": f"t{u}"} for u in range(4)]
+    definition = {"test_id": "x", "method": "mushra", "trials": trials, "scales": [{"name": "MUSHRA", "min": 0, "max": 100}]}
+    key = {f"t{u}": {"utterance": f"u{u}", "kind": "test", "conditions": ["A", "B"]} for u in range(4)}
+    test = TestKey(None, "0" * 64, definition, key, {"systems": [{"name": "A", "files": [], "mean": {}}]})
+    raters = [Rater(f"r{r}", f"r{r}", [{"id": f"t{u}", "ratings": {"MUSHRA": [int(v), int(100 - v)]}} for u, v in enumerate(row)], True)
+              for r, row in enumerate(table)]  # fmt: skip
+    scale = analyse(raters, test)["scales"]["MUSHRA"]
+    a, b = scale["conditions"]
+    unclipped = two_way_interval(table.astype(float))["ci95"]
+    assert unclipped[1] > 100 and a["ci95"] == [pytest.approx(unclipped[0]), 100]
+    assert b["ci95"][0] == 0 and b["ci95"][1] == pytest.approx(100 - unclipped[0])
+    pair = scale["pairwise"][0]
+    assert -100 <= pair["ci95"][0] <= pair["ci95"][1] <= 100 and pair["significant"]
