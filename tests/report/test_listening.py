@@ -381,3 +381,18 @@ def test_intervals_never_leave_the_scale():
     assert b["ci95"][0] == 0 and b["ci95"][1] == pytest.approx(100 - unclipped[0])
     pair = scale["pairwise"][0]
     assert -100 <= pair["ci95"][0] <= pair["ci95"][1] <= 100 and pair["significant"]
+
+
+def test_mushra_on_narrowband_audio_is_refused_before_the_folder_is_touched(tmp_path):
+    """The 7 kHz anchor cannot be made from 8 kHz audio: refused with the way out, before any file is written (a
+    refusal halfway left a folder holding only its manifest, and the next run without --overwrite was refused)."""
+    corpus = make_corpus(tmp_path / "c", 3)
+    for folder in ("clean", "noisy"):
+        for path in (corpus / folder).iterdir():
+            sf.write(path, sf.read(path)[0][::2], 8000)
+    args = ["report", "--ref", str(corpus / "clean"), "--est", str(corpus / "noisy"), "-m", "si_sdr", "-o", str(tmp_path / "t")]
+    result = runner.invoke(app, [*args, "--test", "mushra"])
+    assert result.exit_code == 2 and "7 kHz MUSHRA anchor" in result.output and "--test acr or p835" in result.output
+    assert not any((tmp_path / "t").iterdir()) if (tmp_path / "t").exists() else True
+    result = runner.invoke(app, [*args, "--test", "acr"])
+    assert result.exit_code == 0, result.output
