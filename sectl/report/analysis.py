@@ -213,16 +213,23 @@ def _correlate(points: list[tuple[float, float]]) -> dict:
 
 
 def to_csv(raters: list[Rater], test: TestKey) -> str:
-    """One row per rating (every rater, kept or not; practice and check clips included, marked by kind)."""
+    """One row per rating (every rater, kept or not; practice and check clips included, marked by kind). A rater id
+    that starts like a spreadsheet formula is written with a leading ``'``."""
     lines = ["rater,kept,trial,kind,utterance,condition,scale,value"]
     for rater in raters:
         for trial in rater.trials:
             entry = test.key[trial["id"]]
             for scale, values in trial["ratings"].items():
                 for condition, value in zip(entry["conditions"], values):
-                    cells = [rater.rater, str(rater.kept).lower(), trial["id"], entry["kind"], entry["utterance"], condition, scale, str(value)]
+                    cells = [_inert(rater.rater), str(rater.kept).lower(), trial["id"], entry["kind"], entry["utterance"], condition, scale, str(value)]
                     lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
+
+
+def _inert(text: str) -> str:
+    """A rater id, typed by whoever rated, as a spreadsheet shows it and never runs it: one starting like a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``) gets a leading ``'`` (OWASP's CSV injection advice)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _csv_cell(text: str) -> str:

