@@ -273,3 +273,14 @@ def test_space_on_a_focused_sort_button_sorts_and_does_not_play(page):
     page.page.focus("#u0 .pick")
     page.page.keyboard.press(" ")
     page.wait("!document.querySelector('#u0 audio').paused")
+
+
+def test_the_sorted_column_shows_its_direction(page):
+    """aria-sort told screen readers which column sorts the table and which way; sighted readers saw nothing."""
+    after = "getComputedStyle(document.querySelector('#summary-table th[data-key=si_sdr] button'), '::after').content"
+    page.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    assert page.js(after) in ("none", "normal")
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert page.js(after) == '" ▼"'  # descending: the best (highest) si_sdr first
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert page.js(after) == '" ▲"'
