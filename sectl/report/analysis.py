@@ -20,6 +20,10 @@ replaced held it 0.892 to 0.937 of the time with 6 utterances or fewer (``benchm
 ``benchmarks/results/ratings_coverage.md``). With one rater, ``V`` holds the
 utterances' term only and says nothing of other raters (a warning says so); with one utterance, likewise.
 
+Intervals are clipped to what the mean can be: the scale's range (a difference: plus or minus its width), so a
+mean near the top of MUSHRA's scale is not given an upper bound above 100; the clipping changes no interval's
+coverage.
+
 Two conditions are compared on the table of paired differences (a rater's rating of one minus their rating of
 the other on the same utterance) by the same interval; they differ significantly when it excludes zero, and
 ``p`` is the two-sided t-test's, not corrected for the number of pairs.
@@ -84,7 +88,7 @@ def analyse(raters: list[Rater], test: TestKey) -> dict:
     for scale in test.scales:
         name = scale["name"]
         sums, counts = _tables([o for o in found if o.scale == name], conditions, utterances, len(kept))
-        scales[name] = _scale(sums, counts, conditions, utterances, test)
+        scales[name] = _scale(sums, counts, conditions, utterances, test, (scale["min"], scale["max"]))
     return {
         "test_id": test.definition["test_id"], "method": test.method, "sha256": test.sha256,
         "interval": {"method": INTERVAL, "level": LEVEL}, "warnings": _warnings(len(kept), len(utterances)),
@@ -114,7 +118,12 @@ def _tables(found: list[Observation], conditions: list[str], utterances: list[st
     return sums, counts
 
 
-def _scale(sums: np.ndarray, counts: np.ndarray, conditions: list[str], utterances: list[str], test: TestKey) -> dict:
+def _scale(sums: np.ndarray, counts: np.ndarray, conditions: list[str], utterances: list[str], test: TestKey,
+           bounds: tuple[int, int]) -> dict:  # fmt: skip
+    """One scale's conditions and pairs; every interval clipped to what its mean can be (``bounds``, the scale's
+    range, and for a difference plus or minus its width): a MUSHRA mean of [87, 102] is one of [87, 100], and the
+    clipping changes no interval's coverage, only what it claims beyond the possible."""
+    low, high = bounds
     with np.errstate(invalid="ignore", divide="ignore"):
         cells = sums / counts  # (condition, rater, utterance); NaN where a rater did not rate it
     rows = []
@@ -122,16 +131,21 @@ def _scale(sums: np.ndarray, counts: np.ndarray, conditions: list[str], utteranc
         n = int(counts[c].sum())
         mean = float(sums[c].sum() / n) if n else None
         found = two_way_interval(cells[c], mean)
-        rows.append({"name": name, "mean": mean, "ci95": found and found["ci95"], "ratings": n})
+        rows.append({"name": name, "mean": mean, "ci95": found and _clip(found["ci95"], low, high), "ratings": n})
     pairs = []
     for a in range(len(conditions)):
         for b in range(a + 1, len(conditions)):
             found = two_way_interval(cells[a] - cells[b])
             if found is None:
                 continue
+            found["ci95"] = _clip(found["ci95"], low - high, high - low)
             pairs.append({"a": conditions[a], "b": conditions[b], "difference": found["mean"], "ci95": found["ci95"],
                           "p": found["p"], "significant": bool(found["ci95"][0] > 0 or found["ci95"][1] < 0)})  # fmt: skip
     return {"conditions": rows, "pairwise": pairs, "correlation": correlations(sums, counts, conditions, utterances, test)}
+
+
+def _clip(interval: list[float], low: float, high: float) -> list[float]:
+    return [min(max(interval[0], low), high), min(max(interval[1], low), high)]
 
 
 def two_way_interval(cells: np.ndarray, mean: float | None = None) -> dict | None:
@@ -199,16 +213,23 @@ def _correlate(points: list[tuple[float, float]]) -> dict:
 
 
 def to_csv(raters: list[Rater], test: TestKey) -> str:
-    """One row per rating (every rater, kept or not; practice and check clips included, marked by kind)."""
+    """One row per rating (every rater, kept or not; practice and check clips included, marked by kind). A rater id
+    that starts like a spreadsheet formula is written with a leading ``'``."""
     lines = ["rater,kept,trial,kind,utterance,condition,scale,value"]
     for rater in raters:
         for trial in rater.trials:
             entry = test.key[trial["id"]]
             for scale, values in trial["ratings"].items():
                 for condition, value in zip(entry["conditions"], values):
-                    cells = [rater.rater, str(rater.kept).lower(), trial["id"], entry["kind"], entry["utterance"], condition, scale, str(value)]
+                    cells = [_inert(rater.rater), str(rater.kept).lower(), trial["id"], entry["kind"], entry["utterance"], condition, scale, str(value)]
                     lines.append(",".join(_csv_cell(c) for c in cells))
     return "\n".join(lines) + "\n"
+
+
+def _inert(text: str) -> str:
+    """A rater id, typed by whoever rated, as a spreadsheet shows it and never runs it: one starting like a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``) gets a leading ``'`` (OWASP's CSV injection advice)."""
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@") else text
 
 
 def _csv_cell(text: str) -> str:

@@ -18,14 +18,19 @@ STOPBAND_DB = 80.0
 TRANSITION_HZ = 400.0
 
 
+def check_rate(cutoff_hz: float, rate: int, where: str = "the reference") -> None:
+    """Refuse a reference whose band ends below the anchor's transition band (the anchor would be the reference)."""
+    if cutoff_hz + TRANSITION_HZ / 2 >= rate / 2:
+        raise UsageError(f"the {cutoff_hz / 1000:g} kHz MUSHRA anchor needs audio above {2 * cutoff_hz + TRANSITION_HZ:.0f} Hz "
+                         f"sample rate; {where} is at {rate} Hz (narrowband audio: --test acr or p835)")  # fmt: skip
+
+
 def lowpass_taps(cutoff_hz: float, rate: int) -> np.ndarray:
     """The anchor's FIR taps at ``rate`` (odd length, linear phase)."""
     from scipy import signal
 
     nyquist = rate / 2
-    if cutoff_hz + TRANSITION_HZ / 2 >= nyquist:
-        raise UsageError(f"the {cutoff_hz / 1000:g} kHz MUSHRA anchor needs audio above {2 * cutoff_hz + TRANSITION_HZ:.0f} Hz "
-                         f"sample rate; the reference is at {rate} Hz")  # fmt: skip
+    check_rate(cutoff_hz, rate)
     count, beta = signal.kaiserord(STOPBAND_DB, TRANSITION_HZ / nyquist)
     return signal.firwin(count | 1, cutoff_hz, window=("kaiser", beta), fs=rate)
 

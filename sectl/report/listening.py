@@ -92,7 +92,7 @@ class Stimulus:
 
     utterance: str
     condition: str
-    source: str  # "version:J" (the J-th version's file) or "anchor:HZ"
+    source: str  # "version:J" (the J-th version's file) or "anchor:HZ"; a check clip's own copy adds ":gold|trapK"
 
 
 @dataclass
@@ -143,12 +143,21 @@ def _trial(kind: str, utterance: str, stimuli: list[Stimulus], ask: int | None =
 
 
 def _checks(utterances: list[str], trapped: Stimulus, reference: Stimulus, count: int, rng: random.Random) -> list[Trial]:
-    """P.808's gold clips (the reference, answer known) and trapping clips (the page asks for an answer)."""
+    """P.808's gold clips (the reference, answer known) and trapping clips (the page asks for an answer).
+
+    Each check plays a file of its own (its source carries a ``:gold|trap K`` suffix, so it gets its own shuffled
+    slot): were it the file of the same clip's test trial, the page's source would show a file listed twice,
+    once with an answer asked, and name it the first system (the trapped one) or, without, the clean reference:
+    the utterance's conditions unblinded, and the gold answer given away."""
     checks = []
     for k in range(max(1, count)):
-        checks.append(_trial("gold", rng.choice(utterances), [reference]))
-        checks.append(_trial("trap", rng.choice(utterances), [trapped], ask=TRAP_ANSWERS[k % 2]))
+        checks.append(_trial("gold", rng.choice(utterances), [_checked(reference, f"gold{k}")]))
+        checks.append(_trial("trap", rng.choice(utterances), [_checked(trapped, f"trap{k}")], ask=TRAP_ANSWERS[k % 2]))
     return checks
+
+
+def _checked(stimulus: Stimulus, check: str) -> Stimulus:
+    return Stimulus(stimulus.utterance, stimulus.condition, f"{stimulus.source}:{check}")
 
 
 def _of(stimulus: Stimulus, utterance: str) -> Stimulus:

@@ -20,6 +20,13 @@ OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
 SPECTROGRAM_RATE = 16000
 N_FFT, HOP = 512, 128  # 32 ms windows, 8 ms hop: speech harmonics stay visible in a ~120 px tall image
 DYNAMIC_RANGE_DB = 80.0
+ROWS = 128
+"""Rows of a spectrogram image: the 256 bins above DC averaged in pairs (the page shows it 72 px tall)."""
+MAX_COLUMNS = 1200
+"""Widest spectrogram image: the page shows it about 650 px wide, so this is twice that on a HiDPI screen; longer
+files average neighbouring frames (in power), so a long file's image costs what a 10 s one does, not megabytes."""
+FRAMES_PER_BLOCK = 8192
+"""Frames transformed at once: the memory of a spectrogram stays bounded whatever the file's length."""
 
 
 @dataclass
@@ -67,20 +74,45 @@ def spectrogram_samples(clip: Clip) -> torch.Tensor:
 
 
 def power_db(samples: torch.Tensor) -> np.ndarray:
-    """Log power spectrogram ``(bins, frames)`` in dB."""
+    """Log power spectrogram ``(ROWS, frames)`` in dB, at most :data:`MAX_COLUMNS` frames: power averaged over
+    pairs of bins and, for files longer than about 9.6 s, over groups of neighbouring frames. The transform runs
+    :data:`FRAMES_PER_BLOCK` frames at a time, so a long file never holds its whole STFT."""
+    samples = samples.float().reshape(-1)
+    frames = samples.numel() // HOP + 1  # as torch.stft with center=True
+    group = -(-frames // MAX_COLUMNS)
+    half = N_FFT // 2
+    padded = torch.nn.functional.pad(samples[None, None], (half, half), mode="reflect" if samples.numel() > half else "constant")[0, 0]
+    padded = torch.nn.functional.pad(padded, (0, max(0, (frames - 1) * HOP + N_FFT - padded.numel())))
     window = torch.hann_window(N_FFT)
-    spec = torch.stft(samples.float(), N_FFT, HOP, window=window, return_complex=True, center=True)
-    return (10 * torch.log10(spec.abs().square() + 1e-12)).numpy()
+    block = group * max(1, FRAMES_PER_BLOCK // group)
+    columns = []
+    for first in range(0, frames, block):
+        count = min(block, frames - first)
+        segment = padded[first * HOP : (first + count - 1) * HOP + N_FFT]
+        spec = torch.stft(segment, N_FFT, HOP, window=window, return_complex=True, center=False)
+        power = spec.abs().square()[1:].reshape(ROWS, -1, count).mean(dim=1)  # bins 1..256 in pairs
+        groups = -(-count // group)
+        power = torch.nn.functional.pad(power, (0, groups * group - count))
+        sums = power.reshape(ROWS, groups, group).sum(dim=2)
+        sizes = torch.full((groups,), float(group))
+        sizes[-1] = count - (groups - 1) * group
+        columns.append(sums / sizes)
+    return (10 * torch.log10(torch.cat(columns, dim=1) + 1e-12)).numpy()
 
 
 def write_spectrograms(powers: list[np.ndarray], targets: list[Path]) -> None:
     """One PNG per version on a shared scale (the loudest version's peak at the top of the colour map), so
-    the versions of an utterance compare by eye: less noise is darker, not renormalised away."""
-    import matplotlib.image
+    the versions of an utterance compare by eye: less noise is darker, not renormalised away. A palette PNG of the
+    colour map's 256 colours: one byte a pixel, a third of the RGB image's bytes, the same picture."""
+    import matplotlib
+    from PIL import Image
 
+    palette = matplotlib.colormaps["magma"](np.linspace(0.0, 1.0, 256), bytes=True)[:, :3]
     top = max(float(p.max()) for p in powers)
     for power, target in zip(powers, targets):
         image = np.clip((power - top + DYNAMIC_RANGE_DB) / DYNAMIC_RANGE_DB, 0.0, 1.0)
+        picture = Image.fromarray(np.rint(image[::-1] * 255).astype(np.uint8), mode="P")
+        picture.putpalette(palette.reshape(-1).tolist())
         buffer = io.BytesIO()
-        matplotlib.image.imsave(buffer, image[::-1], cmap="magma", vmin=0.0, vmax=1.0, format="png")
+        picture.save(buffer, format="png", optimize=True)
         atomic_write_bytes(target, buffer.getvalue())

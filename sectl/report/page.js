@@ -272,6 +272,12 @@ function utteranceView(utterance, index, activate) {
   return view;
 }
 
+// Space on a focused button presses that button (the summary's sort buttons, Next, Download...), as a keyboard
+// user expects; only a transport's own buttons (play, a version or sample) leave it to the play/pause shortcut.
+function pressesButton(event) {
+  return event.key === " " && event.target.tagName === "BUTTON" && !event.target.matches(".play, .pick");
+}
+
 function listenView(main) {
   const views = [];
   let active = null;
@@ -327,7 +333,7 @@ function listenView(main) {
 
   document.addEventListener("keydown", (event) => {
     const target = event.target;
-    if (!active || event.altKey || event.ctrlKey || event.metaKey || target.tagName === "SELECT") return;
+    if (!active || event.altKey || event.ctrlKey || event.metaKey || target.tagName === "SELECT" || pressesButton(event)) return;
     const player = active.player;
     let handled = true;
     if (event.key === " ") player.toggle();
@@ -681,7 +687,8 @@ function testView(main) {
 
   document.addEventListener("keydown", (event) => {
     const tag = event.target.tagName;
-    if (!current || event.altKey || event.ctrlKey || event.metaKey || tag === "INPUT" || tag === "SELECT" || !document.getElementById("trial")) return;
+    if (!current || event.altKey || event.ctrlKey || event.metaKey || tag === "INPUT" || tag === "SELECT" || pressesButton(event) ||
+        !document.getElementById("trial")) return;
     let handled = true;
     if (event.key === " ") current.player.toggle();
     else if (mushra && event.key === "r") current.pick(0);

@@ -27,6 +27,8 @@ def write_test(out: Path, method: str, test_id: str, title: str, utterances: lis
     systems = [v.name for v in versions[:-1]]  # the last version is the reference (--test needs --ref)
     trials = plan_trials(method, utterances, systems, seed, practising)
     paths, references = audio_names(trials, [*utterances, *practising], method, audio_format, seed)
+    if method == "mushra":
+        check_anchors(versions[-1], [*utterances, *practising])
     site = out / SITE
     replace_previous(out, [f"{SITE}/{PAGE}", KEY_FILE, *(f"{SITE}/{p}" for p in [*paths.values(), *references.values()])])
     durations = {}
@@ -42,6 +44,19 @@ def write_test(out: Path, method: str, test_id: str, title: str, utterances: lis
                                            "test": test, "sha256": key["sha256"]}))  # fmt: skip
     atomic_write_text(out / KEY_FILE, _json(key))
     return key
+
+
+def check_anchors(reference: Version, utterances: list[str]) -> None:
+    """MUSHRA's anchors need every reference above 14.4 kHz: checked before the folder is touched (a failure
+    halfway left a folder holding only its manifest, which a second run without ``--overwrite`` then refused)."""
+    from sectl.audio import read_audio
+    from sectl.report.anchors import ANCHORS_HZ, check_rate
+
+    for utterance in utterances:
+        path = reference.path(utterance)
+        rate = read_audio(path).sample_rate
+        for hz in ANCHORS_HZ:
+            check_rate(hz, rate, f"the reference {path}")
 
 
 def audio_names(trials: list[Trial], utterances: list[str], method: str, audio_format: str,
@@ -76,7 +91,7 @@ def write_utterance(site: Path, utterance: str, paths: dict[tuple[str, str], str
 
 
 def _clip(source: str, utterance: str, versions: list[Version], audio_format: str) -> Clip:
-    kind, value = source.split(":")
+    kind, value = source.split(":")[:2]  # a check clip's copy ("version:J:gold0") plays version J
     if kind == "anchor":
         return read_clip(versions[-1].path(utterance), audio_format, cutoff_hz=float(value))
     return read_clip(versions[int(value)].path(utterance), audio_format)

@@ -149,3 +149,35 @@ def test_a_versions_scores_are_looked_up_not_searched():
     assert [version.scores(f"u{i}.wav")["si_sdr"] for i in range(500)] == list(range(500))
     assert CountingList.walks == 1  # one pass over the files for the whole page, not one per row
     assert Version("clean", Path("clean")).scores("u0.wav") == {}
+
+
+def test_spectrograms_stay_small_whatever_the_length_of_the_file(tmp_path):
+    """A spectrogram image is at most MAX_COLUMNS x ROWS palette pixels: a 30 s file's was 3751 x 257 RGBA (a 5 min
+    file's 22 MB), many times its Opus audio; short files keep one column per 8 ms frame."""
+    import numpy as np
+    from PIL import Image
+
+    from sectl.report.media import HOP, MAX_COLUMNS, ROWS, SPECTROGRAM_RATE
+    from tests.conftest import write_wav
+    from tests.report.conftest import RATE
+
+    rng = np.random.default_rng(0)
+    for name, seconds in (("long.wav", 30.0), ("short.wav", 2.0)):
+        clean = 0.3 * np.sin(2 * np.pi * 220 * np.arange(int(seconds * RATE)) / RATE)
+        write_wav(tmp_path / "clean" / name, clean)
+        write_wav(tmp_path / "noisy" / name, clean + 0.05 * rng.standard_normal(clean.size))
+    result = runner.invoke(app, ["report", "--ref", str(tmp_path / "clean"), "--est", str(tmp_path / "noisy"), "-m", "si_sdr",
+                                 "-o", str(tmp_path / "r"), "--audio-format", "opus"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    data = page_data(tmp_path / "r")
+    sizes = {}
+    for utterance in data["utterances"]:
+        for image in utterance["spectrogram"]:
+            with Image.open(tmp_path / "r" / image) as picture:
+                assert picture.mode == "P" and picture.height == ROWS and picture.width <= MAX_COLUMNS
+                sizes[utterance["name"]] = picture.width
+    assert sizes["short.wav"] == int(2.0 * SPECTROGRAM_RATE) // HOP + 1
+    assert sizes["long.wav"] > MAX_COLUMNS // 2
+    images = sum(p.stat().st_size for p in (tmp_path / "r" / "spectrograms").iterdir())
+    audio = sum(p.stat().st_size for p in (tmp_path / "r" / "audio").iterdir())
+    assert images < 2 * audio, (images, audio)

