@@ -1,8 +1,8 @@
 """What produced a report's numbers, recorded in the report, so it can be re-scored and compared later.
 
 Every ``sectl eval --json`` report (and :meth:`EvalReport.to_json`) carries this record: the sectl
-version, each metric's backend and its version, the PESQ modes, the DNSMOS model files' SHA-256 and
-the score mapping, and the preprocessing (mono mix-down, resampling, length alignment).
+version, each metric's backend (a package: its distribution name) and its version, the PESQ modes, the DNSMOS
+model files' SHA-256 and the score mapping, and the preprocessing (mono mix-down, resampling, length alignment).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ BACKENDS = {
     "composite": ("sectl", "Hu and Loizou 2008 (composite.m): PESQ-WB, order-16 LLR, Klatt WSS, segSNR [-10, 35] dB"),
     "dnsmos": ("onnxruntime", "DNSMOS P.835 (sig_bak_ovr.onnx) and P.808 (model_v8.onnx), 9.01 s windows hopped by 1 s"),
     "wer": ("torchaudio", "wav2vec 2.0 CTC, greedy decoding; upper-case letters and apostrophes; word edit distance / reference words"),
+    "visqol": ("visqol-python", "ViSQOL v3 speech mode (port of C++ v3.3.3), 16 kHz, VAD patches, deep-lattice MOS mapping (the C++ default)"),
 }
 
 
@@ -47,9 +48,10 @@ def provenance(metrics: list[str]) -> dict[str, Any]:
         },
         "metrics": {},
     }
+    from sectl.metrics.registry import METRICS
+
     for name in metrics:
-        family = "dnsmos" if name.startswith("dnsmos_") else "composite" if name in ("csig", "cbak", "covl", "segsnr") else name
-        backend, method = BACKENDS[family]
+        backend, method = BACKENDS[METRICS[name].group or name]
         record["metrics"][name] = {"backend": backend, "version": _version(backend), "method": method}
     if any(name.startswith("dnsmos_") for name in metrics):
         record["dnsmos"] = _dnsmos_record()
