@@ -25,6 +25,7 @@ BACKENDS = {
     "dnsmos": ("onnxruntime", "DNSMOS P.835 (sig_bak_ovr.onnx) and P.808 (model_v8.onnx), 9.01 s windows hopped by 1 s"),
     "wer": ("torchaudio", "wav2vec 2.0 CTC, greedy decoding; upper-case letters and apostrophes; word edit distance / reference words"),
     "visqol": ("visqol-python", "ViSQOL v3 speech mode (port of C++ v3.3.3), 16 kHz, VAD patches, deep-lattice MOS mapping (the C++ default)"),
+    "distillmos": ("distillmos", "DistillMOS v7 (weights in the wheel), 16 kHz, peak-normalised 7.68 s crops, mean over crops"),
 }
 
 

@@ -74,6 +74,8 @@ _prepare_dnsmos = _lazy("sectl.metrics.dnsmos", "prepare")
 _prepare_wer = _lazy("sectl.metrics.asr", "prepare")
 _visqol = _lazy("sectl.metrics.visqol", "visqol")
 _prepare_visqol = _lazy("sectl.metrics.visqol", "prepare")
+_distillmos = _lazy("sectl.metrics.distillmos", "distillmos")
+_prepare_distillmos = _lazy("sectl.metrics.distillmos", "prepare")
 
 
 METRICS: dict[str, Metric] = {
@@ -96,6 +98,7 @@ METRICS: dict[str, Metric] = {
         Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True, prepare=_prepare_wer),
         # ViSQOL places 20-frame patches by voice activity: visqol-python makes none from under 0.65 s of speech.
         Metric("visqol", _visqol, min_seconds=0.7, prepare=_prepare_visqol),
+        Metric("distillmos", _distillmos, intrusive=False, prepare=_prepare_distillmos),
     ]
 }
 
@@ -113,8 +116,8 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def prepare_metrics(names: list[str]) -> None:
-    """Find and load what the metrics ``names`` need (DNSMOS's models, the ``wer`` recogniser, ViSQOL's
-    package), once and before any scoring: a missing one is one error up front, not a failure at the first file
+    """Find and load what the metrics ``names`` need (DNSMOS's models, the ``wer`` recogniser, the packages of
+    ViSQOL and DistillMOS), once and before any scoring: a missing one is one error up front, not a failure at the first file
     (or at a training run's first validation, after steps that would be lost)."""
     for prepare in dict.fromkeys(METRICS[name].prepare for name in names if METRICS[name].prepare is not None):
         prepare()
