@@ -1,4 +1,4 @@
-"""DistillMOS (Stahl and Gamper, ICASSP 2025): a non-intrusive MOS predictor distilled from an XLS-R-based
+"""DistillMOS (Stahl and Gamper, 2025, arXiv:2502.05356): a non-intrusive MOS predictor distilled from an XLS-R-based
 speech quality model into a small convolutional transformer, through Microsoft's ``distillmos`` package (MIT),
 whose wheel carries its weights (``distill_mos_v7.pt``), so it runs offline.
 
