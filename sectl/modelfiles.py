@@ -60,8 +60,9 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "sectl"
 
 
-STORE_VARIABLES = (MODELS_DIR_ENV, "SECTL_DNSMOS_DIR", "SECTL_ASR_MODEL")
-"""Environment variables naming model files or folders (every named model, DNSMOS, the ``wer`` recogniser)."""
+STORE_VARIABLES = (MODELS_DIR_ENV, "SECTL_DNSMOS_DIR", "SECTL_ASR_MODEL", "SECTL_NISQA_MODEL", "SECTL_UTMOS_MODEL")
+"""Environment variables naming model files or folders (every named model, DNSMOS, the ``wer`` recogniser, the
+NISQA and UTMOS weights)."""
 
 
 def model_stores() -> list[Input]:
@@ -69,8 +70,31 @@ def model_stores() -> list[Input]:
     model cache): an input of every command, so no output lands on a model file (``--plot
     $SECTL_DNSMOS_DIR/model_v8.onnx`` would replace DNSMOS)."""
     folders = [Path(os.environ[name]) for name in STORE_VARIABLES if os.environ.get(name)]
-    folders += [cache_root() / "models", cache_root() / "dnsmos"]
+    folders += [cache_root() / name for name in ("models", "dnsmos", "nisqa", "utmos")]
     return [Input(folder, "model files") for folder in folders]
+
+
+def find_weights(title: str, name: str, filename: str, env: str, explicit: str | Path | None, how_to: str,
+                 also: tuple[Path, ...] = ()) -> Path:
+    """A weights file that sectl cannot download (its licence or host forbids it): ``explicit`` (a command's
+    option), else ``$env``, each a file or a folder holding ``filename``, and where given it must be there (a
+    wrong path is an error, never a silent fall-back); else ``$SECTL_MODELS_DIR/<name>/filename``, the cache's
+    ``<name>/filename``, then the folders in ``also`` (a package's own download place). Missing: one error
+    naming every place searched and ``how_to`` (where the file comes from, where to put it)."""
+    given = explicit if explicit is not None else os.environ.get(env) or None
+    if given is not None:
+        path = Path(given)
+        path = path / filename if path.is_dir() else path
+        if not path.is_file():
+            source = "" if explicit is not None else f" (${env})"
+            raise UsageError(f"{title} weights not found at {given}{source}; {how_to}")
+        return path
+    folders = [*search_folders(name), cache_root() / name, *also]
+    for folder in folders:
+        if (folder / filename).is_file():
+            return folder / filename
+    searched = ", ".join(str(folder / filename) for folder in folders)
+    raise UsageError(f"{title} weights not found (looked for {searched}); {how_to}")
 
 
 def sha256(path: Path) -> str:

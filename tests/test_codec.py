@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import numpy as np
 import pytest
@@ -268,3 +269,22 @@ def test_encode_json_lists_skipped_outputs_and_warnings(vae_checkpoint, speech, 
     other.write_bytes(vae_checkpoint.read_bytes())
     decoded = runner.invoke(app, ["encode", "--decode", str(tmp_path / "lat"), "-o", str(tmp_path / "dec"), "-m", str(other), "--json"])
     assert decoded.exit_code == 0 and "decoded by" in json.loads(decoded.stdout)["warnings"][0]
+
+
+def test_roundtrip_scores_visqol_and_a_missing_metric_package_stops_before_encoding(vae_checkpoint, speech, tmp_path, monkeypatch):
+    from sectl.metrics import visqol
+    from tests.metrics.extras import extra
+
+    extra("visqol")
+    write_wav(tmp_path / "in" / "a.wav", speech[:32000])
+    result = runner.invoke(app, ["encode", "--roundtrip", str(tmp_path / "in"), "-o", str(tmp_path / "rt"), "--model",
+                                 str(vae_checkpoint), "--json", "--metrics", "visqol"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert 1.0 <= json.loads(result.stdout)["scores"]["visqol"] <= 5.0
+    monkeypatch.setitem(sys.modules, "visqol", None)
+    visqol._api.cache_clear()
+    missing = runner.invoke(app, ["encode", "--roundtrip", str(tmp_path / "in"), "-o", str(tmp_path / "rt2"), "--model",
+                                  str(vae_checkpoint), "--metrics", "visqol"])  # fmt: skip
+    visqol._api.cache_clear()
+    assert missing.exit_code == 2 and "pip install 'sectl[metrics]'" in missing.stderr
+    assert not (tmp_path / "rt2").exists()

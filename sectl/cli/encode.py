@@ -70,6 +70,10 @@ def _run(inputs, output, model, decode, roundtrip, metrics, batch, as_json, devi
     pairs = codec.plan_paths("decode" if decode else "roundtrip" if roundtrip else "encode", inputs, output)  # before loading
     options = codec.BatchOptions(batch["overwrite"], batch["skip_existing"], batch["jobs"], shard, pairs)
     vae = load_codec(model, device)
+    if names:  # the metrics' packages and models (ViSQOL's, DNSMOS's): one error before any encoding
+        from sectl.metrics.registry import prepare_metrics
+
+        prepare_metrics(names)
     model_id = codec.model_id(resolve_model_path(model))
     piped = inputs == ["-"]
     with progress_bar("decoding" if decode else "encoding", total=0, enabled=not piped, unit="" if decode else "s") as on_progress:

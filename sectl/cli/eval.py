@@ -17,8 +17,8 @@ from sectl.options import parse_systems, system_path
 if TYPE_CHECKING:
     from sectl.metrics import EvalReport
 
-HELP = """Score enhanced audio against clean references (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD) or
-without one (DNSMOS).
+HELP = """Score enhanced audio against clean references (PESQ, STOI/ESTOI, SI-SDR, LSD, MCD, ViSQOL) or
+without one (DNSMOS, DistillMOS, NISQA, UTMOS).
 
 Folders are paired by relative path; unpaired files are listed, not fatal. Audio is resampled to
 16 kHz (8 kHz for PESQ-NB) and trimmed to the shorter of each pair.
@@ -38,6 +38,10 @@ Examples:
   sectl eval --ref clean/ --est out/ --shard 2/4 --json > part2.json; sectl eval --merge part*.json
 
   sectl eval --ref clean/ --est enhanced/ -m wer,pesq_wb --asr-model wav2vec2.pt   # clean/x.txt holds x's transcript
+
+  sectl eval --ref clean/ --est decoded/ -m visqol,distillmos   # pip install 'sectl[metrics]'
+
+  sectl eval --est enhanced/ -m nisqa,utmos --nisqa-model nisqa.tar --utmos-model utmos_state_dict.pt
 
   sectl eval --ratings ratings/*.json --test test/test.json   # a `sectl report --test` listening test: MOS, CIs
 
@@ -68,9 +72,15 @@ def eval_command(
     asr_model: Optional[str] = typer.Option(
         None, "--asr-model", help="Recogniser for -m wer: a torchaudio pipeline name or a file from `python -m sectl.metrics.asr export`."
     ),
+    nisqa_model: Optional[Path] = typer.Option(
+        None, "--nisqa-model", help="NISQA's nisqa.tar (or its folder) for -m nisqa* (else $SECTL_NISQA_MODEL, then $SECTL_MODELS_DIR/nisqa)."
+    ),
+    utmos_model: Optional[Path] = typer.Option(
+        None, "--utmos-model", help="UTMOS's utmos_state_dict.pt (or its folder) for -m utmos (else $SECTL_UTMOS_MODEL, then $SECTL_MODELS_DIR/utmos)."
+    ),
 ) -> None:
     """Score enhanced audio against references (intrusive) or alone (DNSMOS)."""
-    locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}
+    locations = {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model, "nisqa_model": nisqa_model, "utmos_model": utmos_model}
     if ratings:
         return _ratings(reports or [], test, est, ref, merge, metrics, shard, as_json, csv_path, plot, overwrite, allow_partial)
     if test is not None:
@@ -142,6 +152,7 @@ def _check_outputs(est, ref, merge, locations, csv_path, plot, overwrite) -> Non
 
     reads = [*inputs("--est", est, AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS), *inputs("report", merge),
              *inputs("--dnsmos-dir", locations["dnsmos_dir"]), *inputs("--asr-model", locations["asr_model"]),
+             *inputs("--nisqa-model", locations["nisqa_model"]), *inputs("--utmos-model", locations["utmos_model"]),
              *model_stores()]  # fmt: skip
     check_outputs({"--csv file": csv_path, "--plot file": plot}, reads, overwrite)
 

@@ -57,6 +57,8 @@ def report_command(
     jobs: int = typer.Option(1, "--jobs", "-j", min=1, help="Files scored in parallel processes."),
     dnsmos_dir: Optional[Path] = typer.Option(None, "--dnsmos-dir", help="Folder with the DNSMOS ONNX models (else $SECTL_DNSMOS_DIR, then the cache)."),
     asr_model: Optional[str] = typer.Option(None, "--asr-model", help="Recogniser for -m wer (as in sectl eval)."),
+    nisqa_model: Optional[Path] = typer.Option(None, "--nisqa-model", help="NISQA's weights for -m nisqa* (as in sectl eval)."),
+    utmos_model: Optional[Path] = typer.Option(None, "--utmos-model", help="UTMOS's weights for -m utmos (as in sectl eval)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the report in an existing folder (the files its build wrote are removed first)."),
     test: Optional[str] = typer.Option(None, "--test", metavar="acr|p835|mushra", help="Make the page a blind listening test by this method (needs --ref)."),
     practice: Optional[int] = typer.Option(None, "--practice", min=0, help="With --test: practice trials before the test, on utterances outside it (default 2)."),
@@ -64,7 +66,7 @@ def report_command(
 ) -> None:
     """Write a static listening page of the systems, with eval's scores."""
     _run(est, ref, output, metrics, audio_format, select_count, select_by, seed, title, jobs,
-         {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model}, overwrite, {"test": test, "practice": practice, "test_id": test_id})  # fmt: skip
+         {"dnsmos_dir": dnsmos_dir, "asr_model": asr_model, "nisqa_model": nisqa_model, "utmos_model": utmos_model}, overwrite, {"test": test, "practice": practice, "test_id": test_id})  # fmt: skip
 
 
 @handle_errors

@@ -154,6 +154,8 @@ def evaluate(
     dnsmos_dir: str | Path | None = None,
     shard: tuple[int, int] | None = None,
     asr_model: str | Path | None = None,
+    nisqa_model: str | Path | None = None,
+    utmos_model: str | Path | None = None,
 ) -> EvalReport:
     """Score enhanced audio ``est`` against ``ref`` (files or folders paired by relative path).
 
@@ -162,7 +164,8 @@ def evaluate(
     the folder of the DNSMOS models, searched first (in the worker processes too). ``shard=(K, N)``
     scores only that deterministic 1/N of the files; :func:`merge_reports` joins the parts.
     ``asr_model`` is the recogniser of the ``wer`` metric (:mod:`sectl.metrics.asr`), which reads each
-    reference's transcript from a ``.txt`` beside it.
+    reference's transcript from a ``.txt`` beside it. ``nisqa_model`` and ``utmos_model`` are the weights (a file
+    or its folder) of ``nisqa*`` and ``utmos`` (:mod:`sectl.metrics.nisqa`, :mod:`sectl.metrics.utmos`).
 
     Example:
         >>> report = evaluate("enhanced/", ref="clean/", metrics="pesq_wb,si_sdr")  # doctest: +SKIP
@@ -187,9 +190,10 @@ def evaluate(
     tasks = select_shard(tasks, shard, key=lambda task: task[0])
     if not tasks and shard is None:
         raise SectlError(f"{est}: no audio files to evaluate")
-    _configure(dnsmos_dir, asr_model)
+    locations = (dnsmos_dir, asr_model, nisqa_model, utmos_model)
+    _configure(*locations)
     prepare_metrics(names)
-    results = _run(tasks, jobs, on_progress, (dnsmos_dir, asr_model))
+    results = _run(tasks, jobs, on_progress, locations)
     report.interrupted = len(results) < len(tasks)
     for result in results:
         if isinstance(result, str):
@@ -199,7 +203,7 @@ def evaluate(
     return report
 
 
-def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, settings: tuple = (None, None)) -> list:
+def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] | None, settings: tuple = ()) -> list:
     results = []
     if jobs <= 1:
         try:
@@ -226,20 +230,29 @@ def _run(tasks: list[tuple], jobs: int, on_progress: Callable[[int, int], None] 
     return results
 
 
-def _configure(dnsmos_dir: str | Path | None, asr_model: str | Path | None) -> None:
-    """Model locations of the metrics that need models (DNSMOS, the ``wer`` recogniser)."""
+def _configure(dnsmos_dir: str | Path | None = None, asr_model: str | Path | None = None,
+               nisqa_model: str | Path | None = None, utmos_model: str | Path | None = None) -> None:  # fmt: skip
+    """Model locations of the metrics that need models (DNSMOS, the ``wer`` recogniser, NISQA, UTMOS)."""
     if dnsmos_dir is not None:
         set_model_dir(dnsmos_dir)
     if asr_model is not None:
         from sectl.metrics.asr import set_recognizer
 
         set_recognizer(asr_model)
+    if nisqa_model is not None:
+        from sectl.metrics import nisqa
+
+        nisqa.set_model(nisqa_model)
+    if utmos_model is not None:
+        from sectl.metrics import utmos
+
+        utmos.set_model(utmos_model)
 
 
-def _init_worker(dnsmos_dir: str | Path | None, asr_model: str | Path | None = None) -> None:
+def _init_worker(*locations: str | Path | None) -> None:
     """One thread per worker (N workers on N cores beat N workers fighting over threads); the parent's model locations."""
     torch.set_num_threads(1)
-    _configure(dnsmos_dir, asr_model)
+    _configure(*locations)
 
 
 def finite_or_none(value: float | None) -> float | None:

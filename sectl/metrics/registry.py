@@ -72,6 +72,14 @@ _dnsmos_scores = _lazy("sectl.metrics.dnsmos", "score_signal")
 _wer = _lazy("sectl.metrics.asr", "wer")
 _prepare_dnsmos = _lazy("sectl.metrics.dnsmos", "prepare")
 _prepare_wer = _lazy("sectl.metrics.asr", "prepare")
+_visqol = _lazy("sectl.metrics.visqol", "visqol")
+_prepare_visqol = _lazy("sectl.metrics.visqol", "prepare")
+_distillmos = _lazy("sectl.metrics.distillmos", "distillmos")
+_prepare_distillmos = _lazy("sectl.metrics.distillmos", "prepare")
+_nisqa_scores = _lazy("sectl.metrics.nisqa", "score_signal")
+_prepare_nisqa = _lazy("sectl.metrics.nisqa", "prepare")
+_utmos = _lazy("sectl.metrics.utmos", "utmos")
+_prepare_utmos = _lazy("sectl.metrics.utmos", "prepare")
 
 
 METRICS: dict[str, Metric] = {
@@ -92,6 +100,14 @@ METRICS: dict[str, Metric] = {
             for k in ("sig", "bak", "ovrl", "p808")
         ],
         Metric("wer", _wer, intrusive=False, higher_is_better=False, transcript=True, prepare=_prepare_wer),
+        # ViSQOL places 20-frame patches by voice activity: visqol-python makes none from under 0.65 s of speech.
+        Metric("visqol", _visqol, min_seconds=0.7, prepare=_prepare_visqol),
+        Metric("distillmos", _distillmos, intrusive=False, prepare=_prepare_distillmos),
+        *[  # 0.15 s: NISQA's first segment needs 15 mel frames hopped by 10 ms
+            Metric(k, _nisqa_scores, intrusive=False, group="nisqa", min_seconds=0.15, prepare=_prepare_nisqa)
+            for k in ("nisqa", "nisqa_noi", "nisqa_dis", "nisqa_col", "nisqa_loud")
+        ],
+        Metric("utmos", _utmos, intrusive=False, prepare=_prepare_utmos),
     ]
 }
 
@@ -109,9 +125,10 @@ def parse_metric_names(spec: str | list[str] | tuple[str, ...]) -> list[str]:
 
 
 def prepare_metrics(names: list[str]) -> None:
-    """Find and load what the metrics ``names`` need (DNSMOS's models, the ``wer`` recogniser), once and
-    before any scoring: a missing one is one error up front, not a failure at the first file (or at a
-    training run's first validation, after steps that would be lost)."""
+    """Find and load what the metrics ``names`` need (DNSMOS's models, the ``wer`` recogniser, the packages and
+    weights of ViSQOL, DistillMOS, NISQA and UTMOS), once and before any scoring: a missing one is one error up
+    front, not a failure at the first file (or at a training run's first validation, after steps that would be
+    lost)."""
     for prepare in dict.fromkeys(METRICS[name].prepare for name in names if METRICS[name].prepare is not None):
         prepare()
 

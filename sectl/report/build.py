@@ -69,7 +69,7 @@ def build_report(
     order, by_metric = parse_select_by(select_by)
     check_select_metric(order, by_metric, names)
     out = Path(out)
-    locations = {k: evaluate_options.get(k) for k in ("dnsmos_dir", "asr_model")}
+    locations = {k: evaluate_options.get(k) for k in ("dnsmos_dir", "asr_model", "nisqa_model", "utmos_model")}
     check_folder(out, report_inputs(systems, ref, **locations), overwrite)
     summaries = score_systems(systems, ref, names, **evaluate_options)
     versions = versions_of(summaries, systems, ref)

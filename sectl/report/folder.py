@@ -29,13 +29,15 @@ SITE = "site"
 PAGE = "index.html"
 
 
-def report_inputs(systems: list[tuple[str, str]], ref: str | None, dnsmos_dir=None, asr_model=None) -> list[Input]:
+def report_inputs(systems: list[tuple[str, str]], ref: str | None, dnsmos_dir=None, asr_model=None, nisqa_model=None,
+                  utmos_model=None) -> list[Input]:  # fmt: skip
     """Everything a build reads, as :func:`sectl.fileutil.check_outputs` takes it (each ``--est``, ``--ref``, the
-    DNSMOS models folder and a recogniser given as a path)."""
+    DNSMOS models folder, a recogniser given as a path, the NISQA and UTMOS weights)."""
     from sectl.audio.io import AUDIO_EXTENSIONS
 
     return [*inputs("--est", [path for _, path in systems], AUDIO_EXTENSIONS), *inputs("--ref", ref, AUDIO_EXTENSIONS),
-            *inputs("--dnsmos-dir", dnsmos_dir), *inputs("--asr-model", asr_model)]  # fmt: skip
+            *inputs("--dnsmos-dir", dnsmos_dir), *inputs("--asr-model", asr_model), *inputs("--nisqa-model", nisqa_model),
+            *inputs("--utmos-model", utmos_model)]  # fmt: skip
 
 
 def check_folder(out: Path, reads: list[Input], overwrite: bool) -> None:

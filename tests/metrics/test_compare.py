@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from sectl.cli.app import app
 from sectl.metrics.compare import compare, confidence_interval, wins_and_losses
 from sectl.metrics.evaluation import EvalReport, FileResult
+from tests.metrics.extras import extra
 
 
 def report(metric: str, values: dict[str, float]) -> EvalReport:
@@ -55,3 +56,23 @@ def test_eval_compares_several_systems_on_the_same_pairs(vctk, tmp_path):
     assert lines[0] == "system,file,si_sdr,lsd" and len(lines) == 13
     table = runner.invoke(app, args)
     assert table.exit_code == 0 and "wins-losses vs noisy" in table.stdout
+
+
+def test_the_field_metrics_go_through_the_comparison_with_cis(vctk, tmp_path, random_nisqa):
+    """ViSQOL and NISQA (random weights) as systems' rows: CIs, wins-losses in the better direction (DistillMOS and
+    UTMOS are scored by the same code: their tests check them against their packages)."""
+    extra("visqol")
+    for system in ("clean", "noisy"):
+        (tmp_path / system).mkdir()
+        for name in ("p287_001.wav", "p287_002.wav"):
+            (tmp_path / system / name).symlink_to(vctk / system / name)
+    result = CliRunner().invoke(app, ["eval", "--ref", str(tmp_path / "clean"), "--est", str(tmp_path / "noisy"),
+                                      "--est", str(tmp_path / "clean"), "-m", "visqol,nisqa,nisqa_col",
+                                      "--nisqa-model", str(random_nisqa), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    noisy, clean = json.loads(result.stdout)["systems"]
+    for metric in ("visqol", "nisqa", "nisqa_col"):
+        low, high = noisy["ci95"][metric]
+        assert low <= noisy["mean"][metric] <= high, metric
+        assert sum(clean["versus_first"][metric].values()) == 2, metric
+    assert clean["versus_first"]["visqol"]["wins"] == 2  # a reference against itself: about 4.5
