@@ -1,7 +1,7 @@
 """Enhance a WAV file with an exported stream graph, using only numpy, onnxruntime and the graph's sidecar:
 what an integrator needs to run a sectl model in another program (no sectl, no torch).
 
-    sectl export nsnet2 -o nsnet2_stream.onnx --stream
+    sectl export nsnet2 -o nsnet2_stream.onnx
     python examples/stream_onnx.py nsnet2_stream.onnx noisy_16k.wav enhanced.wav
 
 The input is 16-bit PCM at the graph's sample rate (its sidecar's layout.sample_rate; resample first

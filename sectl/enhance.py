@@ -253,8 +253,8 @@ def _one_at_a_time(model: Enhancer, tasks: list[tuple], progress: SecondsProgres
 
 def _together(model: Enhancer, runner: FrameRunner, tasks: list[tuple], rows: int, progress: SecondsProgress) -> Iterator[Job]:
     """Short files in groups of up to ``rows`` channels at one rate, similar lengths together (sorted by the
-    headers' durations), each group one stream; the rest (long files, pipes, unreadable headers: these
-    fail with their message there) one at a time."""
+    headers' durations), each group one stream; the rest (long files, by the header or once read, pipes,
+    unreadable headers: these fail with their message there) one at a time, after the groups."""
     short, alone = [], []
     for task in tasks:
         shape = _shape(task[0]) if STDIO not in (str(task[0]), str(task[1])) else None
@@ -263,11 +263,11 @@ def _together(model: Enhancer, runner: FrameRunner, tasks: list[tuple], rows: in
     group: list[tuple] = []
     for task, shape in short:
         if group and (shape[0] != group[0][1][0] or sum(s[1] for _, s in group) + shape[1] > rows):
-            yield from _group_jobs(runner, group, progress)
+            yield from _group_jobs(runner, group, progress, alone)
             group = []
         group.append((task, shape))
     if group:
-        yield from _group_jobs(runner, group, progress)
+        yield from _group_jobs(runner, group, progress, alone)
     yield from _one_at_a_time(model, [task for task, _ in alone], progress)
 
 
@@ -282,17 +282,22 @@ def _shape(path: str) -> tuple[int, int, int] | None:
     return (info.samplerate, info.channels, info.frames) if info.frames > 0 else None
 
 
-def _group_jobs(runner: FrameRunner, group: list[tuple], progress: SecondsProgress) -> Iterator[Job]:
-    """Read a group whole (a bad file becomes its failure), enhance it as one stream, then each file's write."""
+def _group_jobs(runner: FrameRunner, group: list[tuple], progress: SecondsProgress, alone: list[tuple]) -> Iterator[Job]:
+    """Read a group whole (a bad file becomes its failure, one longer than its header said joins ``alone``),
+    enhance it as one stream, then each file's write."""
     read, failed = [], []
-    for task, _ in group:
+    for task, shape in group:
         try:
-            info, blocks = read_blocks(task[0], READ_BLOCK_FRAMES)
-            read.append((task, info, torch.cat(list(blocks), dim=-1)))
+            info, x = _read_short(task[0])
         except UsageError:
             raise
         except SectlError as exc:
             failed.append((task, str(exc)))
+            continue
+        if x is None:
+            alone.append((task, shape))
+        else:
+            read.append((task, info, x))
     for task, error in failed:
         yield task[0], task[1], lambda dst=task[1], error=error: (dst, error, 1.0)
     if not read:
@@ -302,6 +307,20 @@ def _group_jobs(runner: FrameRunner, group: list[tuple], progress: SecondsProgre
     for (task, info, x), y in zip(read, outputs):
         progress.chunk(task[0], x.shape[-1] / info.samplerate)
         yield task[0], task[1], lambda task=task, info=info, y=y: _write_enhanced(task, info, y)
+
+
+def _read_short(path: str):
+    """``(info, the whole signal)``, or ``(info, None)`` once it decodes past :data:`BATCH_MAX_S`: a header's
+    frame count can be an estimate (a VBR MP3 without a Xing header), and a group must not read an hour."""
+    info, blocks = read_blocks(path, READ_BLOCK_FRAMES)
+    kept, frames = [], 0
+    for block in blocks:
+        frames += block.shape[-1]
+        if frames > BATCH_MAX_S * info.samplerate:
+            blocks.close()
+            return info, None
+        kept.append(block)
+    return info, torch.cat(kept, dim=-1)
 
 
 def _write_enhanced(task: tuple, info, y: torch.Tensor) -> tuple[str, str | None, float]:

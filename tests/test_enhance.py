@@ -379,3 +379,33 @@ def test_files_enhanced_together_on_a_gpu_equal_each_file_alone(vctk, tmp_path):
         a, _ = sf.read(path, dtype="float32")
         b, _ = sf.read(tmp_path / "together" / path.name, dtype="float32")
         assert np.abs(a - b).max() <= 1e-4 + 1.01 / 32768, path.name
+
+
+def test_a_file_whose_header_understates_its_length_is_not_read_whole_into_a_group(tmp_path, monkeypatch):
+    """Grouping trusts the header's frame count (an estimate for some formats: a VBR MP3 without a Xing
+    header); a file that decodes longer than BATCH_MAX_S stops being read there and is enhanced alone,
+    so a group's memory stays bounded whatever a header says, and the output is the same."""
+    import sectl.enhance as enhance_module
+    from sectl.models import build_enhancer
+
+    monkeypatch.setattr(enhance_module, "BATCH_MAX_S", 2.0)
+    monkeypatch.setattr(enhance_module, "READ_BLOCK_FRAMES", 4000)
+    real_shape = enhance_module._shape
+    monkeypatch.setattr(enhance_module, "_shape", lambda path: (16000, 1, 8000) if path.endswith("liar.wav") else real_shape(path))
+    signals = []
+    real = enhance_module.enhance_together
+    monkeypatch.setattr(enhance_module, "enhance_together", lambda runner, xs, *a: signals.extend(xs) or real(runner, xs, *a))
+    (tmp_path / "in").mkdir()
+    rng = np.random.default_rng(3)
+    for name, seconds in (("a.wav", 1.0), ("b.wav", 1.5), ("liar.wav", 10.0)):
+        sf.write(tmp_path / "in" / name, (0.1 * rng.standard_normal(int(16000 * seconds))).astype(np.float32), 16000)
+    torch.manual_seed(4)
+    model = build_enhancer("nsnet2", "tiny").eval()
+    alone = enhance_paths([tmp_path / "in"], tmp_path / "alone", model=model, batch=1)
+    together = enhance_paths([tmp_path / "in"], tmp_path / "together", model=model, batch=4)
+    assert len(alone.written) == len(together.written) == 3 and not together.failed
+    assert signals and max(x.shape[-1] for x in signals) <= 2.0 * 16000
+    for name in ("a.wav", "b.wav", "liar.wav"):
+        a, _ = sf.read(tmp_path / "alone" / name, dtype="float32")
+        b, _ = sf.read(tmp_path / "together" / name, dtype="float32")
+        assert a.shape == b.shape and np.abs(a - b).max() <= 1.01 / 32768, name
