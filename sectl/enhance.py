@@ -19,6 +19,7 @@ import multiprocessing
 import os
 import signal
 import tempfile
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +33,7 @@ from sectl.audio.io import default_subtype
 from sectl.audio.stream import read_blocks, write_blocks
 from sectl.device import module_device
 from sectl.engines import inference_model, load_enhancer
-from sectl.errors import ModelError, SectlError, UsageError
+from sectl.errors import ModelError, SectlError, SectlWarning, UsageError
 from sectl.options import check_chunk_s
 from sectl.fileutil import make_folder
 from sectl.models import Enhancer
@@ -408,6 +409,9 @@ def enhance_paths(
         model = inference_model(model if model is not None else load_enhancer(model_source, device), engine)
         rows = default_batch(model) if batch is None else batch
         runner = stream_runner_of(model) if rows > 1 else None
+        if batch is not None and batch > 1 and runner is None:  # asked for, not silently dropped
+            warnings.warn(f"--batch {batch}: {getattr(model, 'name', 'the model')} cannot stream, so files run one at a time",
+                          SectlWarning)  # fmt: skip
         work = _together(model, runner, tasks, rows, progress) if runner else _one_at_a_time(model, tasks, progress)
         current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
         try:

@@ -409,3 +409,13 @@ def test_a_file_whose_header_understates_its_length_is_not_read_whole_into_a_gro
         a, _ = sf.read(tmp_path / "alone" / name, dtype="float32")
         b, _ = sf.read(tmp_path / "together" / name, dtype="float32")
         assert a.shape == b.shape and np.abs(a - b).max() <= 1.01 / 32768, name
+
+
+def test_batch_for_a_model_that_cannot_stream_warns_and_runs_files_alone(tmp_path):
+    from sectl.errors import SectlWarning
+    from sectl.models import build_enhancer
+
+    write_wav(tmp_path / "in" / "a.wav", tone(0.3))
+    with pytest.warns(SectlWarning, match="--batch 4: demucs cannot stream, so files run one at a time"):
+        report = enhance_paths([tmp_path / "in"], tmp_path / "out", model=build_enhancer("demucs", "tiny").eval(), batch=4)
+    assert len(report.written) == 1
