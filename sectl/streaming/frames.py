@@ -105,9 +105,8 @@ class WarmupGuard(nn.Module):
 
     def forward(self, samples: torch.Tensor, length: torch.Tensor, *state: torch.Tensor) -> tuple[torch.Tensor, ...]:
         out, *rest = self.step(samples, length, *state)
-        start = state[self.frame][0]
-        hops = torch.ones_like(samples[0, :: self.step.layout.hop], dtype=torch.int64).sum()  # a tensor: dynamic in export
-        mixed = (start < self.first_live) & (start + hops > self.first_live)
+        start, end = state[self.frame][0], rest[self.frame][0]  # the counter before and after this call's hops
+        mixed = (start < self.first_live) & (end > self.first_live)
         return (out + torch.where(mixed, torch.nan, 0.0), *rest)
 
 
