@@ -1,7 +1,7 @@
 """The README's fine-tuning table: pretrained enhancers as published vs fine-tuned with each loss.
 
-For each model (DeepFilterNet3, NSNet2 by default; ``--models gtcrn-dns3`` or any pretrained name) and each preset (``finetune`` = the baseline losses, ``mal``,
-``mal_frozen_fe``, ``mal_dynamic``), trains ``--steps`` steps from the published weights on the shared
+For each model (DeepFilterNet3, NSNet2 by default; ``--models gtcrn-dns3`` or any pretrained name) and
+each preset (``finetune`` = the baseline losses, ``mal``, ``mal_frozen_fe``, ``mal_dynamic``), trains ``--steps`` steps from the published weights on the shared
 real speech (``speech_ivr/`` + ``speech/``) mixed with the shared noises and room responses, then
 scores the *last* checkpoint on the vctk pairs (never trained on; the checkpoints are not selected on
 them either, so the table has no selection bias). Runs are resumable: rerunning the command continues
