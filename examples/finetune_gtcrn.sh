@@ -7,6 +7,11 @@
 # and one process each (`data.workers=0`); rerunning the script resumes unfinished runs and reuses
 # finished ones (benchmarks/finetune_pretrained.py).
 #
+# Control (CONTROL=1, the default): GTCRN has batch norms, and training updates their running statistics
+# whatever the loss; a run of the `mal` preset at lr 1e-12 (weights unchanged, batch-norm statistics
+# re-estimated on the training mixtures) for 100 steps shows what that alone does. Its table prints the
+# row as `mal`; the README calls it "batch-norm statistics only".
+#
 # Teacher of `ssl_softdtw`: the preset's is HuBERT Base (layer 12). Its weights are a download; this
 # offline machine has none, so the teacher defaults to DeepFilterNet3's encoder embedding (layer 7,
 # 10 ms frames), a frozen pretrained speech encoder that is found offline, but not HuBERT's phonetic
@@ -38,3 +43,14 @@ done
 for pid in "${pids[@]}"; do wait "$pid"; done
 # Every run is finished: this invocation only scores (the published model and each last checkpoint).
 "$PYTHON" "$HERE/benchmarks/finetune_pretrained.py" "${common[@]}" --presets "${PRESETS[@]}" | tee "$OUT/table.md"
+if [ "${CONTROL:-1}" = 1 ]; then
+  mkdir -p "$OUT/bn_only"
+  "$PYTHON" "$HERE/benchmarks/finetune_pretrained.py" --shared "$SHARED" --out "$OUT/bn_only" --steps 100 --threads 1 \
+    --models gtcrn-dns3 --presets mal --set data.workers=0 train.lr=1e-12 | tee "$OUT/bn_only/table.md"
+fi
+# Per-file wins-losses against the published model and 95 % intervals (6 files: wide).
+systems=(--est "published=$OUT/enhanced/gtcrn-dns3")
+if [ "${CONTROL:-1}" = 1 ]; then systems+=(--est "bn_only=$OUT/bn_only/enhanced/gtcrn-dns3-mal"); fi
+for preset in "${PRESETS[@]}"; do systems+=(--est "$preset=$OUT/enhanced/gtcrn-dns3-$preset"); done
+COLUMNS=${COLUMNS:-160} "$PYTHON" -m sectl eval --ref "$SHARED/vctk/clean" "${systems[@]}" \
+  -m pesq_wb,estoi,si_sdr,dnsmos_ovrl | tee "$OUT/scores_vs_published.txt"
