@@ -29,7 +29,7 @@ export SECTL_DNSMOS_DIR=${SECTL_DNSMOS_DIR:-$SECTL_MODELS_DIR/dnsmos}
 export OMP_NUM_THREADS=1
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 PYTHON=${PYTHON:-python}
-PRESETS=(mal ssl_softdtw)
+read -r -a PRESETS <<< "${PRESETS:-mal ssl_softdtw}"  # PRESETS="mal ssl_softdtw finetune" adds the conventional losses
 
 mkdir -p "$OUT"
 # shellcheck disable=SC2086  # TEACHER is a list of key=value overrides
