@@ -1,7 +1,7 @@
 """The README's fine-tuning table: pretrained enhancers as published vs fine-tuned with each loss.
 
-For each model (DeepFilterNet3, NSNet2) and each preset (``finetune`` = the baseline losses, ``mal``,
-``mal_frozen_fe``, ``mal_dynamic``), trains ``--steps`` steps from the published weights on the shared
+For each model (DeepFilterNet3, NSNet2 by default; ``--models gtcrn-dns3`` or any pretrained name) and
+each preset (``finetune`` = the baseline losses, ``mal``, ``mal_frozen_fe``, ``mal_dynamic``), trains ``--steps`` steps from the published weights on the shared
 real speech (``speech_ivr/`` + ``speech/``) mixed with the shared noises and room responses, then
 scores the *last* checkpoint on the vctk pairs (never trained on; the checkpoints are not selected on
 them either, so the table has no selection bias). Runs are resumable: rerunning the command continues
@@ -10,6 +10,10 @@ unfinished runs and reuses finished ones.
 Run (CPU, one thread per run, about 40 minutes for the defaults):
 
     python benchmarks/finetune_pretrained.py --shared ../shared/data --out runs/finetune --steps 150
+
+``--train-only`` trains (or resumes) and stops, so runs can train in parallel processes; one later
+invocation without it scores them all (``examples/finetune_gtcrn.sh`` does this for GTCRN with ``mal``
+and ``ssl_softdtw``).
 
 An SSL-feature-loss row needs WavLM/HuBERT weights (``ssl.checkpoint``); with none on the machine it is
 left out (``--presets ... wavlm_loss --set ssl.checkpoint=PATH`` adds it).
@@ -78,8 +82,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["deepfilternet3", "nsnet2"])
     parser.add_argument("--presets", nargs="+", default=["finetune", "mal", "mal_frozen_fe", "mal_dynamic"])
     parser.add_argument("--set", nargs="*", default=[], help="extra key=value overrides for every run")
+    parser.add_argument("--train-only", action="store_true",
+                        help="train (or resume) the runs and stop: no scoring, so several invocations can train in parallel "
+                             "and one later invocation without the flag scores them all")  # fmt: skip
     args = parser.parse_args()
     vctk = args.shared / "vctk"
+    if args.train_only:
+        for model in args.models:
+            for preset in args.presets:
+                run, seconds = fine_tune(args, model, preset)
+                print(f"{run}: {args.steps} steps, {seconds / 60:.1f} min")
+        return
     rows = []
     for model in args.models:
         rows.append({"model": model, "training": "as published", "steps": 0, "wall_s": 0.0,
