@@ -414,18 +414,22 @@ def enhance_paths(
                           SectlWarning)  # fmt: skip
         work = _together(model, runner, tasks, rows, progress) if runner else _one_at_a_time(model, tasks, progress)
         current: tuple[str, tuple | None] | None = None  # the output in progress, and what was there before
+        results: dict[str, tuple[str, str | None, float]] = {}  # by destination: groups finish out of plan order
         try:
             for src, dst, job in work:
                 current = (dst, _identity(dst))
-                _record(report, job())
+                results[dst] = job()
                 current = None
                 progress.file_done(src)
         except KeyboardInterrupt:
             report.interrupted = True  # outputs are written atomically: a file cut short left nothing behind
             # Stopped after the file in progress was renamed into place but before it was recorded: it is
             # on disk, so it is counted (a new file where there was none, or a new inode).
-            if current is not None and report.written[-1:] != [current[0]] and _identity(current[0]) not in (None, current[1]):
-                report.written.append(current[0])
+            if current is not None and current[0] not in results and _identity(current[0]) not in (None, current[1]):
+                results[current[0]] = (current[0], None, 1.0)
+        for task in tasks:  # the report in plan order, whatever order the files ran in
+            if task[1] in results:
+                _record(report, results.pop(task[1]))
         return report
     pool = ProcessPoolExecutor(jobs, multiprocessing.get_context("spawn"), _init_worker, (model_source, device, engine))
     futures = {pool.submit(_worker_job, task): task for task in tasks}
