@@ -18,19 +18,19 @@ state is held per call, not per frame, so no call may hold both warm-up hops and
 calls carry exactly ``warmup`` hops, then any number); :class:`WarmupGuard` turns such a call's output
 into NaN rather than let it pass.
 
-Why real-valued DFT matrices instead of ``torch.fft``: one frame is one small matmul (fast on one
-thread), exporters and runtimes need no complex tensors, and the window and scaling fold into them.
+Why DFTs as matmuls (:mod:`sectl.streaming.dft`) instead of ``torch.fft``: exporters and runtimes need no
+complex tensors, and the window and scaling fold into them.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from sectl.errors import ModelError
+from sectl.streaming.dft import InverseRealDFT, RealDFT
 
 
 @dataclass(frozen=True)
@@ -59,28 +59,6 @@ def past_end(frame: torch.Tensor, length: torch.Tensor, layout: StreamLayout) ->
     """Whether analysis frames ``frame`` (any shape) lie beyond the frames the offline model computes for
     ``length`` samples (never while ``length`` is unknown, ``-1``)."""
     return (length[0] >= 0) & (frame >= torch.div(length[0] + layout.end_pad, layout.hop, rounding_mode="floor"))
-
-
-def dft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(n_fft, bins)`` real and imaginary analysis matrices: ``frame @ re = Re(rfft(frame * window)) * scale``."""
-    n = window.numel()
-    angle = 2 * math.pi * torch.outer(torch.arange(n, dtype=torch.float64), torch.arange(n // 2 + 1, dtype=torch.float64)) / n
-    w = window.double().unsqueeze(1) * scale
-    return (w * torch.cos(angle)).float(), (-w * torch.sin(angle)).float()
-
-
-def idft_matrices(window: torch.Tensor, scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(bins, n_fft)``: ``re @ R + im @ I = irfft(re + i im) * window * scale`` (DC and Nyquist imaginary
-    parts ignored, as ``irfft`` does)."""
-    n = window.numel()
-    bins = n // 2 + 1
-    angle = 2 * math.pi * torch.outer(torch.arange(bins, dtype=torch.float64), torch.arange(n, dtype=torch.float64)) / n
-    weight = torch.full((bins, 1), 2.0, dtype=torch.float64)
-    weight[0] = 1.0
-    if n % 2 == 0:
-        weight[-1] = 1.0
-    w = window.double().unsqueeze(0) * scale / n
-    return (weight * torch.cos(angle) * w).float(), (-weight * torch.sin(angle) * w).float()
 
 
 def keep_if(condition: torch.Tensor, new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
@@ -164,17 +142,14 @@ class FrameStep(nn.Module):
         return list(self.state_shapes())
 
     def register_dft(self, window: torch.Tensor, analysis_scale: float = 1.0, synthesis_scale: float = 1.0) -> None:
-        """The analysis and synthesis matrices of ``window`` (on the CPU; the step moves them with itself)."""
-        window = window.cpu()
-        for name, matrix in zip(("analysis_re", "analysis_im"), dft_matrices(window, analysis_scale)):
-            self.register_buffer(name, matrix, persistent=False)
-        for name, matrix in zip(("synthesis_re", "synthesis_im"), idft_matrices(window, synthesis_scale)):
-            self.register_buffer(name, matrix, persistent=False)
+        """The analysis and synthesis transforms of ``window`` (on the CPU; the step moves them with itself)."""
+        self.dft = RealDFT(window.cpu(), analysis_scale)
+        self.idft = InverseRealDFT(window.cpu(), synthesis_scale)
 
     @property
     def overlap(self) -> int:
         """Hops per analysis frame (``n_fft / hop``; every streaming model's ``n_fft`` is a multiple of its hop)."""
-        return self.analysis_re.shape[0] // self.layout.hop
+        return self.dft.n // self.layout.hop
 
     def frame_indices(self, frame: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """``(N,)`` analysis frame index of each of a call's frames (``rows``: anything ``(B, N, ...)``), made
@@ -183,15 +158,11 @@ class FrameStep(nn.Module):
 
     def spectra(self, window: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(B, N, bins)`` real and imaginary spectra of the ``N`` frames in ``window`` (the buffered
-        ``n_fft - hop`` samples, then ``N`` hops): one matmul per hop of the frame, no framing copies."""
+        ``n_fft - hop`` samples, then ``N`` hops)."""
         hop, r = self.layout.hop, self.overlap
         rows = window.reshape(window.shape[0], -1, hop)  # (B, N + r - 1, hop)
-        re = im = 0.0
-        for k in range(r):
-            part = rows[:, k : (k - r + 1) or None]  # rows k ... k + N - 1
-            re = re + part @ self.analysis_re[k * hop : (k + 1) * hop]
-            im = im + part @ self.analysis_im[k * hop : (k + 1) * hop]
-        return re, im
+        frames = torch.cat([rows[:, k : (k - r + 1) or None] for k in range(r)], dim=-1)  # (B, N, n_fft)
+        return self.dft(frames)
 
     def overlap_add(self, frames: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Overlap-add ``(B, N, n_fft)`` frames onto ``tail`` (``n_fft - hop`` samples): the ``N`` completed
@@ -204,4 +175,4 @@ class FrameStep(nn.Module):
 
     def synthesise(self, re: torch.Tensor, im: torch.Tensor, tail: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Inverse DFTs of ``(B, N, bins)`` spectra, overlap-added: the completed hops and the new tail."""
-        return self.overlap_add(re @ self.synthesis_re + im @ self.synthesis_im, tail)
+        return self.overlap_add(self.idft(re, im), tail)

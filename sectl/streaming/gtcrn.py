@@ -84,7 +84,7 @@ class GTCRNStep(FrameStep):
         window = torch.cat([analysis, samples], dim=1)
         index = self.frame_indices(frame, samples.view(batch, -1, hop))  # (N,) the frame each new hop completes
         frames = self.frames(window, index, frame, length)
-        re, im = frames @ self.analysis_re, frames @ self.analysis_im  # (B, N, bins)
+        re, im = self.dft(frames)  # (B, N, bins)
 
         pasts = list(torch.split(conv, self.past_frames, dim=2))
         states = [attention[:, i].unsqueeze(0).contiguous() for i in range(blocks)]
