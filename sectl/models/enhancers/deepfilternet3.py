@@ -86,9 +86,11 @@ class GroupedLinear(nn.Module):
         nn.init.xavier_uniform_(self.weight)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if torch.onnx.is_in_onnx_export():  # onnxruntime runs a batched MatMul faster than an Einsum...
-            return (x.unflatten(-1, (self.groups, 1, -1)) @ self.weight).flatten(-3)
-        grouped = x.unflatten(-1, (self.groups, -1))  # ...and PyTorch an einsum twice as fast as that MatMul
+        if torch.onnx.is_in_onnx_export() and x.dim() == 3:  # onnxruntime runs a grouped 1x1 convolution 1.5-7x
+            groups, width, out = self.weight.shape  # faster than a batched MatMul or an Einsum, in 512 frames or one
+            kernel = self.weight.transpose(1, 2).reshape(groups * out, width, 1)
+            return nn.functional.conv1d(x.transpose(1, 2), kernel, groups=groups).transpose(1, 2)
+        grouped = x.unflatten(-1, (self.groups, -1))  # PyTorch runs an einsum twice as fast as a batched MatMul
         return torch.einsum("...gi,gih->...gh", grouped, self.weight).flatten(-2)
 
 

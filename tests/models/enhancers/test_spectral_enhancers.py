@@ -142,3 +142,20 @@ def test_gtcrn_is_causal_beyond_its_half_frame():
 def test_gtcrn_rejects_band_layouts_its_strided_convolutions_cannot_invert():
     with pytest.raises(ValueError, match="1 mod 4"):
         build_enhancer("gtcrn", "tiny", erb_bands=63)
+
+
+def test_grouped_linear_exports_as_a_grouped_convolution_with_the_same_output(tmp_path):
+    import onnx
+    import onnxruntime as ort
+
+    from sectl.models.enhancers.deepfilternet3 import GroupedLinear
+
+    layer = GroupedLinear(96, 48, groups=8).eval()
+    x = torch.randn(2, 7, 96)
+    torch.onnx.export(layer, (x,), tmp_path / "g.onnx", opset_version=17, dynamo=False, input_names=["x"],
+                      dynamic_axes={"x": {0: "b", 1: "t"}})  # fmt: skip
+    assert [n.op_type for n in onnx.load(tmp_path / "g.onnx").graph.node].count("Conv") == 1
+    session = ort.InferenceSession(str(tmp_path / "g.onnx"), providers=["CPUExecutionProvider"])
+    for frames in (1, 11):
+        x = torch.randn(3, frames, 96)
+        torch.testing.assert_close(torch.from_numpy(session.run(None, {"x": x.numpy()})[0]), layer(x), atol=1e-5, rtol=0)
