@@ -97,20 +97,32 @@ class DeepFilterNet3Step(FrameStep):
         feat_spec = torch.stack([re[..., :low] / root, im[..., :low] / root], dim=1)
         return feat_erb, feat_spec, erb_means[:, -1], unit_means[:, -1]
 
+    def embedding_input(self, e3: torch.Tensor, c1: torch.Tensor) -> torch.Tensor:
+        """``Encoder.combine``, with ``df_fc_emb`` reading ``c1``'s channels in place (one transpose, not two)."""
+        enc = self.model.encoder
+        projected = enc.df_fc_emb.over_channels(c1.permute(0, 3, 1, 2).flatten(1, 2)).transpose(1, 2)
+        return e3.permute(0, 2, 3, 1).flatten(2) + torch.relu(projected)
+
+    def coefficients(self, recurrent: torch.Tensor, emb: torch.Tensor, pathway: torch.Tensor) -> torch.Tensor:
+        """``DfDecoder.coefficients`` laid out for :meth:`deep_filter`: ``(B, 2, order, N, D)``, real and imaginary
+        planes (the decoder's are interleaved ``(B, N, D, order * 2)``, the pathway's ``(B, order * 2, N, D)``)."""
+        d, c = self.model.df_decoder, self.model.config
+        taps = torch.tanh(d.df_out(recurrent + d.df_skip(emb))).unflatten(-1, (c.df_bins, c.df_order, 2))
+        return taps.permute(0, 4, 3, 1, 2) + pathway.unflatten(1, (c.df_order, 2)).transpose(1, 2)
+
     def deep_filter(self, spectra: torch.Tensor, coefs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The filtered low bins ``(B, N, D)`` (real, imaginary) and the unfiltered current frames ``(B, 2, N, bins)``.
 
-        ``spectra`` ``(B, 2, ring + N, bins)`` holds the ring's ``ring`` past spectra, then the ``N`` new ones; the
+        ``coefs`` ``(B, 2, order, N, D)`` (:meth:`coefficients`); ``spectra`` ``(B, 2, ring + N, bins)`` holds the ring's ``ring`` past spectra, then the ``N`` new ones; the
         output frame ``j`` (network time ``t``) is new frame ``j`` minus ``conv_lookahead``, its taps positions
         ``j + 1 ... j + order``. Real and imaginary parts lie in separate planes and the taps are summed in one
         reduction: a few large ops instead of four small ones per tap (the graph runs them once per hop)."""
         c, ring = self.model.config, self.ring
         current = _later(spectra, ring - c.conv_lookahead, c.conv_lookahead)
         taps = torch.stack([_later(spectra, 1 + k, ring - 1 - k)[..., : c.df_bins] for k in range(c.df_order)], 2)
-        coefs = coefs.permute(0, 4, 3, 1, 2)  # (B, 2, order, N, D), as the taps
-        tap_re, tap_im, coef_re, coef_im = taps[:, 0], taps[:, 1], coefs[:, 0], coefs[:, 1]
-        filtered_re = (tap_re * coef_re - tap_im * coef_im).sum(1)
-        filtered_im = (tap_re * coef_im + tap_im * coef_re).sum(1)
+        sign = torch.tensor([1.0, -1.0], dtype=taps.dtype, device=taps.device).view(2, 1, 1, 1)
+        filtered_re = (taps * coefs * sign).sum((1, 2))  # re re - im im, no plane picked out
+        filtered_im = (taps.flip(1) * coefs).sum((1, 2))  # im re + re im
         return filtered_re, filtered_im, current
 
     def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
@@ -132,12 +144,12 @@ class DeepFilterNet3Step(FrameStep):
         e2 = enc.erb_conv2(e1)
         e3 = enc.erb_conv3(e2)
         c0, new_df_conv = _conv_step(enc.df_conv0, df_conv, feat_spec * present[:, None])
-        emb, new_enc_gru = _gru_step(enc.emb_gru, enc.combine(e3, enc.df_conv1(c0)), enc_gru)
+        emb, new_enc_gru = _gru_step(enc.emb_gru, self.embedding_input(e3, enc.df_conv1(c0)), enc_gru)
         recurrent, new_erb_gru = _gru_step(m.erb_decoder.emb_gru, emb, erb_gru)
         gains = m.erb_decoder.gains(recurrent, e3, e2, e1, e0)[:, 0] @ m.erb_expand  # (B, N, bins)
         df_recurrent, new_df_gru = _gru_step(m.df_decoder.df_gru, emb, df_gru)
         path, new_pathway = _conv_step(m.df_decoder.df_convp, pathway, c0)
-        coefs = m.df_decoder.coefficients(df_recurrent, emb, path).unflatten(-1, (c.df_order, 2))  # (B, N, D, order, 2)
+        coefs = self.coefficients(df_recurrent, emb, path)
 
         filtered_re, filtered_im, current = self.deep_filter(spectra, coefs)
         low = c.df_bins
