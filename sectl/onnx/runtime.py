@@ -54,6 +54,8 @@ class OnnxFrames:
         self.multi_hop = bool(self.record.get("multi_hop", False))  # graphs exported before it took one hop
         self.states = self.record["states"]
         self.input_names = {i.name for i in self.session.get_inputs()}  # the exporter drops unused inputs
+        self.fed = [spec["name"] in self.input_names for spec in self.states]
+        self.length_fed = "length" in self.input_names
 
     def initial_state(self, batch: int) -> list[np.ndarray]:
         state = []
@@ -74,9 +76,11 @@ class OnnxFrames:
         return [value if spec["name"] == "frame" else value[rows] for spec, value in zip(self.states, state)]
 
     def __call__(self, samples: torch.Tensor, length: int, state: list[np.ndarray]) -> tuple[torch.Tensor, list]:
-        feeds = {"samples": samples.numpy().astype(np.float32, copy=False), "length": np.array([length], np.int64)}
-        feeds.update((spec["name"], value) for spec, value in zip(self.states, state))
-        out, *state = self.session.run(None, {k: v for k, v in feeds.items() if k in self.input_names})
+        feeds = {"samples": samples.numpy().astype(np.float32, copy=False)}
+        if self.length_fed:
+            feeds["length"] = np.array([length], np.int64)
+        feeds.update((spec["name"], value) for spec, value, fed in zip(self.states, state, self.fed) if fed)
+        out, *state = self.session.run(None, feeds)
         return torch.from_numpy(out), state
 
 
