@@ -180,7 +180,7 @@ class Streamer:
         self.model_input += x.shape[-1]
         whole = self.pending.shape[-1] // hop * hop
         y = self._run_hops(self.pending[:, :whole])
-        self.pending = self.pending[:, whole:]
+        self.pending = _kept(self.pending[:, whole:])
         return self._aligned(y)
 
     def _aligned(self, y: torch.Tensor, limit: int | None = None) -> torch.Tensor:
@@ -195,7 +195,7 @@ class Streamer:
 
     def _mix(self, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         self.dry = _joined([self.dry, x])
-        noisy, self.dry = self.dry[:, : y.shape[-1]], self.dry[:, y.shape[-1] :]
+        noisy, self.dry = self.dry[:, : y.shape[-1]], _kept(self.dry[:, y.shape[-1] :])
         return self.dry_wet.apply(y, noisy)
 
     def feed(self, samples: torch.Tensor) -> torch.Tensor:
@@ -240,6 +240,12 @@ def _joined(parts: list[torch.Tensor]) -> torch.Tensor:
     in, a hop out, nothing left over; each copy is a few microseconds of a 10 ms hop's budget)."""
     filled = [part for part in parts if part.shape[-1]]
     return filled[0] if len(filled) == 1 else torch.cat(parts, dim=-1)
+
+
+def _kept(tail: torch.Tensor) -> torch.Tensor:
+    """A buffer's tail that outlives the call, as its own copy: after :func:`_joined` it may be a view of the
+    caller's samples, whose array an audio callback refills in place for the next block."""
+    return tail.clone() if tail.shape[-1] else tail
 
 
 def enhance_together(runner: FrameRunner, signals: Sequence[torch.Tensor], sample_rate: int | None = None,
