@@ -43,7 +43,7 @@ def speech_with_noise(rate: int, seconds: float = 10.0) -> torch.Tensor:
     from sectl.audio import read_audio, resample
 
     length = int(seconds * rate)
-    speech_files = sorted((DATA / "speech_ivr").rglob("*.flac"))[:20]
+    speech_files = sorted((DATA / "speech_ivr").rglob("*.flac"))
     noise_files = sorted((DATA / "noise").rglob("*.wav"))[:1]
     if not speech_files:
         return 0.1 * torch.randn(1, length)
@@ -54,7 +54,8 @@ def speech_with_noise(rate: int, seconds: float = 10.0) -> torch.Tensor:
         total += parts[-1].shape[-1]
         if total >= length:
             break
-    speech = torch.cat(parts, dim=-1)[:, :length]
+    speech = torch.cat(parts, dim=-1)
+    speech = speech.repeat(1, -(-length // speech.shape[-1]))[:, :length]  # a short corpus: repeated
     noise = 0.05 * torch.randn_like(speech)
     if noise_files:
         audio = read_audio(noise_files[0])

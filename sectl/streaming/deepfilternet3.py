@@ -113,10 +113,11 @@ class DeepFilterNet3Step(FrameStep):
     def deep_filter(self, spectra: torch.Tensor, coefs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The filtered low bins ``(B, N, D)`` (real, imaginary) and the unfiltered current frames ``(B, 2, N, bins)``.
 
-        ``coefs`` ``(B, 2, order, N, D)`` (:meth:`coefficients`); ``spectra`` ``(B, 2, ring + N, bins)`` holds the ring's ``ring`` past spectra, then the ``N`` new ones; the
-        output frame ``j`` (network time ``t``) is new frame ``j`` minus ``conv_lookahead``, its taps positions
-        ``j + 1 ... j + order``. Real and imaginary parts lie in separate planes and the taps are summed in one
-        reduction: a few large ops instead of four small ones per tap (the graph runs them once per hop)."""
+        ``coefs``: ``(B, 2, order, N, D)`` (:meth:`coefficients`). ``spectra``: ``(B, 2, ring + N, bins)``, the
+        ring's ``ring`` past spectra, then the ``N`` new ones. The output frame ``j`` (network time ``t``) is new
+        frame ``j`` minus ``conv_lookahead``, its taps positions ``j + 1 ... j + order``. Real and imaginary parts
+        lie in separate planes and the taps are summed in one reduction: a few large ops instead of a dozen small
+        ones per tap (the graph runs them every hop)."""
         c, ring = self.model.config, self.ring
         current = _later(spectra, ring - c.conv_lookahead, c.conv_lookahead)
         taps = torch.stack([_later(spectra, 1 + k, ring - 1 - k)[..., : c.df_bins] for k in range(c.df_order)], 2)
