@@ -91,7 +91,8 @@ class StreamingResampler:
         return part
 
     def feed(self, x: torch.Tensor) -> torch.Tensor:
-        self.buffer = x if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
+        # Its own copy: the caller may refill ``x`` in place (an audio callback's block) before the next feed.
+        self.buffer = x.clone() if self.buffer is None else torch.cat([self.buffer, x], dim=-1)
         self.received += x.shape[-1]
         ready = self.plan.ready(self.received)
         if ready <= self.emitted:

@@ -93,20 +93,21 @@ def test_one_dimensional_feeds_get_one_dimensional_answers() -> None:
     assert y.shape == x.shape and (y - offline(model, x[None])[0]).abs().max() < 1e-4
 
 
-@pytest.mark.parametrize("dry_wet", [DryWet(), DryWet(atten_lim_db=6.0)])
-def test_a_feed_buffer_refilled_in_place_does_not_change_what_was_fed(dry_wet) -> None:
+@pytest.mark.parametrize("dry_wet,sample_rate", [(DryWet(), None), (DryWet(atten_lim_db=6.0), None), (DryWet(), 16000)])
+def test_a_feed_buffer_refilled_in_place_does_not_change_what_was_fed(dry_wet, sample_rate) -> None:
     """An audio callback hands over the same array every block, refilled: the streamer keeps what it still
-    needs (a partial hop, the dry signal for the mix) as its own copy, not as a view of that array."""
+    needs (a partial hop, the dry signal for the mix, the resampler's input history) as its own copy, not as
+    a view of that array."""
     torch.manual_seed(7)
     model = build_enhancer("deepfilternet3", "tiny").eval()
     x = 0.1 * torch.randn(1, 48 * 230)
-    streamer = streamer_for(model, dry_wet=dry_wet)
+    streamer = streamer_for(model, sample_rate=sample_rate, dry_wet=dry_wet)
     buffer, outs = torch.empty(1, 230), []
     for block in x.split(230, dim=-1):
         buffer.copy_(block)
         outs.append(streamer.feed(buffer))
     y = torch.cat([*outs, streamer.flush()], dim=-1)
-    fresh = streamer_for(model, dry_wet=dry_wet)
+    fresh = streamer_for(model, sample_rate=sample_rate, dry_wet=dry_wet)
     expected = torch.cat([*(fresh.feed(block.clone()) for block in x.split(230, dim=-1)), fresh.flush()], dim=-1)
     torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
 
