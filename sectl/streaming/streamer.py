@@ -77,7 +77,9 @@ class TorchFrames:
         # Full float32 whatever the caller set: the DFT matmuls and running means lose 40+ dB in bf16/TF32.
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False), full_precision_matmul():
             out, *state = self.guarded(samples.to(self.device), known, *state)
-        return out.cpu(), state
+        # An ordinary tensor, not an inference-mode one (which refuses in-place updates outside inference mode):
+        # the streamer may hand it to the caller as it is, without a joining copy.
+        return (out.cpu() if out.device.type != "cpu" else out.clone()), state
 
 
 class Streamer:

@@ -112,6 +112,24 @@ def test_a_feed_buffer_refilled_in_place_does_not_change_what_was_fed(dry_wet, s
     torch.testing.assert_close(y, expected, atol=1e-6, rtol=0)
 
 
+@pytest.mark.parametrize("name", ["deepfilternet3", "nsnet2"])
+def test_fed_output_is_an_ordinary_tensor_the_caller_may_change_in_place(name) -> None:
+    """A live caller scales or clips what ``feed`` returns in place: it is no inference-mode tensor (which
+    refuses in-place updates outside inference mode), and changing it changes nothing the stream still reads."""
+    torch.manual_seed(3)
+    model = build_enhancer(name, "tiny").eval()
+    hop = frame_runner(model).layout.hop
+    x = 0.1 * torch.randn(1, 30 * hop)
+    streamer, fresh, outs, expected = streamer_for(model), streamer_for(model), [], []
+    for block in x.split(hop, dim=-1):
+        y = streamer.feed(block)
+        assert not y.is_inference()
+        outs.append(y.clone())
+        y.mul_(1e3)
+        expected.append(fresh.feed(block))
+    torch.testing.assert_close(torch.cat(outs, -1), torch.cat(expected, -1), atol=0, rtol=0)
+
+
 def test_resampling_and_dry_wet_equal_offline_enhance() -> None:
     """16 kHz stereo into the 48 kHz model and back, with --atten-lim and --mix, equals ``enhance``."""
     torch.manual_seed(5)
