@@ -57,6 +57,8 @@ class DeepFilterNet3Step(FrameStep):
         self.register_dft(model.window, 2 * hop / c.n_fft**2, c.n_fft)
         self.erb_mean = running_mean_rnn(c.erb_bands, model.alpha)
         self.unit_mean = running_mean_rnn(c.df_bins, model.alpha)
+        # +1 on real planes, -1 on imaginary ones (deep_filter); a buffer, so no host-to-device copy per call
+        self.register_buffer("plane_sign", torch.tensor([1.0, -1.0]).view(2, 1, 1, 1), persistent=False)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -121,7 +123,7 @@ class DeepFilterNet3Step(FrameStep):
         c, ring = self.model.config, self.ring
         current = _later(spectra, ring - c.conv_lookahead, c.conv_lookahead)
         taps = torch.stack([_later(spectra, 1 + k, ring - 1 - k)[..., : c.df_bins] for k in range(c.df_order)], 2)
-        sign = torch.tensor([1.0, -1.0], dtype=taps.dtype, device=taps.device).view(2, 1, 1, 1)
+        sign = self.plane_sign.to(taps.dtype)
         filtered_re = (taps * coefs * sign).sum((1, 2))  # re re - im im, no plane picked out
         filtered_im = (taps.flip(1) * coefs).sum((1, 2))  # im re + re im
         return filtered_re, filtered_im, current

@@ -130,6 +130,33 @@ def test_fed_output_is_an_ordinary_tensor_the_caller_may_change_in_place(name) -
     torch.testing.assert_close(torch.cat(outs, -1), torch.cat(expected, -1), atol=0, rtol=0)
 
 
+@pytest.mark.parametrize("name", list(STREAMABLE))
+def test_a_frame_step_makes_no_tensor_from_host_data_per_call(name) -> None:
+    """``torch.tensor(...)`` in a step's forward is a host-to-device copy every call on a GPU, which
+    synchronises the host with the device mid-step; constants belong in buffers, which move with the step."""
+    from torch.overrides import TorchFunctionMode
+
+    from sectl.streaming import frame_step
+
+    class HostData(TorchFunctionMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.seen: list[str] = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            if func in (torch.tensor, torch.as_tensor, torch.Tensor.item, torch.Tensor.tolist):
+                self.seen.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    step = frame_step(build_enhancer(name, "tiny", **STREAMABLE[name]).eval())
+    state, spy = step.initial_state(2), HostData()
+    with torch.no_grad():
+        for _ in range(step.layout.warmup + 2):
+            with spy:
+                _, *state = step(torch.zeros(2, step.layout.hop), torch.full((1,), -1), *state)
+    assert spy.seen == []
+
+
 def test_resampling_and_dry_wet_equal_offline_enhance() -> None:
     """16 kHz stereo into the 48 kHz model and back, with --atten-lim and --mix, equals ``enhance``."""
     torch.manual_seed(5)
