@@ -106,7 +106,7 @@ def require_streamable(model: nn.Module, future: str) -> None:
 class FrameStep(nn.Module):
     """Base of the per-model frame steps: a frame analysis buffer and overlap-add synthesis buffer.
 
-    Subclasses hold the model as ``model``, set ``layout``, register their DFT matrices
+    Subclasses hold the model as ``model``, set ``layout``, register their DFTs
     (:meth:`register_dft`), list their states in :meth:`state_shapes` (name -> shape without the batch
     axis; ``frame`` is the step counter, one for the whole batch) and implement ``forward``.
     """
