@@ -159,3 +159,33 @@ def test_grouped_linear_exports_as_a_grouped_convolution_with_the_same_output(tm
     for frames in (1, 11):
         x = torch.randn(3, frames, 96)
         torch.testing.assert_close(torch.from_numpy(session.run(None, {"x": x.numpy()})[0]), layer(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("cin, cout, kernel, fused", [(2, 64, (3, 3), True), (64, 64, (1, 3), False),
+                                                      (64, 10, (5, 1), False), (1, 64, (3, 3), False)])  # fmt: skip
+def test_conv_block_runs_grouped_and_pointwise_as_one_convolution_only_where_that_is_cheaper(cin, cout, kernel, fused):
+    from sectl.models.enhancers.deepfilternet3 import ConvBlock
+
+    torch.manual_seed(0)
+    block = ConvBlock(cin, cout, kernel, fstride=2)
+    assert block.fused == fused
+    x = torch.randn(2, cin, 9, 32)
+    two_layers = block.conv(x)
+    if block.pointwise is not None:
+        two_layers = block.pointwise(two_layers)
+    y = block.unpadded(x)
+    torch.testing.assert_close(y, block.activation(two_layers), atol=1e-5, rtol=0)
+    y.square().sum().backward()
+    assert block.conv.weight.grad.abs().sum() > 0
+    assert block.pointwise is None or block.pointwise.weight.grad.abs().sum() > 0
+
+
+def test_fused_conv_block_exports_as_one_convolution_with_folded_weights(tmp_path):
+    import onnx
+
+    from sectl.models.enhancers.deepfilternet3 import ConvBlock
+
+    block = ConvBlock(2, 64, (3, 3)).eval()
+    torch.onnx.export(block, (torch.randn(1, 2, 5, 96),), tmp_path / "c.onnx", opset_version=17, dynamo=False)
+    ops = [n.op_type for n in onnx.load(tmp_path / "c.onnx").graph.node]
+    assert ops.count("Conv") == 1 and "Einsum" not in ops
