@@ -58,7 +58,7 @@ class DeepFilterNet3Step(FrameStep):
         self.erb_mean = running_mean_rnn(c.erb_bands, model.alpha)
         self.unit_mean = running_mean_rnn(c.df_bins, model.alpha)
         # +1 on real planes, -1 on imaginary ones (deep_filter); a buffer, so no host-to-device copy per call
-        self.register_buffer("plane_sign", torch.tensor([1.0, -1.0]).view(2, 1, 1, 1), persistent=False)
+        self.register_buffer("plane_sign", torch.tensor([1.0, -1.0]).view(2, 1, 1), persistent=False)
         self.to(model.window.device)
 
     def state_shapes(self) -> dict[str, tuple[int, ...]]:
@@ -106,26 +106,29 @@ class DeepFilterNet3Step(FrameStep):
         return e3.permute(0, 2, 3, 1).flatten(2) + torch.relu(projected)
 
     def coefficients(self, recurrent: torch.Tensor, emb: torch.Tensor, pathway: torch.Tensor) -> torch.Tensor:
-        """``DfDecoder.coefficients`` laid out for :meth:`deep_filter`: ``(B, 2, order, N, D)``, real and imaginary
-        planes (the decoder's are interleaved ``(B, N, D, order * 2)``, the pathway's ``(B, order * 2, N, D)``)."""
+        """``DfDecoder.coefficients`` laid out for :meth:`deep_filter`: ``(B, order, 2, N, D)``, real and imaginary
+        planes per tap. The decoder's come as ``(B, N, D, order * 2)``, the pathway's as ``(B, order * 2, N, D)``:
+        the decoder's are moved to the pathway's layout, one 4-D channels-last-to-first transpose (onnxruntime:
+        0.12 ms per 512 frames, where the 5-D permute to ``(B, 2, order, N, D)`` took 1.66)."""
         d, c = self.model.df_decoder, self.model.config
-        taps = torch.tanh(d.df_out(recurrent + d.df_skip(emb))).unflatten(-1, (c.df_bins, c.df_order, 2))
-        return taps.permute(0, 4, 3, 1, 2) + pathway.unflatten(1, (c.df_order, 2)).transpose(1, 2)
+        taps = torch.tanh(d.df_out(recurrent + d.df_skip(emb))).unflatten(-1, (c.df_bins, c.df_order * 2))
+        return (taps.permute(0, 3, 1, 2) + pathway).unflatten(1, (c.df_order, 2))
 
     def deep_filter(self, spectra: torch.Tensor, coefs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The filtered low bins ``(B, N, D)`` (real, imaginary) and the unfiltered current frames ``(B, 2, N, bins)``.
 
-        ``coefs``: ``(B, 2, order, N, D)`` (:meth:`coefficients`). ``spectra``: ``(B, 2, ring + N, bins)``, the
+        ``coefs``: ``(B, order, 2, N, D)`` (:meth:`coefficients`). ``spectra``: ``(B, 2, ring + N, bins)``, the
         ring's ``ring`` past spectra, then the ``N`` new ones. The output frame ``j`` (network time ``t``) is new
         frame ``j`` minus ``conv_lookahead``, its taps positions ``j + 1 ... j + order``. Real and imaginary parts
         lie in separate planes and the taps are summed in one reduction: a few large ops instead of a dozen small
         ones per tap (the graph runs them every hop)."""
         c, ring = self.model.config, self.ring
         current = _later(spectra, ring - c.conv_lookahead, c.conv_lookahead)
-        taps = torch.stack([_later(spectra, 1 + k, ring - 1 - k)[..., : c.df_bins] for k in range(c.df_order)], 2)
+        low = spectra[..., : c.df_bins]  # cut once, not once per tap
+        taps = torch.stack([_later(low, 1 + k, ring - 1 - k) for k in range(c.df_order)], 1)  # (B, order, 2, N, D)
         sign = self.plane_sign.to(taps.dtype)
         filtered_re = (taps * coefs * sign).sum((1, 2))  # re re - im im, no plane picked out
-        filtered_im = (taps.flip(1) * coefs).sum((1, 2))  # im re + re im
+        filtered_im = (taps.flip(2) * coefs).sum((1, 2))  # im re + re im
         return filtered_re, filtered_im, current
 
     def forward(self, samples: torch.Tensor, length: torch.Tensor, frame: torch.Tensor, analysis: torch.Tensor,
