@@ -109,7 +109,8 @@ class DeepFilterNet3Step(FrameStep):
         """``DfDecoder.coefficients`` laid out for :meth:`deep_filter`: ``(B, order, 2, N, D)``, real and imaginary
         planes per tap. The decoder's come as ``(B, N, D, order * 2)``, the pathway's as ``(B, order * 2, N, D)``:
         the decoder's are moved to the pathway's layout, one 4-D channels-last-to-first transpose (onnxruntime:
-        0.12 ms per 512 frames, where the 5-D permute to ``(B, 2, order, N, D)`` took 1.66)."""
+        0.11 ms per 512 frames, where the 5-D permute to ``(B, 2, order, N, D)`` took 1.60;
+        ``benchmarks/graph_layouts.py``)."""
         d, c = self.model.df_decoder, self.model.config
         taps = torch.tanh(d.df_out(recurrent + d.df_skip(emb))).unflatten(-1, (c.df_bins, c.df_order * 2))
         return (taps.permute(0, 3, 1, 2) + pathway).unflatten(1, (c.df_order, 2))

@@ -122,8 +122,8 @@ class ConvBlock(nn.Module):
     Nothing lies between the two but a sum, so they are one dense convolution (weights ``P @ W``,
     group by group). The block runs it so where that costs fewer multiply-adds per output: with few
     input channels (DeepFilterNet3's ``df_conv0``: 2 in, 64 out, 3x3; 18 instead of 9 + 64), where
-    the grouped convolution is also the slowest kind on CPU runtimes (onnxruntime: 15.1 -> 5.5 ms per
-    1000 frames, ``benchmarks/stream_profile.py``). The parameters stay the two layers, as trained.
+    the grouped convolution is also the slowest kind on CPU runtimes (onnxruntime: 14.1 -> 4.6 ms per
+    1000 frames, ``benchmarks/graph_layouts.py``). The parameters stay the two layers, as trained.
     """
 
     def __init__(self, cin: int, cout: int, kernel: tuple[int, int], fstride: int = 1, transposed: bool = False,
