@@ -160,8 +160,10 @@ class ConvBlock(nn.Module):
 
     def fused_weight(self) -> torch.Tensor:
         """The grouped convolution and its 1x1 as one dense weight ``(out, in, kt, kf)``: for each group, the
-        1x1's weights on that group's channels times their kernels. Shapes from the layers' sizes, not the
-        tensors', so that an exporter folds it into one constant."""
+        1x1's weights on that group's channels times their kernels. Shapes come from the layers' sizes, not the
+        tensors', so the product depends on the weights alone and constant folding turns it into one constant:
+        the exporter's on a lone block; in the stream graph, where the exporter keeps the product, onnxruntime's
+        at session load (tested), so no call pays for it."""
         conv, groups = self.conv, self.conv.groups
         out, per_group = conv.out_channels, conv.out_channels // groups
         mixing = self.pointwise.weight.view(out, groups, per_group).transpose(0, 1)  # (groups, out, out / groups)

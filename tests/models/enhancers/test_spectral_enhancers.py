@@ -189,3 +189,25 @@ def test_fused_conv_block_exports_as_one_convolution_with_folded_weights(tmp_pat
     torch.onnx.export(block, (torch.randn(1, 2, 5, 96),), tmp_path / "c.onnx", opset_version=17, dynamo=False)
     ops = [n.op_type for n in onnx.load(tmp_path / "c.onnx").graph.node]
     assert ops.count("Conv") == 1 and "Einsum" not in ops
+
+
+def test_fused_weight_is_one_constant_once_onnxruntime_loads_the_stream_graph(tmp_path):
+    """The stream graph keeps the weight product (the exporter does not fold it inside the step); onnxruntime's
+    load-time folding must, or every call would recompute it."""
+    import onnx
+    import onnxruntime as ort
+
+    from sectl.models import build_enhancer
+    from sectl.onnx.export import export_onnx
+
+    model = build_enhancer("deepfilternet3", "paper").eval()
+    assert model.encoder.df_conv0.fused
+    export_onnx(model, tmp_path / "g.onnx", {}, False)
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / "loaded.onnx")
+    ort.InferenceSession(str(tmp_path / "g.onnx"), options, providers=["CPUExecutionProvider"])
+    graph = onnx.load(tmp_path / "loaded.onnx").graph
+    constants = {i.name for i in graph.initializer}
+    bias = "step.model.encoder.df_conv0.pointwise.bias"
+    convs = [n for n in graph.node if n.op_type in ("Conv", "FusedConv") and bias in n.input]
+    assert len(convs) == 1 and convs[0].input[1] in constants

@@ -1,0 +1,52 @@
+"""benchmarks/hop_runtimes.py: the compiled row's traceable recurrences equal ``nn.GRU``/``nn.RNN`` and live on a
+copy, so the eager row beside it still runs the model's own recurrences (it once measured the traceable cells)."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from sectl.models import build_enhancer
+from sectl.streaming.steps import frame_step
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def hop_runtimes():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("hop_runtimes", REPO / "benchmarks" / "hop_runtimes.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+
+
+def recurrences(module: nn.Module) -> list[nn.Module]:
+    return [m for m in module.modules() if isinstance(m, (nn.GRU, nn.RNN))]
+
+
+def test_traceable_step_leaves_the_model_alone_and_matches_it(hop_runtimes):
+    torch.manual_seed(0)
+    model = build_enhancer("deepfilternet3", "tiny").eval()
+    before = recurrences(model)
+    traced = hop_runtimes.traceable_step(model)
+    assert before and recurrences(model) == before  # the shared model keeps its nn.GRUs
+    assert not recurrences(traced) and any(isinstance(m, hop_runtimes.TraceableRecurrence) for m in traced.modules())
+    eager, hop, known = frame_step(model), frame_step(model).layout.hop, torch.tensor([-1])
+    x = torch.randn(1, 6 * hop)
+    with torch.inference_mode():
+        for step in (eager, traced):
+            state, outs = step.initial_state(1), []
+            for i in range(6):
+                out, *state = step(x[:, i * hop : (i + 1) * hop], known, *state)
+                outs.append(out)
+            step.result = torch.cat(outs, -1)
+    torch.testing.assert_close(traced.result, eager.result, atol=1e-5, rtol=1e-4)
