@@ -64,16 +64,25 @@ class TorchFrames:
         self.guarded = guarded(step)  # a call mixing warm-up and later hops comes out NaN, as in the exported graph
         self.layout, self.multi_hop = step.layout, step.multi_hop
         self.device = step.device
+        self._lengths: dict[int, torch.Tensor] = {}
 
     def initial_state(self, batch: int) -> State:
         return self.step.initial_state(batch)
+
+    def length_tensor(self, length: int) -> torch.Tensor:
+        """``length`` as the step's ``(1,)`` input, made once per value (a stream passes -1, then its length), not
+        a host-to-device copy per call on a GPU; only -1 and the latest length are kept (a runner serves many files)."""
+        if length not in self._lengths:
+            self._lengths = {key: value for key, value in self._lengths.items() if key < 0}
+            self._lengths[length] = torch.tensor([length], dtype=torch.int64, device=self.device)
+        return self._lengths[length]
 
     def select_rows(self, state: State, rows: list[int]) -> State:
         """The state of batch rows ``rows`` (the frame counter is shared: every row is at the same step)."""
         return [value if name == "frame" else value[rows] for name, value in zip(self.step.state_names, state)]
 
     def __call__(self, samples: torch.Tensor, length: int, state: State) -> tuple[torch.Tensor, State]:
-        known = torch.tensor([length], dtype=torch.int64, device=self.device)
+        known = self.length_tensor(length)
         # Full float32 whatever the caller set: the DFT matmuls and running means lose 40+ dB in bf16/TF32.
         with torch.inference_mode(), torch.autocast(self.device.type, enabled=False), full_precision_matmul():
             out, *state = self.guarded(samples.to(self.device), known, *state)

@@ -431,3 +431,17 @@ def test_signals_enhanced_together_are_fed_in_blocks(monkeypatch):
     together = enhance_together(Identity(), signals, 16000)
     assert all(torch.equal(x, y) for x, y in zip(signals, together))
     assert max(fed) <= 2**18, fed
+
+
+def test_torch_frames_makes_each_length_input_once_and_keeps_few():
+    """The ``length`` input is not rebuilt (a host-to-device copy on a GPU) every call, nor kept for every file."""
+    from sectl.streaming import TorchFrames
+    from sectl.streaming.steps import frame_step
+
+    runner = TorchFrames(frame_step(build_enhancer("nsnet2", "tiny").eval()))
+    live = runner.length_tensor(-1)
+    assert runner.length_tensor(-1) is live and live.tolist() == [-1]
+    first = runner.length_tensor(48000)
+    assert runner.length_tensor(48000) is first and first.tolist() == [48000]
+    assert runner.length_tensor(96000).tolist() == [96000]
+    assert sorted(runner._lengths) == [-1, 96000] and runner.length_tensor(-1) is live
