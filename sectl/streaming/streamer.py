@@ -72,10 +72,13 @@ class TorchFrames:
     def length_tensor(self, length: int) -> torch.Tensor:
         """``length`` as the step's ``(1,)`` input, made once per value (a stream passes -1, then its length), not
         a host-to-device copy per call on a GPU; only -1 and the latest length are kept (a runner serves many files)."""
-        if length not in self._lengths:
-            self._lengths = {key: value for key, value in self._lengths.items() if key < 0}
-            self._lengths[length] = torch.tensor([length], dtype=torch.int64, device=self.device)
-        return self._lengths[length]
+        known = self._lengths.get(length)
+        if known is None:  # kept: -1 and this one (any other negative length, also "unknown", is not kept)
+            known = torch.tensor([length], dtype=torch.int64, device=self.device)
+            kept = {key: value for key, value in self._lengths.items() if key == -1}
+            kept[length] = known
+            self._lengths = kept  # swapped whole: a call beside this one never looks up a half-built dict
+        return known
 
     def select_rows(self, state: State, rows: list[int]) -> State:
         """The state of batch rows ``rows`` (the frame counter is shared: every row is at the same step)."""

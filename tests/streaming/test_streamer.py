@@ -445,3 +445,6 @@ def test_torch_frames_makes_each_length_input_once_and_keeps_few():
     assert runner.length_tensor(48000) is first and first.tolist() == [48000]
     assert runner.length_tensor(96000).tolist() == [96000]
     assert sorted(runner._lengths) == [-1, 96000] and runner.length_tensor(-1) is live
+    for length in range(-2, -100, -1):  # a step reads any negative length as unknown: none piles up
+        assert runner.length_tensor(length).tolist() == [length]
+    assert sorted(runner._lengths) == [-99, -1] and runner.length_tensor(-1) is live
