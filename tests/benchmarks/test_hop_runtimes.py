@@ -15,18 +15,24 @@ from sectl.models import build_enhancer
 from sectl.streaming.steps import frame_step
 
 REPO = Path(__file__).resolve().parents[2]
+BENCHMARKS = REPO / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def hop_runtimes():
-    sys.path.insert(0, str(REPO / "benchmarks"))
+    """The script as a module; afterwards neither benchmarks/ (which it puts on ``sys.path`` itself) nor the
+    scripts it imported (``stream``) are left to shadow other imports for the rest of the session."""
+    path, modules = list(sys.path), set(sys.modules)
     try:
-        spec = importlib.util.spec_from_file_location("hop_runtimes", REPO / "benchmarks" / "hop_runtimes.py")
+        spec = importlib.util.spec_from_file_location("hop_runtimes", BENCHMARKS / "hop_runtimes.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
         yield module
     finally:
-        sys.path.remove(str(REPO / "benchmarks"))
+        sys.path[:] = path
+        for name in set(sys.modules) - modules:
+            if Path(getattr(sys.modules[name], "__file__", None) or "/").parent == BENCHMARKS:
+                del sys.modules[name]
 
 
 def recurrences(module: nn.Module) -> list[nn.Module]:
