@@ -1,7 +1,7 @@
 """One 10 ms hop of DeepFilterNet3, per runtime: what each way of running the frame step costs per call.
 
 Why this exists: the hop-by-hop goal (sectl's live path at most 0.5x DeepFilterNet's Rust/tract runtime, about
-0.29 ms a hop here) is out of onnxruntime's reach (see ``benchmarks/stream_profile.py``). This measures the other
+0.3 ms a hop here) is out of onnxruntime's reach (see ``benchmarks/stream_profile.py``). This measures the other
 ways to run the same frame step that this machine has, so the claim rests on numbers, not on a guess:
 
 - onnxruntime, ``session.run`` (what ``sectl enhance --stream`` does);

@@ -163,7 +163,8 @@ class ConvBlock(nn.Module):
         1x1's weights on that group's channels times their kernels. Shapes come from the layers' sizes, not the
         tensors', so the product depends on the weights alone and constant folding turns it into one constant:
         the exporter's on a lone block; in the stream graph, where the exporter keeps the product, onnxruntime's
-        at session load (tested), so no call pays for it."""
+        at session load (tested), so no onnxruntime call pays for it. PyTorch (``--engine torch``) forms it on
+        every call: one small batched matmul beside the convolution."""
         conv, groups = self.conv, self.conv.groups
         out, per_group = conv.out_channels, conv.out_channels // groups
         mixing = self.pointwise.weight.view(out, groups, per_group).transpose(0, 1)  # (groups, out, out / groups)
